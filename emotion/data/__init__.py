@@ -1,0 +1,1 @@
+"""Landmark data: the HDF5 store, the synthetic default, normalisation, splits, the DataModule."""

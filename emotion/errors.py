@@ -1,0 +1,40 @@
+"""User-facing errors: say what is wrong and how to fix it, without a traceback."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+log = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class EmotionError(Exception):
+    """An error the user can fix. `problem` says what is wrong, `fix` how to fix it."""
+
+    def __init__(self, problem: str, fix: str | None = None) -> None:
+        self.problem = problem
+        self.fix = fix
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return self.problem if not self.fix else f"{self.problem}\n  fix: {self.fix}"
+
+
+def exit_on_user_error(func: F) -> F:
+    """Turn an EmotionError into a two-line message and exit status 2, not a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except EmotionError as error:
+            log.error("%s", error)
+            print(f"error: {error}", file=sys.stderr)
+            sys.exit(2)
+
+    return wrapper  # type: ignore[return-value]
