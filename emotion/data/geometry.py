@@ -1,0 +1,54 @@
+"""Landmark geometry: turn raw FaceMesh coordinates into shape-only features.
+
+FaceMesh reports x and y as fractions of the image width and height and z on the scale of
+the width. `nose_unit` moves the nose tip (landmark 1) to the origin and divides by the
+distance of the farthest landmark, which removes position and size. With `aspect`, x, y and
+z are first put back into pixels (x*width, y*height, z*width), which undoes the squeeze a
+non-square image puts on the face.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+NOSE_TIP = 1
+NORMALISATIONS = ("nose_unit", "none")
+
+
+def aspect_correct(landmarks: np.ndarray, image_size: np.ndarray) -> np.ndarray:
+    """Raw (N, 478, 3) coordinates in pixel units, using image_size (N, 2) = (width, height)."""
+    width = image_size[:, 0].astype(np.float32)[:, None]
+    height = image_size[:, 1].astype(np.float32)[:, None]
+    corrected = np.empty_like(landmarks, dtype=np.float32)
+    corrected[..., 0] = landmarks[..., 0] * width
+    corrected[..., 1] = landmarks[..., 1] * height
+    corrected[..., 2] = landmarks[..., 2] * width
+    return corrected
+
+
+def nose_unit(landmarks: np.ndarray) -> np.ndarray:
+    """Nose tip at the origin, farthest landmark at radius 1 (the reference normalisation)."""
+    centred = landmarks - landmarks[:, NOSE_TIP : NOSE_TIP + 1, :]
+    radius = np.linalg.norm(centred, axis=-1).max(axis=1)
+    radius = np.where(radius > 0, radius, 1.0).astype(np.float32)
+    return (centred / radius[:, None, None]).astype(np.float32)
+
+
+def normalise(
+    landmarks: np.ndarray,
+    image_size: np.ndarray | None = None,
+    *,
+    method: str = "nose_unit",
+    aspect: bool = False,
+) -> np.ndarray:
+    """Apply the configured normalisation to (N, 478, 3) raw landmarks."""
+    if method not in NORMALISATIONS:
+        raise ValueError(f"unknown normalisation {method!r}; choose one of {NORMALISATIONS}")
+    points = landmarks.astype(np.float32, copy=False)
+    if aspect:
+        if image_size is None:
+            raise ValueError("aspect correction needs image_size")
+        points = aspect_correct(points, image_size)
+    if method == "nose_unit":
+        points = nose_unit(points)
+    return points
