@@ -1,0 +1,44 @@
+# Two commands do all the set-up on a fresh machine:
+#   make train   # virtual environment + training on the embedded (synthetic) default data
+#   make test    # virtual environment + the test suite
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: setup train test test-slow test-all lint bench-train tensorboard clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,extract]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+train: $(STAMP)
+	$(BIN)/emotion-train $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check emotion tests benchmarks
+	$(BIN)/ruff format --check emotion tests benchmarks
+
+bench-train: $(STAMP)
+	$(BIN)/python -m emotion.bench train $(ARGS)
+
+tensorboard: $(STAMP)
+	$(BIN)/tensorboard --logdir outputs
+
+clean:
+	rm -rf $(VENV) .pytest_cache

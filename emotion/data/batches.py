@@ -1,0 +1,85 @@
+"""Whole batches straight from in-memory tensors: one index tensor per batch, no per-sample
+`__getitem__` and no collate. DataLoader still drives the loop, so Lightning's hooks work."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+
+class TensorRows(Dataset[tuple[torch.Tensor, torch.Tensor]]):
+    """Features and labels indexed by a whole tensor of row numbers at once."""
+
+    def __init__(self, features: torch.Tensor, labels: torch.Tensor) -> None:
+        self.features = features
+        self.labels = labels
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def __getitem__(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # type: ignore[override]
+        return self.features[rows], self.labels[rows]
+
+
+class BatchIndices(Sampler[torch.Tensor]):
+    """Yields one index tensor per batch; shards rows across DDP ranks itself.
+
+    Training shuffles with `seed + epoch` (Lightning calls `set_epoch`) and gives every rank
+    the same number of batches, as DDP requires. Evaluation keeps order and strides rows
+    over ranks, so each row is scored exactly once.
+    """
+
+    def __init__(
+        self,
+        num_rows: int,
+        batch_size: int,
+        *,
+        shuffle: bool,
+        drop_last: bool = False,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        self.num_rows = num_rows
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _rows(self) -> torch.Tensor:
+        if self.shuffle:
+            generator = torch.Generator().manual_seed(self.seed + self.epoch)
+            order = torch.randperm(self.num_rows, generator=generator)
+            per_rank = self.num_rows // self.world_size
+            return order[self.rank * per_rank : (self.rank + 1) * per_rank]
+        return torch.arange(self.rank, self.num_rows, self.world_size)
+
+    def _num_rows_here(self) -> int:
+        if self.shuffle:
+            return self.num_rows // self.world_size
+        return len(range(self.rank, self.num_rows, self.world_size))
+
+    def __len__(self) -> int:
+        rows = self._num_rows_here()
+        return rows // self.batch_size if self.drop_last else -(-rows // self.batch_size)
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        rows = self._rows()
+        for start in range(0, len(rows), self.batch_size):
+            batch = rows[start : start + self.batch_size]
+            if self.drop_last and len(batch) < self.batch_size:
+                return
+            yield batch
+
+
+def batch_loader(rows: TensorRows, sampler: BatchIndices, *, pin_memory: bool = False) -> DataLoader:
+    """A DataLoader whose every item is already a batch (batch_size=None)."""
+    return DataLoader(rows, sampler=sampler, batch_size=None, num_workers=0, pin_memory=pin_memory)

@@ -1,0 +1,169 @@
+"""Subject-disjoint, class-stratified splits: no person is in two of train, val and test.
+
+Subjects are grouped into strata by the set of classes they have photos of, shuffled with a
+fixed seed, and dealt round-robin into parts. The deal continues across strata, so every part
+gets about as many subjects of each kind.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from emotion.errors import EmotionError
+
+SPLIT_STRATEGIES = ("official", "kfold")
+
+
+@dataclass
+class SplitIndices:
+    """Row indices of each stage, plus what was removed to keep the test set strict."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    overlap_subjects: list[str] = field(default_factory=list)
+    dropped_test_rows: int = 0
+
+    def as_dict(self) -> dict[str, np.ndarray]:
+        return {"train": self.train, "val": self.val, "test": self.test}
+
+
+def deal_subjects(
+    subject: np.ndarray, label: np.ndarray, parts: int, seed: int
+) -> list[list[str]]:
+    """Deal the subjects of these rows into `parts` groups, stratified by their class set."""
+    classes_of: dict[str, set[int]] = defaultdict(set)
+    for person, target in zip(subject.tolist(), label.tolist()):
+        classes_of[person].add(int(target))
+    strata: dict[tuple[int, ...], list[str]] = defaultdict(list)
+    for person in sorted(classes_of):
+        strata[tuple(sorted(classes_of[person]))].append(person)
+    rng = np.random.default_rng(seed)
+    groups: list[list[str]] = [[] for _ in range(parts)]
+    turn = int(rng.integers(parts))
+    for key in sorted(strata):
+        people = strata[key]
+        for position in rng.permutation(len(people)):
+            groups[turn % parts].append(people[position])
+            turn += 1
+    return groups
+
+
+def _rows_of(subject: np.ndarray, people: list[str], candidates: np.ndarray) -> np.ndarray:
+    chosen = np.isin(subject[candidates], np.asarray(people, dtype=object))
+    return candidates[chosen]
+
+
+def _carve_val(
+    subject: np.ndarray, label: np.ndarray, pool: np.ndarray, val_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split pool rows into (train, val) by subject; val holds about val_fraction of people."""
+    if not 0.0 < val_fraction < 1.0:
+        raise EmotionError(
+            f"data.val_fraction={val_fraction} must lie strictly between 0 and 1",
+            "use e.g. data.val_fraction=0.15",
+        )
+    parts = max(2, round(1.0 / val_fraction))
+    groups = deal_subjects(subject[pool], label[pool], parts, seed + 7919)
+    val = _rows_of(subject, groups[0], pool)
+    train = np.setdiff1d(pool, val, assume_unique=True)
+    return train, val
+
+
+def official_split(
+    subject: np.ndarray,
+    label: np.ndarray,
+    split: np.ndarray,
+    *,
+    val_fraction: float,
+    drop_overlap: bool,
+    seed: int,
+) -> SplitIndices:
+    """Test = the store's `test` rows (AI Hub Validation); val is carved from `train` by subject."""
+    rows = np.arange(len(label))
+    pool = rows[split == "train"]
+    test = rows[split == "test"]
+    if len(test) == 0:
+        raise EmotionError(
+            "the store has no rows with split=='test', which split_strategy=official needs",
+            "use data.split_strategy=kfold, or extract the AI Hub Validation folder too",
+        )
+    if len(pool) == 0:
+        raise EmotionError(
+            "the store has no rows with split=='train'",
+            "use data.split_strategy=kfold, or extract the AI Hub Training folder too",
+        )
+    overlap = sorted(set(subject[test].tolist()) & set(subject[pool].tolist()))
+    dropped = 0
+    if drop_overlap and overlap:
+        keep = ~np.isin(subject[test], np.asarray(overlap, dtype=object))
+        dropped = int((~keep).sum())
+        test = test[keep]
+        if len(test) == 0:
+            raise EmotionError(
+                "every test subject also appears in training, so drop_overlap left no test rows",
+                "use data.split_strategy=kfold for subject-disjoint evaluation on this store",
+            )
+    train, val = _carve_val(subject, label, pool, val_fraction, seed)
+    return SplitIndices(train, val, test, overlap_subjects=overlap, dropped_test_rows=dropped)
+
+
+def kfold_split(
+    subject: np.ndarray,
+    label: np.ndarray,
+    *,
+    fold: int,
+    num_folds: int,
+    val_fraction: float,
+    seed: int,
+) -> SplitIndices:
+    """Fold `fold` of `num_folds` subject folds is test; val is carved from the other folds."""
+    if num_folds < 2:
+        raise EmotionError(f"data.num_folds={num_folds}; k-fold needs at least 2 folds")
+    if not 0 <= fold < num_folds:
+        raise EmotionError(
+            f"data.fold={fold} is out of range for data.num_folds={num_folds}",
+            f"folds are numbered 0..{num_folds - 1}, e.g. -m data.fold=range({num_folds})",
+        )
+    people = len(set(subject.tolist()))
+    if people < num_folds:
+        raise EmotionError(
+            f"the store has {people} subjects, fewer than data.num_folds={num_folds}",
+            f"use data.num_folds={max(2, people)} or fewer",
+        )
+    rows = np.arange(len(label))
+    groups = deal_subjects(subject, label, num_folds, seed)
+    test = _rows_of(subject, groups[fold], rows)
+    pool = np.setdiff1d(rows, test, assume_unique=True)
+    train, val = _carve_val(subject, label, pool, val_fraction, seed + fold)
+    return SplitIndices(train, val, test)
+
+
+def check_split(
+    indices: SplitIndices, subject: np.ndarray, label: np.ndarray, class_names: list[str]
+) -> None:
+    """Refuse splits that share people or lack a class, with a message that says what to change."""
+    stages = indices.as_dict()
+    people = {stage: set(subject[rows].tolist()) for stage, rows in stages.items()}
+    for first, second in (("train", "val"), ("train", "test"), ("val", "test")):
+        shared = people[first] & people[second]
+        if shared:
+            raise EmotionError(
+                f"{len(shared)} subjects are in both {first} and {second}, "
+                f"e.g. {sorted(shared)[:3]}",
+                "set data.drop_overlap=true or use data.split_strategy=kfold",
+            )
+    for stage, rows in stages.items():
+        counts = np.bincount(label[rows], minlength=len(class_names))
+        for index, name in enumerate(class_names):
+            if counts[index] == 0:
+                raise EmotionError(
+                    f"class '{name}' has no samples in the {stage} split "
+                    f"({len(people[stage])} subjects, {len(rows)} rows)",
+                    "give the split more subjects: lower data.num_folds or raise "
+                    "data.val_fraction, or check the store's per-class counts in its "
+                    "extraction report",
+                )

@@ -1,0 +1,1 @@
+"""The residual MLP and the LightningModule that trains it."""

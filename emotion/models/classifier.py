@@ -1,0 +1,154 @@
+"""LightningModule: the residual MLP, its loss, optimiser, schedule and metrics.
+
+Where the model sees the data: `_shared_step`. Where numbers are reported: `self.log*` calls
+here (TensorBoard scalars) and `confusion_matrices`, which the ConfusionMatrixImage callback
+renders. Hyperparameters are plain numbers, strings and a list of strings, so a checkpoint
+loads with `torch.load(weights_only=True)` and rebuilds the model on its own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
+
+from emotion.models.metrics import evaluation_metrics
+from emotion.models.residual_mlp import INPUT_DIM, ResidualMLP, count_parameters
+
+ARCHITECTURE_KEYS = (
+    "input_dim",
+    "class_names",
+    "width",
+    "depth",
+    "head_width",
+    "dropout",
+    "head_dropout",
+)
+
+
+class LandmarkClassifier(L.LightningModule):
+    """Classifies flattened, normalised landmarks into `class_names`."""
+
+    def __init__(
+        self,
+        class_names: list[str],
+        input_dim: int = INPUT_DIM,
+        width: int = 512,
+        depth: int = 3,
+        head_width: int = 256,
+        dropout: float = 0.3,
+        head_dropout: float = 0.2,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-4,
+        label_smoothing: float = 0.05,
+        warmup_epochs: int = 0,
+        min_lr: float = 0.0,
+    ) -> None:
+        super().__init__()
+        # logger=False: train() logs one flat, identical set of hparams for every run instead.
+        self.save_hyperparameters(logger=False)
+        self.class_names = list(class_names)
+        self.model = ResidualMLP(
+            input_dim=input_dim,
+            num_classes=len(class_names),
+            width=width,
+            depth=depth,
+            head_width=head_width,
+            dropout=dropout,
+            head_dropout=head_dropout,
+        )
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+        self.train_acc = MulticlassAccuracy(len(class_names), average="micro")
+        self.val_metrics = evaluation_metrics(self.class_names, "val")
+        self.test_metrics = evaluation_metrics(self.class_names, "test")
+        self.val_confusion = MulticlassConfusionMatrix(len(class_names))
+        self.test_confusion = MulticlassConfusionMatrix(len(class_names))
+        self.confusion_matrices: dict[str, torch.Tensor] = {}
+
+    @property
+    def num_parameters(self) -> int:
+        return count_parameters(self.model)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.model(features)
+
+    def _shared_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        features, labels = batch
+        logits = self.model(features)
+        return self.criterion(logits, labels), logits, labels
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> Any:
+        loss, logits, labels = self._shared_step(batch)
+        self.train_acc(logits.argmax(dim=1), labels)
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True)
+        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
+        return loss
+
+    def _evaluation_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> None:
+        loss, logits, labels = self._shared_step(batch)
+        probabilities = logits.softmax(dim=1)
+        getattr(self, f"{stage}_metrics").update(probabilities, labels)
+        getattr(self, f"{stage}_confusion").update(probabilities, labels)
+        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=stage == "val")
+
+    def _evaluation_epoch_end(self, stage: str) -> None:
+        metrics = getattr(self, f"{stage}_metrics")
+        confusion = getattr(self, f"{stage}_confusion")
+        values = metrics.compute()
+        headline = f"{stage}/bal_acc"
+        self.log(headline, values.pop(headline), prog_bar=True)
+        self.log_dict(values)
+        self.confusion_matrices[stage] = confusion.compute().cpu()
+        metrics.reset()
+        confusion.reset()
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._evaluation_step(batch, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        self._evaluation_epoch_end("val")
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._evaluation_step(batch, "test")
+
+    def on_test_epoch_end(self) -> None:
+        self._evaluation_epoch_end("test")
+
+    def predict_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        features = batch[0] if isinstance(batch, (tuple, list)) else batch
+        return self.model(features).softmax(dim=1)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Keep the validation metrics a checkpoint was chosen by inside it, as plain floats."""
+        if self._trainer is not None:
+            checkpoint["val_metrics"] = {
+                key: float(value)
+                for key, value in self.trainer.callback_metrics.items()
+                if key.startswith("val/")
+            }
+
+    def configure_optimizers(self) -> Any:
+        """AdamW with cosine annealing over the epochs, after an optional linear warm-up."""
+        optimizer = torch.optim.AdamW(
+            self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
+        )
+        max_epochs = max(1, int(self.trainer.max_epochs or 1))
+        warmup = min(int(self.hparams.warmup_epochs), max_epochs - 1)
+        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=max(1, max_epochs - warmup), eta_min=self.hparams.min_lr
+        )
+        scheduler: torch.optim.lr_scheduler.LRScheduler = cosine
+        if warmup > 0:
+            ramp = torch.optim.lr_scheduler.LinearLR(
+                optimizer, start_factor=1.0 / (warmup + 1), total_iters=warmup
+            )
+            scheduler = torch.optim.lr_scheduler.SequentialLR(
+                optimizer, [ramp, cosine], milestones=[warmup]
+            )
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "epoch", "name": "train/lr"},
+        }

@@ -1,0 +1,138 @@
+"""Run directories: decide whether to resume, refuse to silently start over, write results.
+
+A run directory holds `checkpoints/` (best + last.ckpt), `tensorboard/`, Hydra's `.hydra/`
+and, once finished, `metrics.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from emotion.errors import EmotionError
+
+log = logging.getLogger(__name__)
+
+RESUME_MODES = ("auto", "never", "must")
+CHECKPOINT_DIR = "checkpoints"
+TENSORBOARD_DIR = "tensorboard"
+METRICS_FILE = "metrics.json"
+
+
+@dataclass(frozen=True)
+class ResumePlan:
+    ckpt_path: str | None
+    reason: str
+
+
+def run_artifacts(run_dir: Path) -> list[Path]:
+    """What an earlier run left here that starting over would clobber."""
+    found = sorted((run_dir / CHECKPOINT_DIR).glob("*.ckpt"))
+    found += sorted((run_dir / TENSORBOARD_DIR).glob("events.out.tfevents.*"))
+    if (run_dir / METRICS_FILE).exists():
+        found.append(run_dir / METRICS_FILE)
+    return found
+
+
+def plan_resume(
+    run_dir: Path,
+    *,
+    resume: str,
+    ckpt_path: str | None,
+    overwrite: bool,
+    is_global_zero: bool = True,
+) -> ResumePlan:
+    """Resume from `ckpt_path`, or from `last.ckpt` (auto/must), or start fresh when safe."""
+    if resume not in RESUME_MODES:
+        raise EmotionError(
+            f"resume={resume!r} is not known", f"choose one of {list(RESUME_MODES)}"
+        )
+    if ckpt_path:
+        if not Path(ckpt_path).is_file():
+            raise EmotionError(
+                f"ckpt_path={ckpt_path} does not exist",
+                "point ckpt_path at a .ckpt file, or drop it to resume from last.ckpt",
+            )
+        return ResumePlan(str(ckpt_path), f"resuming from ckpt_path={ckpt_path}")
+    last = run_dir / CHECKPOINT_DIR / "last.ckpt"
+    existing = run_artifacts(run_dir)
+    if overwrite:
+        if existing and is_global_zero:
+            clear_run(run_dir)
+        return ResumePlan(None, f"overwrite=true: starting over in {run_dir}")
+    if resume == "must" and not last.is_file():
+        raise EmotionError(
+            f"resume=must, but there is no {last}",
+            "check run_name (the run directory) or use resume=auto",
+        )
+    if resume in ("auto", "must") and last.is_file():
+        return ResumePlan(str(last), f"resuming from {last}")
+    if existing:
+        shown = ", ".join(str(path.relative_to(run_dir)) for path in existing[:3])
+        raise EmotionError(
+            f"{run_dir} already holds an earlier run ({shown}"
+            f"{', ...' if len(existing) > 3 else ''}) that this one would overwrite",
+            "resume it with resume=auto (needs checkpoints/last.ckpt), pick another "
+            "run_name=..., or start over explicitly with overwrite=true",
+        )
+    return ResumePlan(None, f"starting a new run in {run_dir}")
+
+
+def clear_run(run_dir: Path) -> None:
+    """Remove checkpoints, TensorBoard events and metrics of an earlier run (overwrite=true)."""
+    log.warning("overwrite=true: removing the earlier run's results in %s", run_dir)
+    for name in (CHECKPOINT_DIR, TENSORBOARD_DIR):
+        shutil.rmtree(run_dir / name, ignore_errors=True)
+    (run_dir / METRICS_FILE).unlink(missing_ok=True)
+
+
+def checkpoint_hparams(ckpt_path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A checkpoint's hyperparameters, loaded the safe way (weights_only=True)."""
+    try:
+        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    except Exception as error:  # corrupt, truncated, or not a checkpoint at all
+        raise EmotionError(
+            f"cannot read checkpoint {ckpt_path}: {error}",
+            "point ckpt_path at an intact .ckpt, or start over with overwrite=true",
+        ) from error
+    return dict(checkpoint.get("hyper_parameters", {}))
+
+
+def check_same_architecture(
+    ckpt_path: str, wanted: dict[str, Any], keys: tuple[str, ...]
+) -> None:
+    """Refuse to resume a checkpoint of a different model with a message naming the keys."""
+    saved = checkpoint_hparams(ckpt_path)
+    changed = {
+        key: (saved.get(key), wanted.get(key))
+        for key in keys
+        if key in saved and saved.get(key) != wanted.get(key)
+    }
+    if changed:
+        shown = ", ".join(f"{key}: {old} -> {new}" for key, (old, new) in changed.items())
+        raise EmotionError(
+            f"{ckpt_path} holds a different model ({shown})",
+            "pick another run_name=... for the new model, or start over with overwrite=true",
+        )
+
+
+def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
+    """Write JSON to a temporary file and rename it, so no half-written file is ever seen."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as stream:
+            json.dump(payload, stream, indent=2, ensure_ascii=False, default=str)
+            stream.write("\n")
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

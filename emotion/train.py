@@ -1,0 +1,213 @@
+"""`emotion-train`: a thin Hydra wrapper around `train(cfg)`, which does the work.
+
+    emotion-train                                   # synthetic default data, generated if missing
+    emotion-train experiment=seed_reference         # the reference recipe, 200 epochs
+    emotion-train -m model.depth=2,4 data.noise_std=0,0.002
+    emotion-train data=store data.path=data/aihub82.h5
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+from hydra.errors import InstantiationException
+from lightning.fabric.utilities.rank_zero import rank_zero_only
+from omegaconf import DictConfig, OmegaConf
+
+from emotion.data.datamodule import LandmarkDataModule
+from emotion.errors import EmotionError, exit_on_user_error
+from emotion.models.classifier import ARCHITECTURE_KEYS, LandmarkClassifier
+from emotion.runs import (
+    METRICS_FILE,
+    check_same_architecture,
+    plan_resume,
+    write_json_atomic,
+)
+
+log = logging.getLogger(__name__)
+
+# Known, harmless notices from Lightning internals that would otherwise drown the log.
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")
+
+PROGRESS_BARS = ("auto", "rich", "tqdm", "none")
+# The same flat keys in every run's HPARAMS entry, so TensorBoard can compare runs.
+HPARAM_KEYS = {
+    "depth": "model.depth",
+    "width": "model.width",
+    "head_width": "model.head_width",
+    "dropout": "model.dropout",
+    "lr": "model.lr",
+    "weight_decay": "model.weight_decay",
+    "label_smoothing": "model.label_smoothing",
+    "noise_std": "data.noise_std",
+    "batch_size": "data.batch_size",
+    "normalization": "data.normalization",
+    "split_strategy": "data.split_strategy",
+    "fold": "data.fold",
+    "max_epochs": "trainer.max_epochs",
+    "seed": "seed",
+}
+
+
+
+def run_name_from_overrides(override_dirname: str, limit: int = 150) -> str:
+    """A directory name from the command-line overrides: same command, same directory."""
+    if not override_dirname:
+        return "default"
+    name = override_dirname.replace("/", "_")
+    if len(name) > limit:
+        import hashlib
+
+        digest = hashlib.sha1(name.encode()).hexdigest()[:10]
+        name = f"{name[: limit - 11]}-{digest}"
+    return name
+
+
+OmegaConf.register_new_resolver("run_name", run_name_from_overrides, replace=True)
+
+
+def build(config: DictConfig, **kwargs: Any) -> Any:
+    """hydra.utils.instantiate, but a user error inside a constructor stays a user error."""
+    try:
+        return hydra.utils.instantiate(config, _convert_="all", **kwargs)
+    except InstantiationException as error:
+        cause = error.__cause__
+        if isinstance(cause, EmotionError):
+            raise cause from None
+        raise EmotionError(str(error), "check the spelling of the keys in that config group")
+
+
+def progress_bar_callbacks(choice: str) -> tuple[list[L.Callback], bool]:
+    """A rich bar when interactive, none (plain epoch log lines instead) when logging to a file."""
+    if choice not in PROGRESS_BARS:
+        raise EmotionError(f"progress_bar={choice!r} is not known", f"choose one of {PROGRESS_BARS}")
+    if choice == "auto":
+        choice = "rich" if sys.stderr.isatty() else "none"
+    if choice == "rich":
+        from lightning.pytorch.callbacks import RichProgressBar
+
+        return [RichProgressBar()], True
+    if choice == "tqdm":
+        from lightning.pytorch.callbacks import TQDMProgressBar
+
+        return [TQDMProgressBar()], True
+    return [], False
+
+
+def flat_hparams(cfg: DictConfig, n_params: int) -> dict[str, Any]:
+    values = {key: OmegaConf.select(cfg, path) for key, path in HPARAM_KEYS.items()}
+    values["n_params"] = n_params
+    return values
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Train, then test the best checkpoint; returns what metrics.json holds."""
+    run_dir = Path(cfg.paths.run_dir)
+    L.seed_everything(cfg.seed, workers=True)
+
+    datamodule: LandmarkDataModule = build(cfg.data)
+    datamodule.setup()
+    model: LandmarkClassifier = build(
+        cfg.model, class_names=datamodule.class_names, input_dim=datamodule.input_dim
+    )
+    n_params = model.num_parameters
+    log.info("model: %s parameters, %.1f MB as float32", f"{n_params:,}", n_params * 4 / 2**20)
+
+    plan = plan_resume(
+        run_dir,
+        resume=cfg.resume,
+        ckpt_path=cfg.ckpt_path,
+        overwrite=cfg.overwrite,
+        is_global_zero=rank_zero_only.rank == 0,
+    )
+    log.info("%s", plan.reason)
+    if plan.ckpt_path:
+        check_same_architecture(plan.ckpt_path, dict(model.hparams), ARCHITECTURE_KEYS)
+
+    bar_callbacks, show_bar = progress_bar_callbacks(cfg.progress_bar)
+    callbacks = [build(c) for c in cfg.get("callbacks", {}).values() if c] + bar_callbacks
+    loggers = [build(c) for c in cfg.get("logger", {}).values() if c]
+    trainer: L.Trainer = build(
+        cfg.trainer,
+        logger=loggers or False,
+        callbacks=callbacks,
+        default_root_dir=str(run_dir),
+        enable_progress_bar=show_bar,
+    )
+    trainer.fit(model, datamodule=datamodule, ckpt_path=plan.ckpt_path)
+
+    best = ""
+    if trainer.checkpoint_callback is not None and not trainer.fast_dev_run:
+        best = trainer.checkpoint_callback.best_model_path or ""
+    test = trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=True)[0]
+    val = checkpoint_metrics(best) if best else dict(_scalars(trainer.callback_metrics, "val/"))
+    result = {
+        "status": "finished",
+        "run_dir": str(run_dir),
+        "synthetic_data": datamodule.is_synthetic,
+        "seed": cfg.seed,
+        "n_params": n_params,
+        "model_size_mb": round(n_params * 4 / 2**20, 3),
+        "best_checkpoint": best or None,
+        "monitor": cfg.monitor,
+        "epochs": trainer.current_epoch,
+        "global_step": trainer.global_step,
+        "val": val,
+        "test": {key: value for key, value in test.items() if key.startswith("test/")},
+        "test_confusion_matrix": model.confusion_matrices["test"].tolist(),
+        "class_names": datamodule.class_names,
+        "data": datamodule.summary,
+        "command": " ".join(sys.argv),
+        "config": OmegaConf.to_container(cfg, resolve=True),
+    }
+    if trainer.is_global_zero:
+        write_json_atomic(run_dir / METRICS_FILE, result)
+        headline = {**result["val"], **result["test"]}
+        hp_metrics = {
+            f"hp/{key.replace('/', '_')}": value
+            for key, value in headline.items()
+            if key.split("/")[1] in ("acc", "bal_acc", "f1_macro", "auroc", "loss")
+        }
+        for logger in trainer.loggers:
+            logger.log_hyperparams(flat_hparams(cfg, n_params), metrics=hp_metrics)
+        log.info("wrote %s", run_dir / METRICS_FILE)
+    return result
+
+
+def checkpoint_metrics(ckpt_path: str) -> dict[str, float]:
+    """The validation metrics stored in a checkpoint when it was saved."""
+    import torch
+
+    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    return dict(checkpoint.get("val_metrics", {}))
+
+
+def _scalars(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
+    return {key: float(value) for key, value in metrics.items() if key.startswith(prefix)}
+
+
+@exit_on_user_error
+def run(cfg: DictConfig) -> float | None:
+    result = train(cfg)
+    metric = cfg.get("optimized_metric")
+    if not metric:
+        return None
+    stage = metric.split("/")[0]
+    return result.get(stage, {}).get(metric)
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    return run(cfg)
+
+
+if __name__ == "__main__":
+    main()
+

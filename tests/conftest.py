@@ -1,0 +1,98 @@
+"""Shared fixtures: tiny SYNTHETIC stores and composed training configs, all in tmp dirs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig, open_dict
+
+from emotion.data.schema import LandmarkStore, read_store, write_store
+from emotion.data.synthetic import SyntheticSettings, generate
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(scope="session")
+def tiny_synthetic() -> LandmarkStore:
+    """A small SYNTHETIC store: 30 subjects, both classes, both splits."""
+    return generate(SyntheticSettings(num_subjects=30, frames_per_subject=16, seed=3))
+
+
+@pytest.fixture(scope="session")
+def tiny_store_path(tmp_path_factory: pytest.TempPathFactory, tiny_synthetic: LandmarkStore) -> Path:
+    path = tmp_path_factory.mktemp("store") / "tiny.h5"
+    write_store(path, tiny_synthetic)
+    return path
+
+
+@pytest.fixture
+def make_store(tmp_path: Path) -> Callable[..., Path]:
+    """Write a store built from arrays; missing columns get plausible defaults."""
+
+    def _make(label: list[int], subject: list[str], split: list[str] | None = None,
+              landmarks: np.ndarray | None = None, name: str = "store.h5") -> Path:
+        rows = len(label)
+        rng = np.random.default_rng(0)
+        store = LandmarkStore(
+            landmarks=landmarks if landmarks is not None
+            else rng.random((rows, 478, 3), dtype=np.float32),
+            label=np.asarray(label, dtype=np.int64),
+            subject=np.asarray(subject, dtype=object),
+            split=np.asarray(split or ["train"] * rows, dtype=object),
+            source=np.asarray([f"test::{i}" for i in range(rows)], dtype=object),
+            image_size=np.tile(np.array([[1280, 960]], dtype=np.int32), (rows, 1)),
+            class_names=["neutral", "anxious"],
+            synthetic=True,
+            provenance={"made_by": "tests"},
+        )
+        path = tmp_path / name
+        write_store(path, store)
+        return path
+
+    return _make
+
+
+def small_overrides(store: Path, run_dir: Path, *extra: str) -> list[str]:
+    """A tiny, fast model on a given store, writing into run_dir."""
+    return [
+        "data=store",
+        f"data.path={store}",
+        f"paths.run_dir={run_dir}",
+        f"paths.root_dir={run_dir.parent}",
+        "model.width=32",
+        "model.depth=1",
+        "model.head_width=16",
+        "data.batch_size=64",
+        "trainer.max_epochs=1",
+        "trainer.log_every_n_steps=1",
+        "trainer.accelerator=cpu",
+        "progress_bar=none",
+        *extra,
+    ]
+
+
+@pytest.fixture
+def train_config() -> Callable[..., DictConfig]:
+    """Compose conf/train.yaml with overrides, as the CLI would (minus Hydra's run dir)."""
+
+    def _compose(overrides: list[str]) -> DictConfig:
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            cfg = compose(config_name="train", overrides=overrides)
+        with open_dict(cfg):
+            cfg.run_name = "test"
+        return cfg
+
+    return _compose
+
+
+@pytest.fixture
+def store_reader() -> Callable[[Path], LandmarkStore]:
+    return read_store

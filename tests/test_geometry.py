@@ -1,0 +1,39 @@
+"""Normalisation removes position and size; aspect correction undoes the image squeeze."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from emotion.data.geometry import NOSE_TIP, aspect_correct, normalise
+
+
+def test_nose_unit_puts_the_nose_at_the_origin_and_the_farthest_point_at_one() -> None:
+    raw = np.random.default_rng(0).random((5, 478, 3), dtype=np.float32)
+    points = normalise(raw)
+    np.testing.assert_allclose(points[:, NOSE_TIP], 0.0, atol=1e-7)
+    np.testing.assert_allclose(np.linalg.norm(points, axis=-1).max(axis=1), 1.0, rtol=1e-6)
+
+
+def test_nose_unit_ignores_position_and_size() -> None:
+    raw = np.random.default_rng(1).random((3, 478, 3), dtype=np.float32)
+    moved = raw * 2.5 + np.array([0.3, -0.1, 0.2], dtype=np.float32)
+    np.testing.assert_allclose(normalise(raw), normalise(moved), atol=1e-5)
+
+
+def test_aspect_correction_restores_pixel_proportions() -> None:
+    pixels = np.random.default_rng(2).random((2, 478, 3), dtype=np.float32) * 500
+    size = np.array([[1280, 960], [960, 1280]])
+    raw = pixels.copy()
+    raw[..., 0] /= size[:, :1]
+    raw[..., 1] /= size[:, 1:]
+    raw[..., 2] /= size[:, :1]
+    np.testing.assert_allclose(aspect_correct(raw, size), pixels, rtol=1e-5)
+    squeezed, corrected = normalise(raw, size), normalise(raw, size, aspect=True)
+    np.testing.assert_allclose(corrected, normalise(pixels), atol=1e-5)
+    assert not np.allclose(squeezed, corrected, atol=1e-3)
+
+
+def test_unknown_normalisation_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown normalisation"):
+        normalise(np.zeros((1, 478, 3), np.float32), method="procrustes?")
