@@ -72,3 +72,15 @@ def test_bad_input_gets_a_clear_message_without_a_traceback(tmp_path: Path, tiny
     assert done.returncode != 0
     assert expected in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_optuna_preset_runs_trials(tiny_store_path: Path, tmp_path: Path) -> None:
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="needs the `sweep` extra")
+    done = emotion("emotion.train", "hparams_search=optuna", "data=store",
+                   f"data.path={tiny_store_path}", *TINY, "hydra.sweeper.n_trials=2",
+                   "hydra.sweeper.sampler.n_startup_trials=1", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    sweep = tmp_path / "outputs" / "train" / "multiruns" / "optuna"
+    assert len(list(sweep.rglob("metrics.json"))) == 2
+    assert (sweep / "optimization_results.yaml").is_file()
