@@ -15,6 +15,7 @@ LAYOUTS = ("auto", "aihub", "folders")
 LABEL_SOURCES = ("folder", "annotators")
 SAMPLING_METHODS = ("random", "uniform")
 # Settings that change which rows a run writes; the rest (workers, progress, ...) do not.
+# Shards are left out: every shard of a run, and their merge, share one fingerprint.
 RESULT_KEYS = (
     "layout",
     "classes",
@@ -28,8 +29,6 @@ RESULT_KEYS = (
     "sampling",
     "seed",
     "reduce",
-    "shard_index",
-    "shard_count",
 )
 
 
