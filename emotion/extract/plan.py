@@ -156,7 +156,7 @@ def _plan_container(
         plan.archive_info[name]["status"] = "no_emotion_in_name"
         return
     class_names = settings.class_names
-    if votes is None and folder_emotion not in class_names:
+    if votes is None and class_pattern is None and folder_emotion not in class_names:
         inventory.count(name, "other_emotion", len(media))
         inventory.problem("emotion_not_in_class_set", f"{name} ({folder_emotion})")
         plan.archive_info[name]["status"] = f"skipped: {folder_emotion} not in {settings.classes}"
