@@ -244,3 +244,51 @@ def test_two_workers_match_one(
 ) -> None:
     extract(settings(tree.root, tmp_path / "w2.h5", "workers=2", "chunk_tasks=2"))
     assert_same_rows(read_store(tmp_path / "w2.h5"), read_store(baseline[0]))
+
+
+KILL_AT_SCRIPT = """
+import os, signal, sys
+from extract_tree import extract_config
+from emotion.extract import pipeline
+from emotion.extract.settings import ExtractSettings
+
+calls = 0
+original = pipeline.TaskRunner.run
+
+
+def run_then_die(self, task):
+    global calls
+    calls += 1
+    if calls == 6:
+        os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no last flush
+    return original(self, task)
+
+
+pipeline.TaskRunner.run = run_then_die
+cfg = extract_config(sys.argv[1], sys.argv[2], "chunk_tasks=2")
+pipeline.extract(ExtractSettings.from_config(cfg))
+"""
+
+
+@pytest.mark.slow
+def test_resume_after_kill_9(
+    tree: Tree, baseline: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    output = tmp_path / "killed.h5"
+    tests_dir = Path(__file__).parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tests_dir.parent), str(tests_dir)])}
+    killed = subprocess.run(
+        [sys.executable, "-c", KILL_AT_SCRIPT, str(tree.root), str(output)],
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
+    assert killed.returncode == -9, killed.stderr.decode()[-2000:]
+    assert partial_path_for(output).exists() and not output.exists()
+    report = extract(settings(tree.root, output, "chunk_tasks=2"))
+    assert report["run"]["tasks_resumed"] == 4
+    assert_same_rows(read_store(output), read_store(baseline[0]))
