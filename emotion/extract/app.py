@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 import hydra
@@ -15,6 +16,9 @@ from emotion.extract.pipeline import extract
 from emotion.extract.settings import ExtractSettings
 
 log = logging.getLogger(__name__)
+# An absolute path: Hydra resolves a relative one against the *package* when the app is
+# started as a console script (`emotion-extract`), and `conf` is not a package.
+CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
 
 @exit_on_user_error
@@ -32,7 +36,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         sys.exit(130)
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="extract")
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="extract")
 def main(cfg: DictConfig) -> None:
     quiet_native_logs()
     run(cfg)

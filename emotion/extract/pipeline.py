@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
+import signal
 import tempfile
+import threading
 import time
 from collections.abc import Generator
 from dataclasses import dataclass, field
@@ -242,6 +244,37 @@ def _outcomes(settings: ExtractSettings, tasks: list[Task]) -> Generator[Outcome
         pool.join()
 
 
+class StopRequest:
+    """Turns the first Ctrl-C (SIGINT) or SIGTERM (Slurm preemption, timeout) into a request
+    that the loop honours between photos, so the stop never lands inside an HDF5 write or a
+    pool callback. A second signal interrupts at once."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.requested: str | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            for number in self.SIGNALS:
+                previous = signal.getsignal(number)
+                if previous is not signal.SIG_IGN:
+                    self._previous[number] = previous
+                    signal.signal(number, self._handle)
+        return self
+
+    def _handle(self, number: int, frame: Any) -> None:
+        self.requested = signal.Signals(number).name
+        self.__exit__()
+        log.warning("%s: stopping after the current photo (again to stop now)", self.requested)
+
+    def __exit__(self, *exc: object) -> None:
+        for number, previous in self._previous.items():
+            signal.signal(number, previous)
+        self._previous.clear()
+
+
 def _process(
     settings: ExtractSettings,
     tasks: list[Task],
@@ -262,16 +295,20 @@ def _process(
         last_checkpoint = time.perf_counter()
 
     outcomes: Generator[Outcome, None, None] = _outcomes(settings, tasks[done:])
+    stop = StopRequest()
     try:
-        for task, outcome in zip(tasks[done:], outcomes, strict=True):
-            batch.add(task, outcome, processing)
-            progress.update(len(outcome.rows), len(outcome.no_face), len(outcome.undecodable))
-            if (
-                batch.tasks >= settings.chunk_tasks
-                or time.perf_counter() - last_checkpoint >= CHECKPOINT_EVERY_S
-            ):
-                flush()
-        flush()
+        with stop:
+            for task, outcome in zip(tasks[done:], outcomes, strict=True):
+                batch.add(task, outcome, processing)
+                progress.update(len(outcome.rows), len(outcome.no_face), len(outcome.undecodable))
+                if stop.requested:
+                    raise KeyboardInterrupt(stop.requested)
+                if (
+                    batch.tasks >= settings.chunk_tasks
+                    or time.perf_counter() - last_checkpoint >= CHECKPOINT_EVERY_S
+                ):
+                    flush()
+            flush()
     except BaseException:
         # Ctrl-C or a crash: keep every finished result, leave the .partial for a rerun.
         outcomes.close()
