@@ -292,3 +292,22 @@ def test_resume_after_kill_9(
     report = extract(settings(tree.root, output, "chunk_tasks=2"))
     assert report["run"]["tasks_resumed"] == 4
     assert_same_rows(read_store(output), read_store(baseline[0]))
+
+
+def test_video_frames_at_a_stride(tmp_path: Path) -> None:
+    import cv2
+    from extract_tree import FIXTURE
+
+    folder = tmp_path / "clips" / "neutral"
+    folder.mkdir(parents=True)
+    frame = cv2.imread(str(FIXTURE))
+    writer = cv2.VideoWriter(
+        str(folder / "p1_clip.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10, (512, 512)
+    )
+    for _ in range(25):
+        writer.write(frame)
+    writer.release()
+    report = extract(settings(tmp_path / "clips", tmp_path / "v.h5", "source.video_stride=10"))
+    store = read_store(tmp_path / "v.h5")
+    assert list(store.source) == [f"neutral/p1_clip.mp4#frame={n}" for n in (0, 10, 20)]
+    assert report["totals"]["video_frames"] == 3 and set(store.subject) == {"p1"}
