@@ -152,6 +152,34 @@ class StoreWriter:
         self.rows += count
         self._file.flush()
 
+    @classmethod
+    def resume(cls, path: str | os.PathLike[str], rows: int) -> StoreWriter:
+        """Reopen `<path>.partial` to append after its first `rows` rows.
+
+        Rows past `rows` were written after the caller's last checkpoint (a crash between
+        appending and checkpointing) and are dropped, so the resumed file matches a clean run.
+        """
+        writer = cls.__new__(cls)
+        writer.path = Path(path)
+        writer.partial_path = partial_path_for(writer.path)
+        writer._file = h5py.File(writer.partial_path, "a")
+        for name in FIELDS:
+            if writer._file[name].shape[0] < rows:
+                writer._file.close()
+                raise ValueError(f"{writer.partial_path}: '{name}' holds fewer than {rows} rows")
+            writer._file[name].resize(rows, axis=0)
+        writer._file.attrs["complete"] = False
+        writer.rows = rows
+        return writer
+
+    @property
+    def attrs(self) -> h5py.AttributeManager:
+        """Root attributes of the file being written (for resume checkpoints)."""
+        return self._file.attrs
+
+    def flush(self) -> None:
+        self._file.flush()
+
     def finalize(self, extra_attrs: Mapping[str, Any] | None = None) -> Path:
         """Mark the store complete and move it to its final name."""
         for key, value in (extra_attrs or {}).items():

@@ -1,0 +1,1 @@
+"""Landmark extraction: photos (AI Hub 82 archives, image folders, videos) to a schema-v1 store."""

@@ -1,0 +1,88 @@
+"""Extraction pieces that need no FaceMesh: names, labels, sampling, sharding, decoding."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from extract_tree import astronaut_bytes, rotated_with_exif, write_zip
+
+from emotion.extract.labels import emotion_of_path, majority
+from emotion.extract.landmarks import UndecodableImage, decode_upright
+from emotion.extract.plan import shard_range, subject_of
+from emotion.extract.sampling import sample_positions
+from emotion.extract.sources import decode_zip_name
+
+
+def test_cp949_member_names_without_utf8_flag_are_decoded(tmp_path: Path) -> None:
+    name = "사람_여_20_불안_도심 환경_1.jpg"
+    write_zip(tmp_path / "legacy.zip", {name: b"x"}, cp949=True)
+    write_zip(tmp_path / "utf8.zip", {name: b"x"}, cp949=False)
+    with zipfile.ZipFile(tmp_path / "legacy.zip") as archive:
+        info = archive.infolist()[0]
+        assert not info.flag_bits & 0x800
+        assert info.filename != name  # zipfile's cp437 reading
+        assert decode_zip_name(info) == name
+    with zipfile.ZipFile(tmp_path / "utf8.zip") as archive:
+        assert decode_zip_name(archive.infolist()[0]) == name
+
+
+def test_decomposed_hangul_folder_names_match() -> None:
+    import unicodedata
+
+    assert emotion_of_path(unicodedata.normalize("NFD", "Training/[원천]EMOIMG_불안_TRAIN_01")) == (
+        "anxious"
+    )
+    assert emotion_of_path("photos/Neutral") == "neutral"
+    assert emotion_of_path("photos/misc") is None
+
+
+def test_majority_needs_two_of_three() -> None:
+    assert majority(["anxious", "anxious", "sad"]) == "anxious"
+    assert majority(["anxious", "sad", "happy"]) is None
+    assert majority([None, None, "sad"]) is None
+
+
+@pytest.mark.parametrize("method", ["uniform", "random"])
+def test_sampling_caps_and_is_deterministic(method: str) -> None:
+    kept = sample_positions(100, 10, method, seed=3, key="archive.zip")
+    assert len(kept) == 10 and kept == sorted(set(kept))
+    assert kept == sample_positions(100, 10, method, seed=3, key="archive.zip")
+    assert sample_positions(5, 10, method, seed=3, key="x") == [0, 1, 2, 3, 4]
+    if method == "uniform":
+        assert kept[0] == 0 and kept[-1] == 99
+
+
+def test_shard_ranges_tile_the_task_list() -> None:
+    for count in (0, 1, 7, 100):
+        ranges = [shard_range(count, index, 16) for index in range(16)]
+        assert ranges[0][0] == 0 and ranges[-1][1] == count
+        assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:], strict=False))
+
+
+def test_subject_is_the_first_underscore_token() -> None:
+    import re
+
+    pattern = re.compile(r"^([^_]+)_")
+    assert subject_of("abc123_여_20_중립_x.jpg", pattern) == "abc123"
+    assert subject_of("nounderscore.jpg", pattern) == "nounderscore"
+
+
+@pytest.mark.parametrize("reduce", [1, 2, 4])
+def test_decode_applies_exif_orientation_and_reports_full_size(reduce: int) -> None:
+    rgb, size = decode_upright(rotated_with_exif(), reduce)
+    assert size == (400, 512)  # upright width x height at full resolution
+    assert rgb.shape[:2] == (512 // reduce, 400 // reduce)
+
+
+def test_truncated_jpeg_is_undecodable() -> None:
+    data = astronaut_bytes()
+    with pytest.raises(UndecodableImage):
+        decode_upright(data[: len(data) // 2], 2)
+    with pytest.raises(UndecodableImage):
+        decode_upright(b"\x00not an image", 2)
+    # Trailing bytes after the end marker (phone "motion photos") are fine.
+    rgb, size = decode_upright(data + b"trailing data", 2)
+    assert size == (512, 512) and rgb.dtype == np.uint8
