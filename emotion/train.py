@@ -20,6 +20,7 @@ from hydra.errors import InstantiationException
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
+from emotion import CONFIG_DIR
 from emotion.data.datamodule import LandmarkDataModule
 from emotion.errors import EmotionError, exit_on_user_error
 from emotion.models.classifier import ARCHITECTURE_KEYS, LandmarkClassifier
@@ -203,7 +204,7 @@ def run(cfg: DictConfig) -> float | None:
     return result.get(stage, {}).get(metric)
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
     return run(cfg)
 

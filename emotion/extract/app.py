@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import logging
 import sys
-from pathlib import Path
 from typing import Any
 
 import hydra
 from omegaconf import DictConfig
 
+from emotion import CONFIG_DIR
 from emotion.errors import exit_on_user_error
 from emotion.extract.landmarks import quiet_native_logs
 from emotion.extract.pipeline import extract
 from emotion.extract.settings import ExtractSettings
 
 log = logging.getLogger(__name__)
-# An absolute path: Hydra resolves a relative one against the *package* when the app is
-# started as a console script (`emotion-extract`), and `conf` is not a package.
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
 
 @exit_on_user_error
