@@ -178,15 +178,28 @@ def mouth_line_y(face: np.ndarray) -> float:
     return float(face[[UPPER_LIP_INNER, LOWER_LIP_INNER], 1].mean())
 
 
+def brow_zone(face: np.ndarray) -> np.ndarray:
+    """1 on the brows and forehead, fading out before the lid margins and eye corners."""
+    brow_y = float(face[list(BROWS), 1].mean())
+    return soft_step(-face[:, 1], -(0.5 * brow_y + 0.5 * eye_line_y(face)), 1.5)
+
+
+def upper_lid_weights(face: np.ndarray) -> np.ndarray:
+    """The upper lid margins; the eye corners and the eyeballs stay put."""
+    above_eyes = soft_step(-face[:, 1], -eye_line_y(face), 1.0)
+    corners = anchored_weights(face, RIGHT_EYE_CORNERS + LEFT_EYE_CORNERS, 3.0)
+    lids = anchored_weights(face, UPPER_LIDS, 2.5) * above_eyes * (1.0 - corners)
+    return without_irises(lids)
+
+
 def fear_actions(face: np.ndarray) -> dict[str, np.ndarray]:
     """The facial actions of fear at full intensity, as displacement fields in mm."""
     side = lateral_sign(face)
-    above_eyes = soft_step(-face[:, 1], -eye_line_y(face), 1.0)
     below_mouth = soft_step(face[:, 1], mouth_line_y(face), 2.0)
-    inner_brows = without_irises(anchored_weights(face, INNER_BROWS, 11.0))
-    outer_brows = without_irises(anchored_weights(face, OUTER_BROWS, 11.0))
-    brows = without_irises(anchored_weights(face, BROWS, 9.0))
-    upper_lids = without_irises(anchored_weights(face, UPPER_LIDS, 2.5)) * above_eyes
+    inner_brows = without_irises(anchored_weights(face, INNER_BROWS, 11.0)) * brow_zone(face)
+    outer_brows = without_irises(anchored_weights(face, OUTER_BROWS, 11.0)) * brow_zone(face)
+    brows = without_irises(anchored_weights(face, BROWS, 9.0)) * brow_zone(face)
+    upper_lids = upper_lid_weights(face)
     mouth_corners = anchored_weights(face, MOUTH_CORNERS, 7.0)
     chin_distance = np.clip(face[:, 1] - mouth_line_y(face), 0.0, None)
     jaw = soft_step(face[:, 1], mouth_line_y(face), 1.0) * np.clip(
@@ -206,8 +219,7 @@ def fear_actions(face: np.ndarray) -> dict[str, np.ndarray]:
 def nuisance_actions(face: np.ndarray) -> dict[str, np.ndarray]:
     """Actions unrelated to fear that appear in both classes: a smile and a blink."""
     side = lateral_sign(face)
-    above_eyes = soft_step(-face[:, 1], -eye_line_y(face), 1.0)
-    upper_lids = without_irises(anchored_weights(face, UPPER_LIDS, 2.5)) * above_eyes
+    upper_lids = upper_lid_weights(face)
     mouth_corners = anchored_weights(face, MOUTH_CORNERS, 7.0)
     return {
         "AU12_lip_corner_pull": displacement(mouth_corners, dx=3.5 * side, dy=-4.0, dz=1.0),
@@ -528,7 +540,7 @@ def generate(settings: SyntheticSettings | None = None) -> LandmarkStore:
     subject_ids = np.array([f"synth_{index:04d}" for index in range(settings.num_subjects)])
     sources = [
         f"synthetic://subject_{subject:04d}/frame_{frame:03d}"
-        for subject, frame in zip(frames.subject.tolist(), frames.frame.tolist())
+        for subject, frame in zip(frames.subject.tolist(), frames.frame.tolist(), strict=True)
     ]
     return LandmarkStore(
         landmarks=landmarks,
