@@ -91,10 +91,10 @@ class SyntheticSettings:
     test_fraction: float = 0.2  # whole subjects go to "test"; no subject is in both splits
     seed: int = 0
     # Difficulty knobs.
-    expression_scale: float = 0.55  # fear intensity of anxious frames
+    expression_scale: float = 1.4  # fear intensity of anxious frames
     expressiveness_spread: float = 0.45  # log-normal sigma of per-subject expressiveness
-    neutral_leak: float = 0.35  # weak fear-like actions in neutral frames (class overlap)
-    resting_expression_std: float = 0.25  # per-subject resting action offsets, both classes
+    neutral_leak: float = 0.25  # weak fear-like actions in neutral frames (class overlap)
+    resting_expression_std: float = 0.15  # per-subject resting action offsets, both classes
     nuisance_scale: float = 1.0  # smile and blink, both classes
     shape_scale: float = 1.0  # between-subject face shape variation
     head_pose_deg: float = 7.0  # std of a subject's mean yaw and pitch (roll is half)

@@ -51,7 +51,7 @@ def load_template(
 
 
 def run_face_mesh(image_path: Path) -> tuple[np.ndarray, tuple[int, int], str]:
-    """Raw FaceMesh landmarks (478, 3) of the one face in an image, its size and mediapipe version."""
+    """Raw FaceMesh landmarks (478, 3) of the one face in an image, its size, mediapipe version."""
     import cv2
     import mediapipe as mp
 
