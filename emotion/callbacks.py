@@ -50,7 +50,5 @@ class EpochSummary(L.Callback):
         if not trainer.is_global_zero:
             return
         metrics = trainer.callback_metrics
-        shown = " ".join(
-            f"{key}={float(metrics[key]):.4f}" for key in self.KEYS if key in metrics
-        )
+        shown = " ".join(f"{key}={float(metrics[key]):.4f}" for key in self.KEYS if key in metrics)
         log.info("epoch %d/%d %s", trainer.current_epoch + 1, trainer.max_epochs, shown)

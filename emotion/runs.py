@@ -52,9 +52,7 @@ def plan_resume(
 ) -> ResumePlan:
     """Resume from `ckpt_path`, or from `last.ckpt` (auto/must), or start fresh when safe."""
     if resume not in RESUME_MODES:
-        raise EmotionError(
-            f"resume={resume!r} is not known", f"choose one of {list(RESUME_MODES)}"
-        )
+        raise EmotionError(f"resume={resume!r} is not known", f"choose one of {list(RESUME_MODES)}")
     if ckpt_path:
         if not Path(ckpt_path).is_file():
             raise EmotionError(
@@ -106,9 +104,7 @@ def checkpoint_hparams(ckpt_path: str | os.PathLike[str]) -> dict[str, Any]:
     return dict(checkpoint.get("hyper_parameters", {}))
 
 
-def check_same_architecture(
-    ckpt_path: str, wanted: dict[str, Any], keys: tuple[str, ...]
-) -> None:
+def check_same_architecture(ckpt_path: str, wanted: dict[str, Any], keys: tuple[str, ...]) -> None:
     """Refuse to resume a checkpoint of a different model with a message naming the keys."""
     saved = checkpoint_hparams(ckpt_path)
     changed = {

@@ -21,8 +21,18 @@ from typing import Any
 from emotion.errors import EmotionError, exit_on_user_error
 from emotion.runs import METRICS_FILE
 
-IGNORED_PREFIXES = ("paths.", "hydra.", "run_name", "sweep_name", "resume", "overwrite",
-                    "ckpt_path", "progress_bar", "callbacks.", "logger.")
+IGNORED_PREFIXES = (
+    "paths.",
+    "hydra.",
+    "run_name",
+    "sweep_name",
+    "resume",
+    "overwrite",
+    "ckpt_path",
+    "progress_bar",
+    "callbacks.",
+    "logger.",
+)
 DEFAULT_EXTRA = ("test/acc", "test/bal_acc", "test/recall_anxious", "test/precision_neutral")
 
 
@@ -84,17 +94,21 @@ def summarise(
 ) -> tuple[list[str], list[Group]]:
     """Group runs by the settings that vary (except `over`) and collect the metric per group."""
     flat = [
-        {k: v for k, v in flatten(result.get("config", {})).items()
-         if not k.startswith(IGNORED_PREFIXES)}
+        {
+            k: v
+            for k, v in flatten(result.get("config", {})).items()
+            if not k.startswith(IGNORED_PREFIXES)
+        }
         for _, result in runs
     ]
     keys = sorted({key for settings in flat for key in settings})
     varying = [
-        key for key in keys
+        key
+        for key in keys
         if key not in over and len({json.dumps(s.get(key), default=str) for s in flat}) > 1
     ]
     groups: dict[str, Group] = {}
-    for (run_dir, result), settings in zip(runs, flat):
+    for (run_dir, result), settings in zip(runs, flat, strict=True):
         value = metric_value(result, metric)
         if value is None:
             raise EmotionError(
@@ -120,9 +134,7 @@ def _cell(values: list[float]) -> str:
     return f"{mean:.4f} ± {std:.4f}"
 
 
-def render(
-    varying: list[str], groups: list[Group], metric: str, fmt: str, descending: bool
-) -> str:
+def render(varying: list[str], groups: list[Group], metric: str, fmt: str, descending: bool) -> str:
     ordered = sorted(groups, key=lambda g: (math.isnan(g.mean), g.mean), reverse=descending)
     extras = sorted({name for group in groups for name in group.extra})
     if fmt == "json":
@@ -137,8 +149,10 @@ def render(
                         "mean": g.mean,
                         "std": g.std,
                         "values": g.values,
-                        "extra": {n: {"mean": statistics.fmean(v), "values": v}
-                                  for n, v in g.extra.items()},
+                        "extra": {
+                            n: {"mean": statistics.fmean(v), "values": v}
+                            for n, v in g.extra.items()
+                        },
                         "runs": g.runs,
                     }
                     for g in ordered
@@ -148,8 +162,12 @@ def render(
         )
     header = [*varying, "n", f"{metric} (mean ± std)", *extras]
     rows = [
-        [*(str(g.settings[k]) for k in varying), str(len(g.values)), _cell(g.values),
-         *(_cell(g.extra.get(n, [])) for n in extras)]
+        [
+            *(str(g.settings[k]) for k in varying),
+            str(len(g.values)),
+            _cell(g.values),
+            *(_cell(g.extra.get(n, [])) for n in extras),
+        ]
         for g in ordered
     ]
     if fmt == "markdown":
@@ -157,8 +175,10 @@ def render(
         lines += ["| " + " | ".join(row) + " |" for row in rows]
         return "\n".join(lines)
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths))
-             for row in [header, *rows]]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        for row in [header, *rows]
+    ]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
 
@@ -168,8 +188,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="emotion-summary", description=__doc__.splitlines()[0])
     parser.add_argument("root", type=Path, help="a multirun (or run) directory")
     parser.add_argument("--metric", default="test/bal_acc", help="e.g. val/bal_acc, test/auroc")
-    parser.add_argument("--over", default="seed,data.fold,data.seed",
-                        help="settings averaged over (comma-separated)")
+    parser.add_argument(
+        "--over",
+        default="seed,data.fold,data.seed",
+        help="settings averaged over (comma-separated)",
+    )
     parser.add_argument("--format", choices=("table", "markdown", "json"), default="table")
     parser.add_argument("--ascending", action="store_true", help="smallest first (losses)")
     parser.add_argument("--out", type=Path, help="also write the output to this file")

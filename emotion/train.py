@@ -1,9 +1,9 @@
 """`emotion-train`: a thin Hydra wrapper around `train(cfg)`, which does the work.
 
-    emotion-train                                   # synthetic default data, generated if missing
-    emotion-train experiment=seed_reference         # the reference recipe, 200 epochs
-    emotion-train -m model.depth=2,4 data.noise_std=0,0.002
-    emotion-train data=store data.path=data/aihub82.h5
+emotion-train                                   # synthetic default data, generated if missing
+emotion-train experiment=seed_reference         # the reference recipe, 200 epochs
+emotion-train -m model.depth=2,4 data.noise_std=0,0.002
+emotion-train data=store data.path=data/aihub82.h5
 """
 
 from __future__ import annotations
@@ -57,7 +57,6 @@ HPARAM_KEYS = {
 }
 
 
-
 def run_name_from_overrides(override_dirname: str, limit: int = 150) -> str:
     """A directory name from the command-line overrides: same command, same directory."""
     if not override_dirname:
@@ -82,13 +81,17 @@ def build(config: DictConfig, **kwargs: Any) -> Any:
         cause = error.__cause__
         if isinstance(cause, EmotionError):
             raise cause from None
-        raise EmotionError(str(error), "check the spelling of the keys in that config group")
+        raise EmotionError(
+            str(error), "check the spelling of the keys in that config group"
+        ) from error
 
 
 def progress_bar_callbacks(choice: str) -> tuple[list[L.Callback], bool]:
     """A rich bar when interactive, none (plain epoch log lines instead) when logging to a file."""
     if choice not in PROGRESS_BARS:
-        raise EmotionError(f"progress_bar={choice!r} is not known", f"choose one of {PROGRESS_BARS}")
+        raise EmotionError(
+            f"progress_bar={choice!r} is not known", f"choose one of {PROGRESS_BARS}"
+        )
     if choice == "auto":
         choice = "rich" if sys.stderr.isatty() else "none"
     if choice == "rich":
@@ -211,4 +214,3 @@ def main(cfg: DictConfig) -> float | None:
 
 if __name__ == "__main__":
     main()
-

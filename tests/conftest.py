@@ -26,7 +26,9 @@ def tiny_synthetic() -> LandmarkStore:
 
 
 @pytest.fixture(scope="session")
-def tiny_store_path(tmp_path_factory: pytest.TempPathFactory, tiny_synthetic: LandmarkStore) -> Path:
+def tiny_store_path(
+    tmp_path_factory: pytest.TempPathFactory, tiny_synthetic: LandmarkStore
+) -> Path:
     path = tmp_path_factory.mktemp("store") / "tiny.h5"
     write_store(path, tiny_synthetic)
     return path
@@ -36,12 +38,18 @@ def tiny_store_path(tmp_path_factory: pytest.TempPathFactory, tiny_synthetic: La
 def make_store(tmp_path: Path) -> Callable[..., Path]:
     """Write a store built from arrays; missing columns get plausible defaults."""
 
-    def _make(label: list[int], subject: list[str], split: list[str] | None = None,
-              landmarks: np.ndarray | None = None, name: str = "store.h5") -> Path:
+    def _make(
+        label: list[int],
+        subject: list[str],
+        split: list[str] | None = None,
+        landmarks: np.ndarray | None = None,
+        name: str = "store.h5",
+    ) -> Path:
         rows = len(label)
         rng = np.random.default_rng(0)
         store = LandmarkStore(
-            landmarks=landmarks if landmarks is not None
+            landmarks=landmarks
+            if landmarks is not None
             else rng.random((rows, 478, 3), dtype=np.float32),
             label=np.asarray(label, dtype=np.int64),
             subject=np.asarray(subject, dtype=object),

@@ -11,20 +11,42 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["model.width=16", "model.depth=1", "model.head_width=8", "trainer.max_epochs=1",
-        "trainer.accelerator=cpu", "data.batch_size=64"]
+TINY = [
+    "model.width=16",
+    "model.depth=1",
+    "model.head_width=8",
+    "trainer.max_epochs=1",
+    "trainer.accelerator=cpu",
+    "data.batch_size=64",
+]
 
 
 def emotion(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
-def test_a_2x2_multirun_writes_four_metrics_and_a_summary(tiny_store_path: Path,
-                                                          tmp_path: Path) -> None:
-    done = emotion("emotion.train", "-m", "data=store", f"data.path={tiny_store_path}", *TINY,
-                   "model.depth=1,2", "data.noise_std=0,0.01", "sweep_name=grid", cwd=tmp_path)
+def test_a_2x2_multirun_writes_four_metrics_and_a_summary(
+    tiny_store_path: Path, tmp_path: Path
+) -> None:
+    done = emotion(
+        "emotion.train",
+        "-m",
+        "data=store",
+        f"data.path={tiny_store_path}",
+        *TINY,
+        "model.depth=1,2",
+        "data.noise_std=0,0.01",
+        "sweep_name=grid",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     sweep = tmp_path / "outputs" / "train" / "multiruns" / "grid"
     found = sorted(sweep.rglob("metrics.json"))
@@ -39,8 +61,9 @@ def test_a_2x2_multirun_writes_four_metrics_and_a_summary(tiny_store_path: Path,
     assert means == sorted(means, reverse=True)
 
 
-def test_rerunning_the_same_command_uses_the_same_run_directory(tiny_store_path: Path,
-                                                                tmp_path: Path) -> None:
+def test_rerunning_the_same_command_uses_the_same_run_directory(
+    tiny_store_path: Path, tmp_path: Path
+) -> None:
     args = ["data=store", f"data.path={tiny_store_path}", *TINY]
     first = emotion("emotion.train", *args, cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
@@ -64,10 +87,14 @@ def test_rerunning_the_same_command_uses_the_same_run_directory(tiny_store_path:
         (["resume=maybe"], "resume='maybe' is not known"),
     ],
 )
-def test_bad_input_gets_a_clear_message_without_a_traceback(tmp_path: Path, tiny_store_path: Path,
-                                                            args: list[str], expected: str) -> None:
-    store = [] if any(a.startswith("data=") for a in args) else [
-        "data=store", f"data.path={tiny_store_path}"]
+def test_bad_input_gets_a_clear_message_without_a_traceback(
+    tmp_path: Path, tiny_store_path: Path, args: list[str], expected: str
+) -> None:
+    store = (
+        []
+        if any(a.startswith("data=") for a in args)
+        else ["data=store", f"data.path={tiny_store_path}"]
+    )
     done = emotion("emotion.train", *store, *TINY, *args, cwd=tmp_path)
     assert done.returncode != 0
     assert expected in done.stderr
@@ -77,9 +104,16 @@ def test_bad_input_gets_a_clear_message_without_a_traceback(tmp_path: Path, tiny
 @pytest.mark.slow
 def test_optuna_preset_runs_trials(tiny_store_path: Path, tmp_path: Path) -> None:
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="needs the `sweep` extra")
-    done = emotion("emotion.train", "hparams_search=optuna", "data=store",
-                   f"data.path={tiny_store_path}", *TINY, "hydra.sweeper.n_trials=2",
-                   "hydra.sweeper.sampler.n_startup_trials=1", cwd=tmp_path)
+    done = emotion(
+        "emotion.train",
+        "hparams_search=optuna",
+        "data=store",
+        f"data.path={tiny_store_path}",
+        *TINY,
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.sampler.n_startup_trials=1",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     sweep = tmp_path / "outputs" / "train" / "multiruns" / "optuna"
     assert len(list(sweep.rglob("metrics.json"))) == 2

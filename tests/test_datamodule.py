@@ -16,7 +16,9 @@ from emotion.data.datamodule import LandmarkDataModule
 from emotion.errors import EmotionError
 
 
-def test_setup_reads_the_store_once_and_splits_by_subject(tiny_store_path: Path, monkeypatch) -> None:
+def test_setup_reads_the_store_once_and_splits_by_subject(
+    tiny_store_path: Path, monkeypatch
+) -> None:
     calls = []
     real_read = datamodule_module.read_store
     monkeypatch.setattr(datamodule_module, "read_store", lambda p: calls.append(p) or real_read(p))
@@ -65,12 +67,15 @@ def test_batches_are_whole_index_tensors_not_per_sample_items(tiny_store_path: P
 
 
 def test_ddp_shards_are_disjoint_equal_and_evaluation_covers_every_row() -> None:
-    shards = [list(BatchIndices(103, 10, shuffle=True, seed=1, rank=r, world_size=2)) for r in (0, 1)]
+    shards = [
+        list(BatchIndices(103, 10, shuffle=True, seed=1, rank=r, world_size=2)) for r in (0, 1)
+    ]
     assert len(shards[0]) == len(shards[1])
     first, second = (torch.cat(s).tolist() for s in shards)
     assert not set(first) & set(second)
-    evaluation = [torch.cat(list(BatchIndices(103, 10, shuffle=False, rank=r, world_size=2)))
-                  for r in (0, 1)]
+    evaluation = [
+        torch.cat(list(BatchIndices(103, 10, shuffle=False, rank=r, world_size=2))) for r in (0, 1)
+    ]
     assert sorted(torch.cat(evaluation).tolist()) == list(range(103))
 
 
@@ -84,8 +89,9 @@ def test_shuffle_changes_with_the_epoch_and_repeats_with_the_seed() -> None:
 
 
 @pytest.mark.parametrize(("training", "changed"), [(True, True), (False, False)])
-def test_noise_is_added_to_training_batches_only(tiny_store_path: Path, training: bool,
-                                                 changed: bool) -> None:
+def test_noise_is_added_to_training_batches_only(
+    tiny_store_path: Path, training: bool, changed: bool
+) -> None:
     data = LandmarkDataModule(str(tiny_store_path), noise_std=0.01)
     data.trainer = SimpleNamespace(training=training)  # what Lightning sets during fit
     features, labels = torch.zeros(64, 1434), torch.zeros(64, dtype=torch.int64)

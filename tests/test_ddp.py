@@ -11,11 +11,20 @@ from tests.test_cli import TINY, emotion
 
 
 @pytest.mark.slow
-def test_ddp_on_cpu_trains_and_scores_every_test_row_once(tiny_store_path: Path,
-                                                          tmp_path: Path) -> None:
-    done = emotion("emotion.train", "data=store", f"data.path={tiny_store_path}", *TINY,
-                   "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
-                   "run_name=ddp", cwd=tmp_path)
+def test_ddp_on_cpu_trains_and_scores_every_test_row_once(
+    tiny_store_path: Path, tmp_path: Path
+) -> None:
+    done = emotion(
+        "emotion.train",
+        "data=store",
+        f"data.path={tiny_store_path}",
+        *TINY,
+        "trainer=ddp",
+        "trainer.accelerator=cpu",
+        "trainer.devices=2",
+        "run_name=ddp",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "MEMBER: 2/2" in done.stderr + done.stdout
     result = json.loads((tmp_path / "outputs/train/runs/ddp/metrics.json").read_text())

@@ -9,15 +9,6 @@ from typing import Any
 import h5py
 import numpy as np
 import pytest
-from extract_tree import (
-    PERSON_A,
-    PERSON_B,
-    PERSON_C,
-    PERSON_D,
-    Tree,
-    build_aihub_tree,
-    extract_config,
-)
 
 from emotion.data.schema import LandmarkStore, partial_path_for, read_store
 from emotion.errors import EmotionError
@@ -26,6 +17,15 @@ from emotion.extract.app import run
 from emotion.extract.merge import merge
 from emotion.extract.pipeline import extract
 from emotion.extract.settings import ExtractSettings, report_path
+from tests.extract_tree import (
+    PERSON_A,
+    PERSON_B,
+    PERSON_C,
+    PERSON_D,
+    Tree,
+    build_aihub_tree,
+    extract_config,
+)
 
 COLUMNS = ("landmarks", "label", "subject", "split", "source", "image_size")
 
@@ -220,7 +220,7 @@ def test_fail_at_once_errors(tmp_path: Path, tree: Tree, capsys: Any) -> None:
 
 
 def test_plain_folders_with_class_regex(tmp_path: Path) -> None:
-    from extract_tree import astronaut_bytes
+    from tests.extract_tree import astronaut_bytes
 
     root = tmp_path / "photos"
     (root / "train").mkdir(parents=True)
@@ -248,7 +248,7 @@ def test_two_workers_match_one(
 
 KILL_AT_SCRIPT = """
 import os, signal, sys
-from extract_tree import extract_config
+from tests.extract_tree import extract_config
 from emotion.extract import pipeline
 from emotion.extract.settings import ExtractSettings
 
@@ -296,7 +296,8 @@ def test_resume_after_kill_9(
 
 def test_video_frames_at_a_stride(tmp_path: Path) -> None:
     import cv2
-    from extract_tree import FIXTURE
+
+    from tests.extract_tree import FIXTURE
 
     folder = tmp_path / "clips" / "neutral"
     folder.mkdir(parents=True)

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from extract_tree import astronaut_bytes, rotated_with_exif, write_zip
 
 from emotion.extract.labels import emotion_of_path, majority
 from emotion.extract.landmarks import UndecodableImage, decode_upright
 from emotion.extract.plan import shard_range, subject_of
 from emotion.extract.sampling import sample_positions
 from emotion.extract.sources import decode_zip_name
+from tests.extract_tree import astronaut_bytes, rotated_with_exif, write_zip
 
 
 def test_cp949_member_names_without_utf8_flag_are_decoded(tmp_path: Path) -> None:

@@ -8,8 +8,9 @@ from emotion.models.classifier import LandmarkClassifier
 from emotion.models.residual_mlp import ResidualMLP, count_parameters
 
 
-def reference_parameter_count(inputs: int = 1434, width: int = 512, depth: int = 3,
-                              head: int = 256, classes: int = 2) -> int:
+def reference_parameter_count(
+    inputs: int = 1434, width: int = 512, depth: int = 3, head: int = 256, classes: int = 2
+) -> int:
     """Counted by hand from the reference description, independently of the code."""
     linear = lambda i, o: i * o + o  # noqa: E731
     batchnorm = 2 * width

@@ -20,7 +20,9 @@ from emotion.data.schema import (
 )
 
 
-def test_round_trip_keeps_every_column_and_attribute(tmp_path: Path, tiny_synthetic: LandmarkStore) -> None:
+def test_round_trip_keeps_every_column_and_attribute(
+    tmp_path: Path, tiny_synthetic: LandmarkStore
+) -> None:
     path = write_store(tmp_path / "store.h5", tiny_synthetic)
     loaded = read_store(path)
     for name, column in tiny_synthetic.columns().items():
@@ -49,14 +51,24 @@ def _corrupt(path: Path, edit) -> None:
     ("edit", "message"),
     [
         (lambda h: h.__delitem__("subject"), "dataset 'subject' is missing"),
-        (lambda h: (h.__delitem__("label"), h.create_dataset("label", data=np.zeros(4))),
-         "dataset 'label' has dtype float64"),
-        (lambda h: (h.__delitem__("landmarks"),
-                    h.create_dataset("landmarks", data=np.zeros((4, 468, 3), "f4"))),
-         "dataset 'landmarks' has shape (4, 468, 3), expected (N, 478, 3)"),
-        (lambda h: (h.__delitem__("image_size"),
-                    h.create_dataset("image_size", data=np.zeros((3, 2), "i4"))),
-         "dataset 'image_size' has 3 rows"),
+        (
+            lambda h: (h.__delitem__("label"), h.create_dataset("label", data=np.zeros(4))),
+            "dataset 'label' has dtype float64",
+        ),
+        (
+            lambda h: (
+                h.__delitem__("landmarks"),
+                h.create_dataset("landmarks", data=np.zeros((4, 468, 3), "f4")),
+            ),
+            "dataset 'landmarks' has shape (4, 468, 3), expected (N, 478, 3)",
+        ),
+        (
+            lambda h: (
+                h.__delitem__("image_size"),
+                h.create_dataset("image_size", data=np.zeros((3, 2), "i4")),
+            ),
+            "dataset 'image_size' has 3 rows",
+        ),
         (lambda h: h.attrs.__setitem__("schema_version", 2), "schema_version is 2"),
         (lambda h: h.attrs.__delitem__("class_names"), "attribute 'class_names' is missing"),
         (lambda h: h.attrs.__setitem__("complete", False), "is incomplete"),
@@ -84,7 +96,9 @@ def test_not_hdf5_is_a_clear_error(tmp_path: Path) -> None:
         read_store(path)
 
 
-def test_unfinished_writer_never_looks_complete(tmp_path: Path, tiny_synthetic: LandmarkStore) -> None:
+def test_unfinished_writer_never_looks_complete(
+    tmp_path: Path, tiny_synthetic: LandmarkStore
+) -> None:
     path = tmp_path / "store.h5"
     writer = StoreWriter(path, tiny_synthetic.class_names, synthetic=True, provenance={})
     writer.append(**tiny_synthetic.select(np.arange(10)).columns())

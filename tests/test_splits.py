@@ -26,8 +26,11 @@ def test_kfold_tests_every_subject_exactly_once_and_never_trains_on_it() -> None
     for fold in range(5):
         split = kfold_split(subject, label, fold=fold, num_folds=5, val_fraction=0.2, seed=0)
         check_split(split, subject, label, ["neutral", "anxious"])
-        train, val, test = (_subjects(subject, split.train), _subjects(subject, split.val),
-                            _subjects(subject, split.test))
+        train, val, test = (
+            _subjects(subject, split.train),
+            _subjects(subject, split.val),
+            _subjects(subject, split.test),
+        )
         assert not (train & test) and not (val & test) and not (train & val)
         assert len(split.train) + len(split.val) + len(split.test) == len(subject)
         tested += sorted(test)
@@ -49,14 +52,16 @@ def test_official_split_drops_exactly_the_test_people_seen_in_training() -> None
     split_column = np.where(np.isin(subject, [f"s{i:03d}" for i in range(20, 30)]), "test", "train")
     split_column[(subject == "s000")] = np.array(["train", "test"] * 3)
     split_column[(subject == "s001")] = np.array(["test"] * 3 + ["train"] * 3)
-    kept = official_split(subject, label, split_column.astype(object), val_fraction=0.2,
-                          drop_overlap=True, seed=0)
+    kept = official_split(
+        subject, label, split_column.astype(object), val_fraction=0.2, drop_overlap=True, seed=0
+    )
     assert kept.overlap_subjects == ["s000", "s001"]
     assert kept.dropped_test_rows == 6
     assert _subjects(subject, kept.test) == {f"s{i:03d}" for i in range(20, 30)}
     check_split(kept, subject, label, ["neutral", "anxious"])
-    loose = official_split(subject, label, split_column.astype(object), val_fraction=0.2,
-                           drop_overlap=False, seed=0)
+    loose = official_split(
+        subject, label, split_column.astype(object), val_fraction=0.2, drop_overlap=False, seed=0
+    )
     assert {"s000", "s001"} <= _subjects(subject, loose.test)
     with pytest.raises(EmotionError, match="in both train and test"):
         check_split(loose, subject, label, ["neutral", "anxious"])

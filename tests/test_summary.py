@@ -14,9 +14,15 @@ from emotion.summary import load_runs, render, summarise
 def _write(root: Path, name: str, depth: int, seed: int, value: float) -> None:
     run = root / name
     run.mkdir(parents=True)
-    payload = {"config": {"seed": seed, "model": {"depth": depth, "width": 64},
-                          "paths": {"run_dir": str(run)}},
-               "val": {"val/bal_acc": value}, "test": {"test/bal_acc": value - 0.1}}
+    payload = {
+        "config": {
+            "seed": seed,
+            "model": {"depth": depth, "width": 64},
+            "paths": {"run_dir": str(run)},
+        },
+        "val": {"val/bal_acc": value},
+        "test": {"test/bal_acc": value - 0.1},
+    }
     (run / "metrics.json").write_text(json.dumps(payload))
 
 

@@ -37,8 +37,14 @@ def test_a_run_leaves_checkpoints_events_and_metrics(trained) -> None:
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
     assert Path(result["best_checkpoint"]).is_file()
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    for key in ("val/acc", "val/bal_acc", "val/f1_macro", "val/auroc", "val/recall_anxious",
-                "val/precision_neutral"):
+    for key in (
+        "val/acc",
+        "val/bal_acc",
+        "val/f1_macro",
+        "val/auroc",
+        "val/recall_anxious",
+        "val/precision_neutral",
+    ):
         assert 0.0 <= metrics["val"][key] <= 1.0, key
     for key in ("test/acc", "test/bal_acc", "test/recall_anxious", "test/precision_neutral"):
         assert 0.0 <= metrics["test"][key] <= 1.0, key
@@ -61,8 +67,9 @@ def test_checkpoint_loads_weights_only_and_rebuilds_the_model_alone(trained) -> 
     torch.testing.assert_close(model.eval()(features), restored.eval()(features))
 
 
-def test_rerunning_resumes_in_the_same_directory(train_config, tiny_store_path: Path,
-                                                 tmp_path: Path) -> None:
+def test_rerunning_resumes_in_the_same_directory(
+    train_config, tiny_store_path: Path, tmp_path: Path
+) -> None:
     run_dir = tmp_path / "run"
     first = _run(train_config, tiny_store_path, run_dir)
     second = _run(train_config, tiny_store_path, run_dir, "trainer.max_epochs=2")
@@ -84,14 +91,16 @@ def test_starting_over_needs_overwrite(train_config, tiny_store_path: Path, tmp_
     assert fresh["global_step"] > 0 and fresh["epochs"] == 1
 
 
-def test_resume_must_fails_without_a_checkpoint(train_config, tiny_store_path: Path,
-                                                tmp_path: Path) -> None:
+def test_resume_must_fails_without_a_checkpoint(
+    train_config, tiny_store_path: Path, tmp_path: Path
+) -> None:
     with pytest.raises(EmotionError, match="resume=must"):
         _run(train_config, tiny_store_path, tmp_path / "run", "resume=must")
 
 
-def test_resuming_a_different_model_is_refused(train_config, tiny_store_path: Path,
-                                               tmp_path: Path) -> None:
+def test_resuming_a_different_model_is_refused(
+    train_config, tiny_store_path: Path, tmp_path: Path
+) -> None:
     run_dir = tmp_path / "run"
     _run(train_config, tiny_store_path, run_dir)
     with pytest.raises(EmotionError, match="width: 32 -> 48"):
@@ -102,23 +111,39 @@ def test_tensorboard_has_curves_hparams_and_a_confusion_matrix(trained) -> None:
     run_dir, result = trained
     events = _events(run_dir)
     scalars = set(events.Tags()["scalars"])
-    for tag in ("train/loss_step", "train/loss_epoch", "train/acc", "train/lr", "val/loss",
-                "val/bal_acc", "val/auroc", "val/recall_anxious", "val/precision_neutral",
-                "test/acc", "hp/val_bal_acc", "hp/test_acc"):
+    for tag in (
+        "train/loss_step",
+        "train/loss_epoch",
+        "train/acc",
+        "train/lr",
+        "val/loss",
+        "val/bal_acc",
+        "val/auroc",
+        "val/recall_anxious",
+        "val/precision_neutral",
+        "test/acc",
+        "hp/val_bal_acc",
+        "hp/test_acc",
+    ):
         assert tag in scalars, tag
     assert "val/confusion_matrix" in events.Tags()["images"]
     assert "test/confusion_matrix" in events.Tags()["images"]
     [hp_value] = [e.value for e in events.Scalars("hp/test_acc")]
     assert hp_value == pytest.approx(result["test"]["test/acc"]) and hp_value != -1
     content = events.PluginTagToContent("hparams")
-    start = next(plugin_data_pb2.HParamsPluginData.FromString(c).session_start_info
-                 for c in content.values()
-                 if plugin_data_pb2.HParamsPluginData.FromString(c).HasField("session_start_info"))
-    assert {"depth", "width", "noise_std", "lr", "batch_size", "seed", "n_params"} <= set(start.hparams)
+    start = next(
+        plugin_data_pb2.HParamsPluginData.FromString(c).session_start_info
+        for c in content.values()
+        if plugin_data_pb2.HParamsPluginData.FromString(c).HasField("session_start_info")
+    )
+    assert {"depth", "width", "noise_std", "lr", "batch_size", "seed", "n_params"} <= set(
+        start.hparams
+    )
     assert start.hparams["n_params"].number_value == result["n_params"]
 
 
 def test_fast_dev_run_preset_runs(train_config, tiny_store_path: Path, tmp_path: Path) -> None:
-    result = _run(train_config, tiny_store_path, tmp_path / "run", "debug=fdr",
-                  "trainer.detect_anomaly=false")
+    result = _run(
+        train_config, tiny_store_path, tmp_path / "run", "debug=fdr", "trainer.detect_anomaly=false"
+    )
     assert result["best_checkpoint"] is None and result["global_step"] == 1

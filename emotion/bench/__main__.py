@@ -11,7 +11,9 @@ BENCHMARKS = ("train", "extract")
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if not args or args[0] not in BENCHMARKS:
-        print(f"usage: python -m emotion.bench {{{','.join(BENCHMARKS)}}} [options]", file=sys.stderr)
+        print(
+            f"usage: python -m emotion.bench {{{','.join(BENCHMARKS)}}} [options]", file=sys.stderr
+        )
         sys.exit(2)
     module = importlib.import_module(f"emotion.bench.{args[0]}")
     module.main(args[1:])

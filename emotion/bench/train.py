@@ -69,8 +69,13 @@ def framework_epoch(data: LandmarkDataModule, log_dir: Path, seed: int) -> float
     return clock.seconds[0]
 
 
-def bare_epoch(features: torch.Tensor, labels: torch.Tensor, data: LandmarkDataModule,
-               num_classes: int, seed: int) -> float:
+def bare_epoch(
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    data: LandmarkDataModule,
+    num_classes: int,
+    seed: int,
+) -> float:
     """The same epoch as a hand-written PyTorch loop: shuffle, noise, forward, backward, step."""
     torch.manual_seed(seed)
     model = ResidualMLP(input_dim=features.shape[1], num_classes=num_classes, **REFERENCE)
@@ -135,8 +140,11 @@ def main(argv: list[str] | None = None) -> None:
         framework, bare = [], []
         for round_index in range(args.rounds):
             framework.append(framework_epoch(data, workdir / f"run{round_index}", round_index))
-            bare.append(bare_epoch(train_rows.features, train_rows.labels, data,
-                                   data.num_classes, round_index))
+            bare.append(
+                bare_epoch(
+                    train_rows.features, train_rows.labels, data, data.num_classes, round_index
+                )
+            )
             print(f"round {round_index}: framework {framework[-1]:.2f} s, bare {bare[-1]:.2f} s")
 
     ratio = statistics.median(framework) / statistics.median(bare)
@@ -160,13 +168,28 @@ def main(argv: list[str] | None = None) -> None:
         "generate_synthetic_s": generate_s,
         "datamodule_setup_s": setup_s,
         "hdf5_loading": loading,
-        "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "torch": torch.__version__, "lightning": L.__version__},
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "torch": torch.__version__,
+            "lightning": L.__version__,
+        },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: result[k] for k in ("median_framework_epoch_s", "median_bare_epoch_s",
-                                             "ratio_framework_over_bare", "meets_target")}))
+    print(
+        json.dumps(
+            {
+                k: result[k]
+                for k in (
+                    "median_framework_epoch_s",
+                    "median_bare_epoch_s",
+                    "ratio_framework_over_bare",
+                    "meets_target",
+                )
+            }
+        )
+    )
     print(f"hdf5: read_store / read_bytes = {loading['ratio_read_store_over_read_bytes']:.2f}")
     print(f"wrote {args.out}")
 

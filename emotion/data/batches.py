@@ -80,6 +80,8 @@ class BatchIndices(Sampler[torch.Tensor]):
             yield batch
 
 
-def batch_loader(rows: TensorRows, sampler: BatchIndices, *, pin_memory: bool = False) -> DataLoader:
+def batch_loader(
+    rows: TensorRows, sampler: BatchIndices, *, pin_memory: bool = False
+) -> DataLoader:
     """A DataLoader whose every item is already a batch (batch_size=None)."""
     return DataLoader(rows, sampler=sampler, batch_size=None, num_workers=0, pin_memory=pin_memory)

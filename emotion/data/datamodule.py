@@ -122,7 +122,9 @@ class LandmarkDataModule(L.LightningDataModule):
         self.class_names = list(store.class_names)
         self.is_synthetic = store.synthetic
         if self.is_synthetic:
-            log.info("training data %s is SYNTHETIC (generated landmarks, not real faces)", self.path)
+            log.info(
+                "training data %s is SYNTHETIC (generated landmarks, not real faces)", self.path
+            )
         points = normalise(
             store.landmarks,
             store.image_size,
@@ -175,14 +177,16 @@ class LandmarkDataModule(L.LightningDataModule):
             seed=self.split_seed,
         )
 
-    def _describe(self, store: LandmarkStore, indices: SplitIndices, dropped: int) -> dict[str, Any]:
+    def _describe(
+        self, store: LandmarkStore, indices: SplitIndices, dropped: int
+    ) -> dict[str, Any]:
         stages = {}
         for name, rows in indices.as_dict().items():
             counts = np.bincount(store.label[rows], minlength=len(self.class_names))
             stages[name] = {
                 "rows": int(len(rows)),
                 "subjects": int(len(set(store.subject[rows].tolist()))),
-                "rows_per_class": dict(zip(self.class_names, counts.tolist())),
+                "rows_per_class": dict(zip(self.class_names, counts.tolist(), strict=True)),
             }
         return {
             "path": str(self.path),

@@ -286,7 +286,9 @@ def validate(handle: h5py.File, path: Path) -> int:
     try:
         class_names = json.loads(_plain(handle.attrs["class_names"]))
     except (TypeError, ValueError) as error:
-        raise StoreError(f"{path}: attribute 'class_names' is not a JSON list ({error})", fix)
+        raise StoreError(
+            f"{path}: attribute 'class_names' is not a JSON list ({error})", fix
+        ) from error
     if not isinstance(class_names, list) or not all(isinstance(n, str) for n in class_names):
         raise StoreError(f"{path}: attribute 'class_names' must be a JSON list of strings", fix)
     count: int | None = None
@@ -304,7 +306,12 @@ def validate(handle: h5py.File, path: Path) -> int:
                 fix,
             )
         if tuple(dataset.shape[1:]) != tail:
-            expected = "(" + ", ".join(["N", *(str(size) for size in tail)]) + ("," if not tail else "") + ")"
+            expected = (
+                "("
+                + ", ".join(["N", *(str(size) for size in tail)])
+                + ("," if not tail else "")
+                + ")"
+            )
             raise StoreError(
                 f"{path}: dataset '{name}' has shape {dataset.shape}, expected {expected}", fix
             )

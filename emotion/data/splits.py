@@ -31,12 +31,10 @@ class SplitIndices:
         return {"train": self.train, "val": self.val, "test": self.test}
 
 
-def deal_subjects(
-    subject: np.ndarray, label: np.ndarray, parts: int, seed: int
-) -> list[list[str]]:
+def deal_subjects(subject: np.ndarray, label: np.ndarray, parts: int, seed: int) -> list[list[str]]:
     """Deal the subjects of these rows into `parts` groups, stratified by their class set."""
     classes_of: dict[str, set[int]] = defaultdict(set)
-    for person, target in zip(subject.tolist(), label.tolist()):
+    for person, target in zip(subject.tolist(), label.tolist(), strict=True):
         classes_of[person].add(int(target))
     strata: dict[tuple[int, ...], list[str]] = defaultdict(list)
     for person in sorted(classes_of):
