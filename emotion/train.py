@@ -122,7 +122,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         cfg.model, class_names=datamodule.class_names, input_dim=datamodule.input_dim
     )
     n_params = model.num_parameters
-    log.info("model: %s parameters, %.1f MB as float32", f"{n_params:,}", n_params * 4 / 2**20)
+    log.info("model: %s parameters, %.1f MB as float32", f"{n_params:,}", n_params * 4 / 1e6)
 
     plan = plan_resume(
         run_dir,

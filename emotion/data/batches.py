@@ -10,17 +10,33 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 
 class TensorRows(Dataset[tuple[torch.Tensor, torch.Tensor]]):
-    """Features and labels indexed by a whole tensor of row numbers at once."""
+    """One stage's rows of the shared feature and label tensors, indexed a batch at a time.
 
-    def __init__(self, features: torch.Tensor, labels: torch.Tensor) -> None:
-        self.features = features
-        self.labels = labels
+    Stages keep index tensors into the one in-memory copy of the data instead of copies.
+    """
+
+    def __init__(
+        self, features: torch.Tensor, labels: torch.Tensor, rows: torch.Tensor | None = None
+    ) -> None:
+        self.all_features = features
+        self.all_labels = labels
+        self.rows = torch.arange(len(labels)) if rows is None else rows
 
     def __len__(self) -> int:
-        return int(self.labels.shape[0])
+        return int(self.rows.shape[0])
 
-    def __getitem__(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # type: ignore[override]
-        return self.features[rows], self.labels[rows]
+    def __getitem__(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # type: ignore[override]
+        index = self.rows[batch]
+        return self.all_features[index], self.all_labels[index]
+
+    @property
+    def features(self) -> torch.Tensor:
+        """This stage's features as one tensor (a copy)."""
+        return self.all_features[self.rows]
+
+    @property
+    def labels(self) -> torch.Tensor:
+        return self.all_labels[self.rows]
 
 
 class BatchIndices(Sampler[torch.Tensor]):

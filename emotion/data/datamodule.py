@@ -130,14 +130,14 @@ class LandmarkDataModule(L.LightningDataModule):
             store.image_size,
             method=self.normalization,
             aspect=self.aspect_correction,
+            inplace=True,
         )
         features = torch.from_numpy(points.reshape(len(store), -1))
         labels = torch.from_numpy(store.label)
         indices = self._split(store)
         check_split(indices, store.subject, store.label, self.class_names)
         for name, rows in indices.as_dict().items():
-            selected = torch.from_numpy(rows)
-            self._rows[name] = TensorRows(features[selected], labels[selected])
+            self._rows[name] = TensorRows(features, labels, torch.from_numpy(rows))
             self._subjects[name] = store.subject[rows]
         self.summary = self._describe(store, indices, dropped)
         for name in STAGES:

@@ -26,12 +26,18 @@ def aspect_correct(landmarks: np.ndarray, image_size: np.ndarray) -> np.ndarray:
     return corrected
 
 
-def nose_unit(landmarks: np.ndarray) -> np.ndarray:
+def nose_unit(landmarks: np.ndarray, *, inplace: bool = False) -> np.ndarray:
     """Nose tip at the origin, farthest landmark at radius 1 (the reference normalisation)."""
-    centred = landmarks - landmarks[:, NOSE_TIP : NOSE_TIP + 1, :]
-    radius = np.linalg.norm(centred, axis=-1).max(axis=1)
-    radius = np.where(radius > 0, radius, 1.0).astype(np.float32)
-    return (centred / radius[:, None, None]).astype(np.float32)
+    if inplace and landmarks.dtype == np.float32:
+        centred = landmarks
+        centred -= landmarks[:, NOSE_TIP : NOSE_TIP + 1, :].copy()
+    else:
+        centred = (landmarks - landmarks[:, NOSE_TIP : NOSE_TIP + 1, :]).astype(np.float32)
+    # einsum over the 3 coordinates is ~10x faster than np.linalg.norm on this small last axis.
+    radius = np.sqrt(np.einsum("nkc,nkc->nk", centred, centred).max(axis=1))
+    radius[radius == 0] = 1.0
+    centred /= radius[:, None, None]
+    return centred
 
 
 def normalise(
@@ -40,15 +46,18 @@ def normalise(
     *,
     method: str = "nose_unit",
     aspect: bool = False,
+    inplace: bool = False,
 ) -> np.ndarray:
-    """Apply the configured normalisation to (N, 478, 3) raw landmarks."""
+    """Apply the configured normalisation to (N, 478, 3) raw landmarks.
+
+    With `inplace`, float32 input is overwritten instead of copied (the loader owns it)."""
     if method not in NORMALISATIONS:
         raise ValueError(f"unknown normalisation {method!r}; choose one of {NORMALISATIONS}")
     points = landmarks.astype(np.float32, copy=False)
     if aspect:
         if image_size is None:
             raise ValueError("aspect correction needs image_size")
-        points = aspect_correct(points, image_size)
+        points, inplace = aspect_correct(points, image_size), True
     if method == "nose_unit":
-        points = nose_unit(points)
+        points = nose_unit(points, inplace=inplace)
     return points
