@@ -147,3 +147,29 @@ def test_fast_dev_run_preset_runs(train_config, tiny_store_path: Path, tmp_path:
         train_config, tiny_store_path, tmp_path / "run", "debug=fdr", "trainer.detect_anomaly=false"
     )
     assert result["best_checkpoint"] is None and result["global_step"] == 1
+
+
+def test_overfit_preset_reuses_a_few_fixed_batches(
+    train_config, tiny_store_path: Path, tmp_path: Path
+) -> None:
+    result = _run(
+        train_config,
+        tiny_store_path,
+        tmp_path / "run",
+        "debug=overfit",
+        "trainer.max_epochs=2",
+        "trainer.detect_anomaly=false",
+    )
+    assert result["global_step"] == 2 * 3
+    assert sum(map(sum, result["test_confusion_matrix"])) == 3 * 64
+
+
+def test_profiler_preset_runs(train_config, tiny_store_path: Path, tmp_path: Path) -> None:
+    result = _run(
+        train_config,
+        tiny_store_path,
+        tmp_path / "run",
+        "debug=profiler",
+        "trainer.detect_anomaly=false",
+    )
+    assert result["epochs"] == 1

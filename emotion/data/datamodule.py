@@ -53,6 +53,7 @@ class LandmarkDataModule(L.LightningDataModule):
         eval_batch_size: int = 1024,
         seed: int = 0,
         pin_memory: bool = False,
+        overfit_batches: int = 0,
     ) -> None:
         super().__init__()
         if normalization not in NORMALISATIONS:
@@ -86,6 +87,9 @@ class LandmarkDataModule(L.LightningDataModule):
         self.eval_batch_size = eval_batch_size
         self.seed = seed
         self.pin_memory = pin_memory
+        # Debugging: train on this many fixed batches and validate on the same rows. Done here,
+        # not with Trainer(overfit_batches), which swaps in a per-sample sampler.
+        self.overfit_batches = overfit_batches
         self.class_names: list[str] = []
         self.is_synthetic = False
         self.summary: dict[str, Any] = {}
@@ -219,6 +223,11 @@ class LandmarkDataModule(L.LightningDataModule):
 
     def _loader(self, stage: str, *, shuffle: bool, batch_size: int) -> Any:
         rows = self._rows[stage]
+        if self.overfit_batches > 0:
+            train = self._rows["train"]
+            kept = train.rows[: self.overfit_batches * self.batch_size]
+            rows = TensorRows(train.all_features, train.all_labels, kept)
+            shuffle, batch_size = False, self.batch_size
         rank, world_size = 0, 1
         if self.trainer is not None:
             rank, world_size = self.trainer.global_rank, self.trainer.world_size
