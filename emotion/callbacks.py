@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 
@@ -52,3 +53,21 @@ class EpochSummary(L.Callback):
         metrics = trainer.callback_metrics
         shown = " ".join(f"{key}={float(metrics[key]):.4f}" for key in self.KEYS if key in metrics)
         log.info("epoch %d/%d %s", trainer.current_epoch + 1, trainer.max_epochs, shown)
+
+
+class DataDescription(L.Callback):
+    """Writes what the model is trained on into TensorBoard's TEXT tab, SYNTHETIC data flagged."""
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        summary = getattr(trainer.datamodule, "summary", None)
+        if not summary or not trainer.is_global_zero:
+            return
+        kind = (
+            "**SYNTHETIC** landmarks (generated, not real faces)"
+            if summary.get("synthetic")
+            else "landmarks extracted from photos"
+        )
+        text = f"{kind} from `{summary.get('path')}`\n\n```\n{json.dumps(summary, indent=2)}\n```"
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                logger.experiment.add_text("data", text, global_step=trainer.global_step)

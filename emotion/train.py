@@ -181,6 +181,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         }
         for logger in trainer.loggers:
             logger.log_hyperparams(flat_hparams(cfg, n_params), metrics=hp_metrics)
+            # The test stage already closed the writer; flush and close the one reopened above.
+            logger.finalize("success")
         log.info("wrote %s", run_dir / METRICS_FILE)
     return result
 

@@ -127,6 +127,8 @@ def test_tensorboard_has_curves_hparams_and_a_confusion_matrix(trained) -> None:
     ):
         assert tag in scalars, tag
     assert "val/confusion_matrix" in events.Tags()["images"]
+    [description] = events.Tensors("data/text_summary")
+    assert b"SYNTHETIC" in description.tensor_proto.string_val[0]
     assert "test/confusion_matrix" in events.Tags()["images"]
     [hp_value] = [e.value for e in events.Scalars("hp/test_acc")]
     assert hp_value == pytest.approx(result["test"]["test/acc"]) and hp_value != -1
