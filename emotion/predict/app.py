@@ -17,11 +17,14 @@ import logging
 import re
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from emotion.errors import EmotionError, exit_on_user_error
 from emotion.extract.landmarks import Outcome, TaskRunner, quiet_native_logs
@@ -34,6 +37,19 @@ from emotion.trained import TrainedModel, load_trained, resolve_checkpoint
 log = logging.getLogger(__name__)
 
 FRAME_SUFFIX = re.compile(r"#frame=(\d+)$")
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run the model on `count` threads, then restore. One thread by default: the batches are
+    small next to FaceMesh's work, and several OpenMP threads on cores that FaceMesh's own
+    thread pool (or another job) keeps busy stall each other at every barrier."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 @dataclass
@@ -83,8 +99,10 @@ class Predictor:
         ema_alpha: float,
         threshold: float | None,
         positive_class: str,
+        threads: int = 1,
     ) -> None:
         self.trained = trained
+        self.threads = threads
         self.writer = writer
         self.batch_size = batch_size
         self.ema_alpha = ema_alpha
@@ -119,7 +137,8 @@ class Predictor:
             landmarks = np.stack([item.landmarks for item in faces])  # type: ignore[misc]
             sizes = np.asarray([item.image_size for item in faces], dtype=np.int32)
             features = self.trained.features(landmarks, sizes)
-            probabilities = self.trained.probabilities(features, self.batch_size).numpy()
+            with torch_threads(self.threads):
+                probabilities = self.trained.probabilities(features, self.batch_size).numpy()
             self.model_seconds += time.perf_counter() - started
         scores = iter(probabilities)
         for item in self.pending:
@@ -170,6 +189,7 @@ def predict(
     threshold: float | None = None,
     positive_class: str = "anxious",
     zip_encoding: str = "cp949",
+    threads: int = 1,
 ) -> dict[str, Any]:
     """Write one row per photo/frame to `output` and a summary beside it; return the summary."""
     if output.suffix.lower() not in FORMATS:
@@ -201,6 +221,7 @@ def predict(
                 ema_alpha=ema_alpha,
                 threshold=threshold,
                 positive_class=positive_class,
+                threads=threads,
             )
             predictor.add(
                 [
@@ -267,6 +288,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--positive-class", default="anxious")
     parser.add_argument("--zip-encoding", default="cp949")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for the model")
     return parser.parse_args(argv)
 
 
@@ -287,6 +309,7 @@ def main(argv: list[str] | None = None) -> None:
         threshold=args.threshold,
         positive_class=args.positive_class,
         zip_encoding=args.zip_encoding,
+        threads=args.threads,
     )
     print(
         f"wrote {summary['rows']} rows to {summary['output']}: {summary['photos']} photos, "
