@@ -133,7 +133,12 @@ def bench_backends(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         export_onnx(module, onnx_path, trained.class_names)
-    session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(
+        str(onnx_path), options, providers=["CPUExecutionProvider"]
+    )
     one_np, many_np = one.numpy(), many.numpy()
     results["onnxruntime"] = {
         "single": latency(lambda: session.run(None, {"landmarks": one_np}), single_iterations),
@@ -230,7 +235,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-iterations", type=int, default=20)
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="intra-op threads of torch and onnxruntime (default 1: a single sample is too "
+        "small to split, and shared cores make multi-threaded timings erratic)",
+    )
     args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
 
     with tempfile.TemporaryDirectory(prefix="bench-infer-") as temporary:
         workdir = Path(temporary)
