@@ -5,15 +5,14 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("train", "extract")
+BENCHMARKS = ("train", "extract", "infer")
 
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if not args or args[0] not in BENCHMARKS:
-        print(
-            f"usage: python -m emotion.bench {{{','.join(BENCHMARKS)}}} [options]", file=sys.stderr
-        )
+        names = ",".join(BENCHMARKS)
+        print(f"usage: python -m emotion.bench {{{names}}} [options]", file=sys.stderr)
         sys.exit(2)
     module = importlib.import_module(f"emotion.bench.{args[0]}")
     module.main(args[1:])

@@ -15,8 +15,13 @@ import torch
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
+from emotion.data.schema import SCHEMA_VERSION
 from emotion.models.metrics import evaluation_metrics
 from emotion.models.residual_mlp import INPUT_DIM, ResidualMLP, count_parameters
+
+# Checkpoint key holding how landmarks were turned into features (the data module's settings),
+# so evaluation, prediction and export need no config to feed the model what it was trained on.
+PREPROCESSING_KEY = "landmark_preprocessing"
 
 ARCHITECTURE_KEYS = (
     "input_dim",
@@ -122,13 +127,21 @@ class LandmarkClassifier(L.LightningModule):
         return self.model(features).softmax(dim=1)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Keep the validation metrics a checkpoint was chosen by inside it, as plain floats."""
+        """Keep the validation metrics a checkpoint was chosen by inside it, as plain floats,
+        and the landmark preprocessing its inputs went through, as plain values."""
         if self._trainer is not None:
             checkpoint["val_metrics"] = {
                 key: float(value)
                 for key, value in self.trainer.callback_metrics.items()
                 if key.startswith("val/")
             }
+            datamodule = getattr(self.trainer, "datamodule", None)
+            if datamodule is not None and hasattr(datamodule, "normalization"):
+                checkpoint[PREPROCESSING_KEY] = {
+                    "store_schema_version": SCHEMA_VERSION,
+                    "normalization": str(datamodule.normalization),
+                    "aspect_correction": bool(datamodule.aspect_correction),
+                }
 
     def configure_optimizers(self) -> Any:
         """AdamW with cosine annealing over the epochs, after an optional linear warm-up."""

@@ -1,0 +1,303 @@
+"""`python -m emotion.bench infer`: model inference speed and the end-to-end predict rate.
+
+In one run, on this machine's CPU:
+  model     the deployable raw-landmark model (normalisation in the graph) in torch eager,
+            torch.compile (skipped with the reason when it fails) and onnxruntime: single-sample
+            latency (p50/p99) and batch throughput;
+  predict   `emotion-predict`'s whole path on photos (decode + FaceMesh + batched model + CSV)
+            against the bare extraction loop (the extractor's TaskRunner alone) on the same
+            files, and the model's share of the per-photo time.
+Without --ckpt the model is the reference size (width 512, depth 3, head 256; 2.45 M
+parameters) with random weights: speed does not depend on what was learnt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from emotion.export import deployable, example_inputs, export_onnx
+from emotion.trained import load_trained
+
+DEFAULT_ROOT = Path("../shared/data/aihub_sample")
+DEFAULT_OUTPUT = Path("outputs/bench/infer.json")
+FIXTURE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "astronaut.jpg"
+
+log = logging.getLogger(__name__)
+
+
+def reference_checkpoint(path: Path) -> Path:
+    """A reference-size checkpoint with random weights and the default preprocessing."""
+    from emotion.data.schema import SCHEMA_VERSION
+    from emotion.models.classifier import PREPROCESSING_KEY, LandmarkClassifier
+
+    torch.manual_seed(0)
+    model = LandmarkClassifier(["neutral", "anxious"])
+    torch.save(
+        {
+            "state_dict": model.state_dict(),
+            "hyper_parameters": dict(model.hparams),
+            PREPROCESSING_KEY: {
+                "store_schema_version": SCHEMA_VERSION,
+                "normalization": "nose_unit",
+                "aspect_correction": False,
+            },
+        },
+        path,
+    )
+    return path
+
+
+def latency(call: Callable[[], Any], iterations: int, warmup: int = 50) -> dict[str, float]:
+    """Per-call wall time in milliseconds: p50, p99, mean."""
+    for _ in range(warmup):
+        call()
+    times = np.empty(iterations)
+    for index in range(iterations):
+        started = time.perf_counter_ns()
+        call()
+        times[index] = time.perf_counter_ns() - started
+    times /= 1e6
+    return {
+        "p50_ms": float(np.percentile(times, 50)),
+        "p99_ms": float(np.percentile(times, 99)),
+        "mean_ms": float(times.mean()),
+        "iterations": iterations,
+    }
+
+
+def throughput(call: Callable[[], Any], rows: int, iterations: int) -> dict[str, float]:
+    call()
+    started = time.perf_counter()
+    for _ in range(iterations):
+        call()
+    seconds = time.perf_counter() - started
+    return {"rows_per_s": rows * iterations / seconds, "batch": rows, "iterations": iterations}
+
+
+def bench_backends(
+    ckpt: Path,
+    workdir: Path,
+    single_iterations: int,
+    batch: int,
+    batch_iterations: int,
+    compile_model: bool,
+) -> dict[str, Any]:
+    trained = load_trained(ckpt)
+    module = deployable(trained)
+    (one,) = example_inputs(1, False)
+    (many,) = example_inputs(batch, False)
+    results: dict[str, Any] = {}
+
+    def torch_runner(model: Callable[[torch.Tensor], torch.Tensor]) -> dict[str, Any]:
+        with torch.inference_mode():
+            return {
+                "single": latency(lambda: model(one), single_iterations),
+                "batch": throughput(lambda: model(many), batch, batch_iterations),
+            }
+
+    results["torch_eager"] = torch_runner(module)
+    if compile_model:
+        try:
+            started = time.perf_counter()
+            compiled = torch.compile(module, dynamic=False)
+            with torch.inference_mode():
+                compiled(one)
+                compiled(many)
+            compile_s = time.perf_counter() - started
+            results["torch_compiled"] = {**torch_runner(compiled), "compile_s": compile_s}
+        except Exception as error:  # inductor needs a working C compiler and more
+            results["torch_compiled"] = {"skipped": f"{type(error).__name__}: {error}"[:300]}
+    else:
+        results["torch_compiled"] = {"skipped": "--no-compile"}
+    try:
+        import onnxruntime
+    except ImportError:
+        results["onnxruntime"] = {
+            "skipped": "onnxruntime is not installed (pip install -e '.[export]')"
+        }
+        return results
+    onnx_path = workdir / "model.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        export_onnx(module, onnx_path, trained.class_names)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(
+        str(onnx_path), options, providers=["CPUExecutionProvider"]
+    )
+    one_np, many_np = one.numpy(), many.numpy()
+    results["onnxruntime"] = {
+        "single": latency(lambda: session.run(None, {"landmarks": one_np}), single_iterations),
+        "batch": throughput(
+            lambda: session.run(None, {"landmarks": many_np}), batch, batch_iterations
+        ),
+        "onnx_bytes": onnx_path.stat().st_size,
+        "version": onnxruntime.__version__,
+    }
+    return results
+
+
+def photo_files(root: Path, limit: int, folder: Path) -> tuple[list[Path], str]:
+    """Up to `limit` photos written to `folder`: the real-face sample, else the fixture."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if root.is_dir():
+        from emotion.bench.extract import load_photos
+
+        photos = load_photos(root)
+        step = max(1, len(photos) // limit)
+        chosen = photos[::step][:limit]
+        paths = []
+        for index, (_, data) in enumerate(chosen):
+            path = folder / f"photo_{index:04d}.jpg"
+            path.write_bytes(data)
+            paths.append(path)
+        return paths, f"{len(paths)} photos from {root}"
+    print(f"no photo sample at {root}: using the fixture face, copied {limit} times")
+    data = FIXTURE.read_bytes()
+    paths = []
+    for index in range(limit):
+        path = folder / f"photo_{index:04d}.jpg"
+        path.write_bytes(data)
+        paths.append(path)
+    return paths, f"the fixture image {FIXTURE.name} x {limit}"
+
+
+def bench_end_to_end(ckpt: Path, photos: list[Path], workdir: Path) -> dict[str, Any]:
+    """emotion-predict's whole path vs the extractor's TaskRunner alone, same files."""
+    from emotion.extract.landmarks import TaskRunner, quiet_native_logs
+    from emotion.predict.app import predict
+    from emotion.predict.inputs import collect_inputs
+
+    quiet_native_logs()
+    tasks = collect_inputs([str(photos[0].parent)]).tasks
+    started = time.perf_counter()
+    runner = TaskRunner(reduce=2, video_stride=1, video_max_frames=1)
+    build_s = time.perf_counter() - started
+    runner.run(tasks[0])  # warm: first inference, file cache
+    faces = 0
+    loop_started = time.perf_counter()
+    for task in tasks:
+        faces += len(runner.run(task).rows)
+    loop_s = time.perf_counter() - loop_started
+    runner.close()
+    bare = {
+        "photos": len(tasks),
+        "faces": faces,
+        "graph_build_s": build_s,
+        "loop_s": loop_s,
+        "photos_per_s": len(tasks) / loop_s,
+        "photos_per_s_with_build": len(tasks) / (loop_s + build_s),
+    }
+    # Warm-up run on one photo (imports, first inference), then the timed run on all of them.
+    predict(ckpt, [str(photos[0])], workdir / "warmup.csv")
+    started = time.perf_counter()
+    summary = predict(ckpt, [str(photos[0].parent)], workdir / "predictions.csv")
+    total_s = time.perf_counter() - started
+    end_to_end = {
+        "photos": summary["photos"],
+        "faces": summary["faces"],
+        "total_s": total_s,
+        "photos_per_s": summary["photos"] / total_s,
+        "model_s": summary["model_seconds"],
+        "model_share_of_time": summary["model_seconds"] / total_s,
+        "per_photo_ms": 1000 * total_s / summary["photos"],
+    }
+    return {
+        "bare_extraction_loop": bare,
+        "predict_end_to_end": end_to_end,
+        "predict_vs_bare_loop_with_build": end_to_end["photos_per_s"]
+        / bare["photos_per_s_with_build"],
+        "predict_vs_bare_loop": end_to_end["photos_per_s"] / bare["photos_per_s"],
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m emotion.bench infer", description=__doc__)
+    parser.add_argument("--ckpt", type=Path, help="default: reference size, random weights")
+    parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="AI Hub-style sample")
+    parser.add_argument("--photos", type=int, default=300, help="photos for the predict rate")
+    parser.add_argument("--single-iterations", type=int, default=2000)
+    parser.add_argument("--batch", type=int, default=1024)
+    parser.add_argument("--batch-iterations", type=int, default=20)
+    parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="intra-op threads of torch and onnxruntime (default 1: a single sample is too "
+        "small to split, and shared cores make multi-threaded timings erratic)",
+    )
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    with tempfile.TemporaryDirectory(prefix="bench-infer-") as temporary:
+        workdir = Path(temporary)
+        ckpt = args.ckpt or reference_checkpoint(workdir / "reference.ckpt")
+        backends = bench_backends(
+            ckpt,
+            workdir,
+            args.single_iterations,
+            args.batch,
+            args.batch_iterations,
+            not args.no_compile,
+        )
+        photos, described = photo_files(args.root, args.photos, workdir / "photos")
+        end_to_end = bench_end_to_end(ckpt, photos, workdir)
+    e2e = end_to_end["predict_end_to_end"]
+    onnx_single = backends.get("onnxruntime", {}).get("single", {}).get("p50_ms")
+    result = {
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "cpus": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "load_average": os.getloadavg(),
+            "torch": torch.__version__,
+        },
+        "model": str(args.ckpt) if args.ckpt else "reference size, random weights",
+        "photos": described,
+        "backends": backends,
+        "end_to_end": end_to_end,
+        "targets": {
+            "model_share_under_2_percent": e2e["model_share_of_time"] < 0.02,
+            "onnxruntime_single_p50_under_0.3_ms": None
+            if onnx_single is None
+            else onnx_single < 0.3,
+        },
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    for name, figures in backends.items():
+        if "skipped" in figures:
+            print(f"{name:15s} skipped: {figures['skipped']}")
+            continue
+        single, batch = figures["single"], figures["batch"]
+        print(
+            f"{name:15s} single p50 {single['p50_ms']:.3f} ms  p99 {single['p99_ms']:.3f} ms  "
+            f"batch {batch['batch']}: {batch['rows_per_s']:,.0f} rows/s"
+        )
+    bare = end_to_end["bare_extraction_loop"]
+    print(
+        f"bare extraction loop: {bare['photos_per_s']:.1f} photos/s "
+        f"({bare['photos_per_s_with_build']:.1f} with graph build)"
+    )
+    print(
+        f"predict end to end:   {e2e['photos_per_s']:.1f} photos/s, model "
+        f"{100 * e2e['model_share_of_time']:.2f}% of the time ({described})"
+    )
+    print(f"wrote {args.output}")

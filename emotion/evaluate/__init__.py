@@ -1,0 +1,1 @@
+"""`emotion-eval`: metrics, subject-bootstrap intervals, an operating point and a report."""

@@ -1,0 +1,147 @@
+"""What `emotion-eval` leaves behind: metrics.json, report.md, confusion-matrix PNGs and the
+same numbers in TensorBoard (`<output_dir>/tensorboard`)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torchmetrics.classification import MulticlassConfusionMatrix  # noqa: E402
+
+from emotion.runs import write_json_atomic  # noqa: E402
+
+METRICS_JSON = "metrics.json"
+REPORT_MD = "report.md"
+CONFUSION_PNG = "confusion_matrix.png"
+CONFUSION_NORMALISED_PNG = "confusion_matrix_normalised.png"
+HEADLINE = ("acc", "bal_acc", "f1_macro", "auroc", "ece")
+
+
+def confusion_figure(confusion: np.ndarray, class_names: list[str], title: str) -> Any:
+    """torchmetrics' own confusion-matrix plot (counts or fractions)."""
+    plotter = MulticlassConfusionMatrix(len(class_names))
+    figure, axes = plotter.plot(val=torch.as_tensor(confusion), labels=class_names)
+    axes.set_title(title)
+    return figure
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None or not np.isfinite(value) else f"{value:.4f}"
+
+
+def _with_interval(result: dict[str, Any], key: str) -> str:
+    interval = result["intervals"].get(key)
+    text = _fmt(result["metrics"].get(key))
+    return f"{text} [{_fmt(interval['low'])}, {_fmt(interval['high'])}]" if interval else text
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """A one-page report a person can read and paste into a ticket."""
+    stage = result["split"]
+    names = result["class_names"]
+    data = result["data"]
+    counts = result["counts"]
+    lines = [
+        f"# Evaluation on `{stage}`",
+        "",
+        f"- checkpoint: `{result['ckpt_path']}`",
+        f"- data: `{data['path']}`" + (" (**SYNTHETIC**)" if data.get("synthetic") else ""),
+        f"- split strategy: {result['data_settings']['split_strategy']}, "
+        f"drop_overlap={result['data_settings']['drop_overlap']}",
+        f"- {counts['photos']} photos of {counts['subjects']} subjects; test subjects also seen "
+        f"in training: {counts['test_subjects_seen_in_training']} "
+        f"({counts['test_rows_dropped_for_overlap']} test photos dropped for it)",
+        f"- intervals: {int(result['bootstrap']['confidence'] * 100)}% percentile bootstrap over "
+        f"subjects, {result['bootstrap']['resamples']} resamples",
+        "",
+        "| metric | value [interval] |",
+        "|---|---|",
+    ]
+    lines += [f"| {key} | {_with_interval(result, f'{stage}/{key}')} |" for key in HEADLINE]
+    lines += ["", "| class | precision | recall | F1 | photos |", "|---|---|---|---|---|"]
+    per_class = np.asarray(result["confusion_matrix"]["counts"]).sum(axis=1)
+    for index, name in enumerate(names):
+        cells = [
+            _with_interval(result, f"{stage}/{kind}_{name}")
+            for kind in ("precision", "recall", "f1")
+        ]
+        lines.append(f"| {name} | {' | '.join(cells)} | {int(per_class[index])} |")
+    lines += [
+        "",
+        "Confusion matrix (rows: true, columns: predicted; counts and row fractions):",
+        "",
+        "| true \\ predicted | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
+    counts_matrix = result["confusion_matrix"]["counts"]
+    fractions = result["confusion_matrix"]["row_normalised"]
+    for index, name in enumerate(names):
+        cells = [
+            f"{c} ({f:.2f})" for c, f in zip(counts_matrix[index], fractions[index], strict=True)
+        ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    point = result.get("operating_point")
+    if point:
+        lines += [
+            "",
+            f"## Operating point: {point['positive_class']} recall >= {point['target_recall']} "
+            "(chosen on val)",
+            "",
+            f"Threshold P({point['positive_class']}) >= {point['threshold']:.4f}.",
+            "",
+            "| | recall | precision | specificity | bal_acc | flagged |",
+            "|---|---|---|---|---|---|",
+        ]
+        rows = [("val (chosen on)", point["val"]), (f"{stage} at threshold", point["evaluated"])]
+        if point.get("at_0.5"):
+            rows.append((f"{stage} at 0.5", point["at_0.5"]))
+        for label, figures in rows:
+            cells = [
+                _fmt(figures[k])
+                for k in ("recall", "precision", "specificity", "bal_acc", "flagged_fraction")
+            ]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs(result: dict[str, Any], output_dir: Path, tensorboard: bool) -> None:
+    """metrics.json, report.md, two PNGs and, if asked, TensorBoard scalars/images/text."""
+    import matplotlib.pyplot as plt
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    names = result["class_names"]
+    stage = result["split"]
+    figures = {
+        CONFUSION_PNG: confusion_figure(
+            np.asarray(result["confusion_matrix"]["counts"]), names, f"{stage}: counts"
+        ),
+        CONFUSION_NORMALISED_PNG: confusion_figure(
+            np.round(np.asarray(result["confusion_matrix"]["row_normalised"]), 3),
+            names,
+            f"{stage}: row-normalised",
+        ),
+    }
+    for file_name, figure in figures.items():
+        figure.savefig(output_dir / file_name, dpi=120, bbox_inches="tight")
+    report = markdown(result)
+    (output_dir / REPORT_MD).write_text(report)
+    write_json_atomic(output_dir / METRICS_JSON, result)
+    if tensorboard:
+        from torch.utils.tensorboard import SummaryWriter
+
+        with SummaryWriter(str(output_dir / "tensorboard")) as writer:
+            for key, value in result["metrics"].items():
+                writer.add_scalar(f"eval/{key}", value, 0)
+            for key, interval in result["intervals"].items():
+                writer.add_scalar(f"eval_ci_low/{key}", interval["low"], 0)
+                writer.add_scalar(f"eval_ci_high/{key}", interval["high"], 0)
+            for file_name, figure in figures.items():
+                writer.add_figure(f"eval/{Path(file_name).stem}", figure, 0, close=False)
+            writer.add_text("eval/report", report, 0)
+    for figure in figures.values():
+        plt.close(figure)

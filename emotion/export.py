@@ -1,0 +1,211 @@
+"""`emotion-export`: a trained checkpoint as ONNX (and optionally torch.export), taking RAW
+landmarks and doing the normalisation inside the graph.
+
+    emotion-export outputs/train/runs/default                 # -> <run_dir>/export/model.onnx
+    emotion-export path/to/best.ckpt --output model.onnx --torch-export
+
+The export is checked against onnxruntime on random landmarks before it is kept; a file
+whose outputs differ from torch by more than the tolerance is refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from emotion.data.schema import NUM_COORDS, NUM_LANDMARKS
+from emotion.errors import EmotionError, exit_on_user_error
+from emotion.models.raw_landmarks import RawLandmarkModel
+from emotion.trained import TrainedModel, load_trained, resolve_checkpoint
+
+log = logging.getLogger(__name__)
+
+TOLERANCE = 1e-5  # max abs difference of probabilities, onnxruntime vs torch
+OPSET = 18
+CHECK_ROWS = 64
+
+
+def deployable(trained: TrainedModel) -> RawLandmarkModel:
+    return RawLandmarkModel(
+        trained.model.model, trained.normalization, trained.aspect_correction
+    ).eval()
+
+
+def example_inputs(rows: int, aspect_correction: bool, seed: int = 0) -> tuple[torch.Tensor, ...]:
+    """Random raw landmarks shaped like FaceMesh's output (x, y in [0, 1], small z)."""
+    generator = torch.Generator().manual_seed(seed)
+    landmarks = torch.rand(rows, NUM_LANDMARKS, NUM_COORDS, generator=generator)
+    landmarks[..., 2] = (landmarks[..., 2] - 0.5) * 0.2
+    if not aspect_correction:
+        return (landmarks,)
+    sizes = torch.randint(240, 4000, (rows, 2), generator=generator).float()
+    return landmarks, sizes
+
+
+def input_names(aspect_correction: bool) -> list[str]:
+    return ["landmarks", "image_size"] if aspect_correction else ["landmarks"]
+
+
+def export_onnx(module: RawLandmarkModel, path: Path, class_names: list[str]) -> None:
+    """Dynamo-based torch.onnx.export with a dynamic batch axis, class names in metadata."""
+    import onnx
+
+    inputs = example_inputs(2, module.aspect_correction)
+    batch = torch.export.Dim("batch", min=1)
+    shapes: dict[str, Any] = {"landmarks": {0: batch}}
+    if module.aspect_correction:
+        shapes["image_size"] = {0: batch}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad():
+        torch.onnx.export(
+            module,
+            inputs,
+            str(path),
+            input_names=input_names(module.aspect_correction),
+            output_names=["probabilities"],
+            dynamic_shapes=shapes,
+            opset_version=OPSET,
+            dynamo=True,
+            external_data=False,
+            verbose=False,
+        )
+    model = onnx.load(str(path))
+    onnx.helper.set_model_props(
+        model,
+        {
+            "class_names": json.dumps(class_names),
+            "normalization": module.normalization,
+            "aspect_correction": json.dumps(module.aspect_correction),
+            "inputs": "landmarks: raw FaceMesh (N, 478, 3) float32"
+            + (
+                "; image_size: (N, 2) float32 (width, height) px"
+                if module.aspect_correction
+                else ""
+            ),
+        },
+    )
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+
+
+def max_difference_onnxruntime(module: RawLandmarkModel, path: Path, rows: int) -> float:
+    """Largest |onnxruntime - torch| over the probabilities of `rows` random inputs."""
+    import onnxruntime
+
+    inputs = example_inputs(rows, module.aspect_correction, seed=1)
+    with torch.no_grad():
+        expected = module(*inputs).numpy()
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feeds = {
+        name: tensor.numpy()
+        for name, tensor in zip(input_names(module.aspect_correction), inputs, strict=True)
+    }
+    (got,) = session.run(["probabilities"], feeds)
+    return float(np.abs(got - expected).max())
+
+
+def export_torch(module: RawLandmarkModel, path: Path) -> None:
+    """torch.export's ExportedProgram (.pt2), the successor of TorchScript."""
+    batch = torch.export.Dim("batch", min=2)
+    inputs = example_inputs(2, module.aspect_correction)
+    shapes: Any = {"landmarks": {0: batch}}
+    if module.aspect_correction:
+        shapes["image_size"] = {0: batch}
+    program = torch.export.export(module, inputs, dynamic_shapes=shapes)
+    torch.export.save(program, str(path))
+
+
+def export(
+    ckpt_path: Path,
+    output: Path | None = None,
+    *,
+    with_torch_export: bool = False,
+    tolerance: float = TOLERANCE,
+) -> dict[str, Any]:
+    """Write the ONNX file (+ optional .pt2) and a JSON sidecar; return the sidecar."""
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError as error:
+        raise EmotionError(
+            f"ONNX export needs onnx and onnxruntime ({error})",
+            "pip install -e '.[export]'",
+        ) from None
+    trained = load_trained(ckpt_path)
+    if output is None:
+        base = trained.run_dir if trained.run_dir else ckpt_path.resolve().parent
+        output = base / "export" / "model.onnx"
+    module = deployable(trained)
+    export_onnx(module, output, trained.class_names)
+    difference = max_difference_onnxruntime(module, output, CHECK_ROWS)
+    if difference > tolerance:
+        output.unlink()
+        raise EmotionError(
+            f"the ONNX graph differs from torch by {difference:.2e} > {tolerance:.0e}; removed",
+            "report this as a bug (opset or onnxruntime version)",
+        )
+    info: dict[str, Any] = {
+        "checkpoint": str(ckpt_path),
+        "onnx": str(output),
+        "onnx_bytes": output.stat().st_size,
+        "opset": OPSET,
+        "class_names": trained.class_names,
+        "inputs": {
+            "landmarks": "float32 (N, 478, 3): raw FaceMesh normalised image coordinates",
+            **(
+                {"image_size": "float32 (N, 2): upright image (width, height) in pixels"}
+                if trained.aspect_correction
+                else {}
+            ),
+        },
+        "output": "probabilities float32 (N, C), softmax, in class_names order",
+        "normalization": trained.normalization,
+        "aspect_correction": trained.aspect_correction,
+        "check": {
+            "runtime": "onnxruntime CPUExecutionProvider",
+            "rows": CHECK_ROWS,
+            "max_abs_difference": difference,
+            "tolerance": tolerance,
+        },
+    }
+    if with_torch_export:
+        pt2 = output.with_suffix(".pt2")
+        export_torch(module, pt2)
+        info["torch_export"] = str(pt2)
+        info["torch_export_bytes"] = pt2.stat().st_size
+    output.with_suffix(".json").write_text(json.dumps(info, indent=2) + "\n")
+    return info
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="emotion-export", description=__doc__.split("\n\n")[0])
+    parser.add_argument("model", help="a run directory (its best checkpoint) or a .ckpt file")
+    parser.add_argument("--output", type=Path, help="default: <run_dir>/export/model.onnx")
+    parser.add_argument("--torch-export", action="store_true", help="also write a .pt2")
+    parser.add_argument("--tolerance", type=float, default=TOLERANCE)
+    return parser.parse_args(argv)
+
+
+@exit_on_user_error
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    is_file = Path(args.model).is_file()
+    ckpt = resolve_checkpoint(args.model if is_file else None, None if is_file else args.model)
+    info = export(ckpt, args.output, with_torch_export=args.torch_export, tolerance=args.tolerance)
+    print(
+        f"wrote {info['onnx']} ({info['onnx_bytes'] / 2**20:.2f} MiB); onnxruntime vs torch: "
+        f"max |diff| {info['check']['max_abs_difference']:.1e} <= {info['check']['tolerance']:.0e}"
+    )
+    if "torch_export" in info:
+        print(f"wrote {info['torch_export']} ({info['torch_export_bytes'] / 2**20:.2f} MiB)")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

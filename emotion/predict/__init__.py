@@ -1,0 +1,1 @@
+"""`emotion-predict`: photos, folders, zip archives and videos to class probabilities."""

@@ -1,0 +1,3 @@
+from emotion.predict.app import main
+
+main()

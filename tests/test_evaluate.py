@@ -1,0 +1,227 @@
+"""emotion-eval: exact agreement with training, subject bootstrap, overlap, operating point,
+and clear errors for bad checkpoints and stores."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from torchmetrics.functional.classification import multiclass_accuracy, multiclass_f1_score
+
+from emotion.data.schema import LandmarkStore, write_store
+from emotion.errors import EmotionError
+from emotion.evaluate.app import evaluate
+from emotion.evaluate.bootstrap import subject_bootstrap
+from emotion.evaluate.scores import metrics_from_confusion
+from emotion.evaluate.threshold import at_threshold, choose_threshold
+from tests.trained_run import eval_config, train_tiny
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory, tiny_store_path: Path) -> tuple[Path, dict]:
+    run_dir = tmp_path_factory.mktemp("eval") / "run"
+    return run_dir, train_tiny(tiny_store_path, run_dir)
+
+
+def _evaluate(*overrides: str) -> dict[str, Any]:
+    return evaluate(eval_config("bootstrap.resamples=200", *overrides))
+
+
+def test_cli_reproduces_the_training_test_metrics_exactly(run, tmp_path: Path) -> None:
+    run_dir, trained = run
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "emotion.evaluate.app",
+            f"run_dir={run_dir}",
+            "bootstrap.resamples=100",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((run_dir / "eval" / "metrics.json").read_text())
+    for key in (
+        "test/acc",
+        "test/bal_acc",
+        "test/f1_macro",
+        "test/auroc",
+        "test/recall_anxious",
+        "test/precision_neutral",
+    ):
+        assert result["metrics"][key] == trained["test"][key], key
+    assert result["confusion_matrix"]["counts"] == trained["test_confusion_matrix"]
+    for name in ("report.md", "confusion_matrix.png", "confusion_matrix_normalised.png"):
+        assert (run_dir / "eval" / name).stat().st_size > 0, name
+    assert list((run_dir / "eval" / "tensorboard").glob("events.out.tfevents.*"))
+    assert not list(tmp_path.iterdir()), "emotion-eval left files in the working directory"
+
+
+def test_report_has_every_metric_and_intervals_contain_the_point_estimate(run) -> None:
+    run_dir, _ = run
+    result = _evaluate(f"run_dir={run_dir}", f"output_dir={run_dir}/eval_a")
+    metrics = result["metrics"]
+    for key in (
+        "acc",
+        "bal_acc",
+        "f1_macro",
+        "auroc",
+        "ece",
+        "recall_anxious",
+        "precision_neutral",
+        "f1_anxious",
+        "f1_neutral",
+    ):
+        assert 0.0 <= metrics[f"test/{key}"] <= 1.0, key
+    for key in ("acc", "bal_acc", "f1_macro", "auroc", "recall_anxious"):
+        interval = result["intervals"][f"test/{key}"]
+        assert interval["low"] <= metrics[f"test/{key}"] <= interval["high"], key
+    counts = result["counts"]
+    assert counts["photos"] == sum(map(sum, result["confusion_matrix"]["counts"]))
+    assert counts["subjects"] == result["data"]["stages"]["test"]["subjects"]
+    rows = np.asarray(result["confusion_matrix"]["row_normalised"])
+    np.testing.assert_allclose(rows.sum(axis=1), 1.0)
+    report = (run_dir / "eval_a" / "report.md").read_text()
+    assert "anxious" in report and "subjects" in report
+
+
+def test_operating_point_is_chosen_on_validation(run) -> None:
+    run_dir, _ = run
+    result = _evaluate(
+        f"run_dir={run_dir}", f"output_dir={run_dir}/eval_t", "threshold.target_recall=0.8"
+    )
+    point = result["operating_point"]
+    assert point["chosen_on"] == "val"
+    assert point["val"]["recall"] >= 0.8
+    assert "recall" in point["evaluated"]
+
+
+def test_drop_overlap_removes_exactly_the_shared_subjects(
+    run, tiny_synthetic: LandmarkStore, tmp_path: Path
+) -> None:
+    run_dir, _ = run
+    test_people = sorted(set(tiny_synthetic.subject[tiny_synthetic.split == "test"].tolist()))
+    train_people = sorted(set(tiny_synthetic.subject[tiny_synthetic.split == "train"].tolist()))
+    # Two test people also get photos in training: their first training photos are relabelled.
+    shared = test_people[:2]
+    subject = tiny_synthetic.subject.copy()
+    for person, donor in zip(shared, train_people[:2], strict=True):
+        subject[np.flatnonzero(subject == donor)[:3]] = person
+    path = tmp_path / "overlap.h5"
+    write_store(path, dataclasses.replace(tiny_synthetic, subject=subject))
+    shared_test_rows = int(np.isin(subject[tiny_synthetic.split == "test"], shared).sum())
+
+    result = _evaluate(f"run_dir={run_dir}", f"data.path={path}", f"output_dir={tmp_path}/e")
+    counts = result["counts"]
+    assert counts["test_subjects_seen_in_training"] == 2
+    assert counts["test_rows_dropped_for_overlap"] == shared_test_rows
+    assert counts["subjects"] == len(test_people) - 2
+    assert counts["photos"] == int((tiny_synthetic.split == "test").sum()) - shared_test_rows
+
+
+def test_bootstrap_resamples_subjects_and_agrees_with_torchmetrics() -> None:
+    rng = np.random.default_rng(0)
+    labels = torch.from_numpy(rng.integers(0, 2, 300))
+    probabilities = torch.from_numpy(rng.random((300, 2))).float().softmax(dim=1)
+    confusion = np.zeros((2, 2), dtype=np.int64)
+    np.add.at(confusion, (labels.numpy(), probabilities.argmax(1).numpy()), 1)
+    counted = metrics_from_confusion(confusion, ["neutral", "anxious"])
+    assert counted["acc"] == pytest.approx(
+        float(multiclass_accuracy(probabilities, labels, 2, average="micro"))
+    )
+    assert counted["bal_acc"] == pytest.approx(
+        float(multiclass_accuracy(probabilities, labels, 2, average="macro"))
+    )
+    assert counted["f1_macro"] == pytest.approx(
+        float(multiclass_f1_score(probabilities, labels, 2, average="macro"))
+    )
+    # One subject per row vs. 3 subjects for all rows: the latter has far wider intervals.
+    many = subject_bootstrap(
+        probabilities,
+        labels,
+        np.arange(300).astype(str),
+        ["neutral", "anxious"],
+        "test",
+        resamples=200,
+    )
+    few = subject_bootstrap(
+        probabilities,
+        labels,
+        (np.arange(300) % 3).astype(str),
+        ["neutral", "anxious"],
+        "test",
+        resamples=200,
+    )
+    width = {k: v["high"] - v["low"] for k, v in many.items()}
+    assert set(many) >= {"test/acc", "test/auroc", "test/ece", "test/recall_anxious"}
+    assert width["test/acc"] > 0
+    assert few["test/acc"]["high"] - few["test/acc"]["low"] <= width["test/acc"] * 3
+
+
+def test_threshold_reaches_the_target_recall() -> None:
+    scores = torch.tensor([0.1, 0.4, 0.35, 0.8, 0.9, 0.2, 0.6, 0.3])
+    labels = torch.tensor([0, 0, 1, 1, 1, 0, 1, 1])
+    probabilities = torch.stack([1 - scores, scores], dim=1)
+    threshold = choose_threshold(probabilities, labels, 1, 0.8)
+    figures = at_threshold(probabilities, labels, 1, threshold)
+    assert figures["recall"] >= 0.8
+    assert figures["confusion"]["tp"] + figures["confusion"]["fn"] == 5
+
+
+def test_missing_and_corrupt_checkpoints_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(EmotionError, match="does not exist"):
+        _evaluate(f"ckpt_path={tmp_path}/nope.ckpt")
+    corrupt = tmp_path / "corrupt.ckpt"
+    corrupt.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(EmotionError, match="not a readable PyTorch checkpoint"):
+        _evaluate(f"ckpt_path={corrupt}")
+    foreign = tmp_path / "foreign.ckpt"
+    torch.save({"weights": torch.zeros(3)}, foreign)
+    with pytest.raises(EmotionError, match="not a Lightning checkpoint"):
+        _evaluate(f"ckpt_path={foreign}")
+    with pytest.raises(EmotionError, match="holds no best checkpoint"):
+        _evaluate(f"run_dir={tmp_path}")
+
+
+def test_checkpoint_of_another_schema_or_class_set_is_refused(
+    run, tiny_synthetic: LandmarkStore, tmp_path: Path
+) -> None:
+    run_dir, trained = run
+    checkpoint = torch.load(trained["best_checkpoint"], weights_only=True)
+    assert checkpoint["landmark_preprocessing"]["normalization"] == "nose_unit"
+    checkpoint["landmark_preprocessing"]["store_schema_version"] = 2
+    other = tmp_path / "v2.ckpt"
+    torch.save(checkpoint, other)
+    with pytest.raises(EmotionError, match="schema v2"):
+        _evaluate(f"ckpt_path={other}", f"data.path={run_dir}/none.h5")
+
+    swapped = tmp_path / "swapped.h5"
+    write_store(swapped, dataclasses.replace(tiny_synthetic, class_names=["anxious", "neutral"]))
+    with pytest.raises(EmotionError, match="trained on \\['neutral', 'anxious'\\]"):
+        _evaluate(f"run_dir={run_dir}", f"data.path={swapped}")
+
+
+def test_a_store_without_a_test_split_is_a_clear_error(
+    run, tiny_synthetic: LandmarkStore, tmp_path: Path
+) -> None:
+    run_dir, _ = run
+    path = tmp_path / "train_only.h5"
+    split = np.full(len(tiny_synthetic), "train", dtype=object)
+    write_store(path, dataclasses.replace(tiny_synthetic, split=split))
+    with pytest.raises(EmotionError, match="no rows with split=='test'"):
+        _evaluate(f"run_dir={run_dir}", f"data.path={path}")

@@ -1,0 +1,89 @@
+"""emotion-export: the raw-landmark graph matches the training path, and ONNX matches torch."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from emotion.data.geometry import normalise
+from emotion.data.schema import SCHEMA_VERSION
+from emotion.models.classifier import PREPROCESSING_KEY, LandmarkClassifier
+from emotion.models.raw_landmarks import RawLandmarkModel
+from emotion.trained import load_trained
+
+
+def _checkpoint(path: Path, normalization: str, aspect: bool) -> Path:
+    """A small, randomly initialised checkpoint with non-trivial BatchNorm statistics."""
+    torch.manual_seed(0)
+    model = LandmarkClassifier(["neutral", "anxious"], width=32, depth=1, head_width=16)
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(torch.randn(64, 1434))
+    torch.save(
+        {
+            "state_dict": model.state_dict(),
+            "hyper_parameters": dict(model.hparams),
+            PREPROCESSING_KEY: {
+                "store_schema_version": SCHEMA_VERSION,
+                "normalization": normalization,
+                "aspect_correction": aspect,
+            },
+        },
+        path,
+    )
+    return path
+
+
+def _raw(rows: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(1)
+    landmarks = rng.random((rows, 478, 3), dtype=np.float32)
+    landmarks[..., 2] -= 0.5
+    sizes = rng.integers(200, 4000, (rows, 2)).astype(np.int32)
+    return landmarks, sizes
+
+
+@pytest.mark.parametrize(
+    ("normalization", "aspect"), [("nose_unit", False), ("nose_unit", True), ("none", False)]
+)
+def test_in_graph_normalisation_matches_the_training_path(
+    tmp_path: Path, normalization: str, aspect: bool
+) -> None:
+    trained = load_trained(_checkpoint(tmp_path / "m.ckpt", normalization, aspect))
+    landmarks, sizes = _raw(16)
+    expected = trained.probabilities(trained.features(landmarks, sizes))
+    module = RawLandmarkModel(trained.model.model, normalization, aspect).eval()
+    with torch.no_grad():
+        got = module(torch.from_numpy(landmarks), torch.from_numpy(sizes) if aspect else None)
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=0)
+    features = normalise(landmarks, sizes, method=normalization, aspect=aspect)
+    assert np.isfinite(features).all()
+
+
+@pytest.mark.parametrize("aspect", [False, True])
+def test_onnx_matches_torch_on_random_landmarks(tmp_path: Path, aspect: bool) -> None:
+    onnxruntime = pytest.importorskip(
+        "onnxruntime", reason="ONNX export needs the export extra: pip install -e '.[export]'"
+    )
+    pytest.importorskip("onnx", reason="ONNX export needs the export extra")
+    from emotion.export import TOLERANCE, export
+
+    info = export(_checkpoint(tmp_path / "m.ckpt", "nose_unit", aspect), tmp_path / "m.onnx")
+    assert info["onnx_bytes"] == (tmp_path / "m.onnx").stat().st_size > 0
+    assert info["check"]["max_abs_difference"] <= TOLERANCE == 1e-5
+    assert json.loads((tmp_path / "m.json").read_text())["class_names"] == ["neutral", "anxious"]
+
+    trained = load_trained(tmp_path / "m.ckpt")
+    session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"))
+    for rows in (1, 7):
+        landmarks, sizes = _raw(rows)
+        feeds = {"landmarks": landmarks}
+        if aspect:
+            feeds["image_size"] = sizes.astype(np.float32)
+        (got,) = session.run(["probabilities"], feeds)
+        expected = trained.probabilities(trained.features(landmarks, sizes)).numpy()
+        np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
