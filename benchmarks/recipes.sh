@@ -15,7 +15,7 @@
 #   SEEDS         model seeds, comma-separated (default 1,2,3)
 #   FOLDS         subject folds on synthetic (default 5); REAL_FOLDS on the sample (default 3:
 #                 it has 7 people, and each fold needs a validation person of each class)
-#   SYNTH_RECIPES, REAL_RECIPES   space-separated subsets of the recipe names below
+#   SYNTH_RECIPES, REAL_RECIPES   space-separated subsets of the recipe names below ("" skips)
 #   SAMPLE        the AI Hub-layout folder (default /work/shared/data/aihub_sample)
 #   THREADS       torch threads per process (default 1: faster on a shared, small CPU)
 #   PYTHON        interpreter (default: python)
@@ -47,8 +47,8 @@ declare -A RECIPE=(
 )
 DEFAULT_SYNTH="seed_reference default recommended aspect procrustes subject_neutral pose_aug ema"
 DEFAULT_REAL="seed_reference recommended aspect procrustes subject_neutral pose_aug ema balanced finetune"
-SYNTH_RECIPES=${SYNTH_RECIPES:-$DEFAULT_SYNTH}
-REAL_RECIPES=${REAL_RECIPES:-$DEFAULT_REAL}
+SYNTH_RECIPES=${SYNTH_RECIPES-$DEFAULT_SYNTH}
+REAL_RECIPES=${REAL_RECIPES-$DEFAULT_REAL}
 
 fold_list() { seq -s, 0 $(($1 - 1)); }
 
@@ -66,8 +66,14 @@ summarise() {  # summarise <name> <dir>: the comparison table of every recipe un
   local name=$1 dir=$2
   local recipes=()
   for path in "$dir"/*/; do
-    [ "$(basename "$path")" = pretrain7 ] || recipes+=("${path%/}")
+    if [ -d "$path" ] && [ "$(basename "$path")" != pretrain7 ]; then
+      recipes+=("${path%/}")
+    fi
   done
+  if [ ${#recipes[@]} -eq 0 ]; then
+    echo "nothing to summarise under $dir"
+    return 0
+  fi
   $PYTHON -m emotion.summary "${recipes[@]}" --compare --baseline seed_reference \
     --metric test/bal_acc --format markdown --out "$OUT/$name.md" --json "$OUT/$name.json"
 }
@@ -87,8 +93,8 @@ done
 summarise "synthetic_$TAG" "$RUNS/synthetic"
 
 # (b) the real-face sample -----------------------------------------------------------------
-if [ ! -d "$SAMPLE" ]; then
-  echo "no real-face sample at $SAMPLE: skipping (b)"
+if [ ! -d "$SAMPLE" ] || [ -z "$REAL_RECIPES" ]; then
+  echo "no real-face sample at $SAMPLE (or REAL_RECIPES empty): skipping (b)"
   exit 0
 fi
 REAL_TAG="e${REAL_EPOCHS}_f${REAL_FOLDS}_s${SEEDS//,/-}"

@@ -135,6 +135,8 @@ def compare(
     if baseline is not None and baseline not in names:
         raise EmotionError(f"baseline {baseline!r} is not among the recipes {names}")
     base = next((recipe for recipe in recipes if recipe.name == baseline), None)
+    if base is not None:  # the baseline's row first, the others in the order given
+        recipes = [base, *(recipe for recipe in recipes if recipe is not base)]
     present = [m for m in metrics if any(recipe.values(m) for recipe in recipes)]
     rows = []
     for recipe in recipes:
