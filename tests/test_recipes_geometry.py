@@ -89,3 +89,39 @@ def test_pose_augmentation_keeps_shape_and_distances_under_pure_rotation() -> No
     assert rotated.shape == features.shape and not torch.allclose(rotated, features)
     norms = features.reshape(6, -1, 3).norm(dim=2)
     torch.testing.assert_close(rotated.reshape(6, -1, 3).norm(dim=2), norms)
+
+
+def test_aspect_correction_removes_the_image_shape(tiny_synthetic: LandmarkStore) -> None:
+    """The same face in pixels, on a 4:3 and on a square canvas: identical after correction."""
+    pixels = tiny_synthetic.landmarks[:4] * np.array([1280, 960, 1280], dtype=np.float32)
+    wide = pixels / np.array([1280, 960, 1280], dtype=np.float32)
+    square = (pixels + np.array([-100, 50, 0], dtype=np.float32)) / np.float32(960)
+    sizes = {"wide": np.tile([[1280, 960]], (4, 1)), "square": np.tile([[960, 960]], (4, 1))}
+    corrected_wide = normalise(wide, sizes["wide"], aspect=True)
+    corrected_square = normalise(square, sizes["square"], aspect=True)
+    np.testing.assert_allclose(corrected_wide, corrected_square, atol=1e-5)
+    uncorrected = normalise(wide) - normalise(square)
+    assert np.abs(uncorrected).max() > 1e-2  # without correction the squeeze remains
+
+
+def test_subject_neutral_datamodule_ignores_held_out_labels(make_store) -> None:
+    """Permuting labels inside val/test people (class sets, so folds, unchanged) changes no
+    feature of any stage."""
+    from emotion.data.datamodule import LandmarkDataModule
+
+    people = [f"p{i:02d}" for i in range(12) for _ in range(4)]
+    label = [0, 1, 0, 1] * 12
+    settings = dict(normalization="subject_neutral", split_strategy="kfold", num_folds=3, fold=0)
+    first = LandmarkDataModule(str(make_store(label, people, name="a.h5")), **settings)
+    first.setup()
+    held_out = set(first.subjects("val").tolist()) | set(first.subjects("test").tolist())
+    permuted = [
+        (1 - target) if person in held_out else target
+        for person, target in zip(people, label, strict=True)
+    ]
+    second = LandmarkDataModule(str(make_store(permuted, people, name="b.h5")), **settings)
+    second.setup()
+    for stage in ("train", "val", "test"):
+        assert (first.subjects(stage) == second.subjects(stage)).all()
+        torch.testing.assert_close(first.rows(stage).features, second.rows(stage).features)
+    assert first.summary["subject_neutral"]["rows_with_mean_neutral"] == 4 * len(held_out)
