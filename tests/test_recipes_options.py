@@ -82,3 +82,10 @@ def test_subject_neutral_trains_and_reports_its_references(
     result = train(train_config(overrides))
     counts = result["data"]["subject_neutral"]
     assert counts["rows_with_own_neutral"] > 0 and counts["rows_with_mean_neutral"] > 0
+
+
+def test_fit_temperature_stays_bounded_when_validation_is_all_wrong() -> None:
+    """A tiny validation set the model gets entirely wrong pushes T to infinity: bounded."""
+    logits = torch.tensor([[-3.0, 3.0], [3.0, -3.0]] * 3)
+    labels = torch.tensor([0, 1] * 3)
+    assert fit_temperature(logits, labels) == pytest.approx(20.0)

@@ -14,6 +14,7 @@ metrics.json), and writes `temperature` into the tested checkpoint file.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import lightning as L
@@ -23,6 +24,9 @@ from torchmetrics.classification import MulticlassCalibrationError
 
 log = logging.getLogger(__name__)
 CHECKPOINT_KEY = "temperature"
+# A validation set the model separates perfectly (or gets all wrong) drives the NLL-optimal T to
+# 0 (or infinity); tiny validation sets do that. T is kept inside these bounds, with a warning.
+TEMPERATURE_BOUNDS = (0.05, 20.0)
 
 
 @torch.no_grad()
@@ -43,7 +47,18 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, steps: int = 100
 
     Lightning tests under inference mode; this fit needs autograd, on detached copies."""
     with torch.inference_mode(False), torch.enable_grad():
-        return _fit_log_temperature(logits.clone(), labels.clone(), steps)
+        fitted = _fit_log_temperature(logits.clone(), labels.clone(), steps)
+    low, high = TEMPERATURE_BOUNDS
+    bounded = min(max(fitted, low), high) if math.isfinite(fitted) else high
+    if bounded != fitted:
+        log.warning(
+            "temperature fit on %d validation rows gave T=%.3g; kept at %.3g "
+            "(too few or perfectly separated validation rows to calibrate on)",
+            len(labels),
+            fitted,
+            bounded,
+        )
+    return bounded
 
 
 def _fit_log_temperature(logits: torch.Tensor, labels: torch.Tensor, steps: int) -> float:
