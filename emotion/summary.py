@@ -2,9 +2,16 @@
 
     emotion-summary outputs/train/multiruns/sweep --metric test/bal_acc
     emotion-summary outputs/train/multiruns/cv --format markdown --out cv.md
+    emotion-summary outputs/train/multiruns/cv --per-fold --format markdown
+    emotion-summary runs/seed_reference runs/procrustes --compare --baseline seed_reference \
+        --format markdown --out table.md --json table.json
 
 Runs are grouped by every setting that varies across the sweep, except the ones averaged over
 (`--over`, default seed and data.fold); groups are sorted by the chosen metric.
+
+`--per-fold` and `--compare` (emotion/compare.py) treat each directory given as one recipe:
+mean ± std and per-fold values of balanced accuracy, accuracy, macro-F1, anxious recall and
+neutral precision, and with `--baseline` paired per-fold differences to that recipe.
 """
 
 from __future__ import annotations
@@ -33,7 +40,13 @@ IGNORED_PREFIXES = (
     "callbacks.",
     "logger.",
 )
-DEFAULT_EXTRA = ("test/acc", "test/bal_acc", "test/recall_anxious", "test/precision_neutral")
+DEFAULT_EXTRA = (
+    "test/acc",
+    "test/bal_acc",
+    "test/f1_macro",
+    "test/recall_anxious",
+    "test/precision_neutral",
+)
 
 
 @dataclass
@@ -186,7 +199,11 @@ def render(varying: list[str], groups: list[Group], metric: str, fmt: str, desce
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="emotion-summary", description=__doc__.splitlines()[0])
-    parser.add_argument("root", type=Path, help="a multirun (or run) directory")
+    parser.add_argument(
+        "roots",
+        nargs="+",
+        help="multirun (or run) directories; with --compare each is a recipe (NAME=DIR names it)",
+    )
     parser.add_argument("--metric", default="test/bal_acc", help="e.g. val/bal_acc, test/auroc")
     parser.add_argument(
         "--over",
@@ -196,15 +213,38 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--format", choices=("table", "markdown", "json"), default="table")
     parser.add_argument("--ascending", action="store_true", help="smallest first (losses)")
     parser.add_argument("--out", type=Path, help="also write the output to this file")
+    parser.add_argument("--compare", action="store_true", help="one recipe per directory")
+    parser.add_argument("--per-fold", action="store_true", help="per-fold values per directory")
+    parser.add_argument("--baseline", help="--compare: paired differences against this recipe")
+    parser.add_argument("--json", type=Path, help="--compare/--per-fold: also write JSON here")
     args = parser.parse_args(argv)
-    runs = load_runs(args.root)
+    if args.compare or args.per_fold or args.baseline:
+        compare_main(args)
+        return
+    runs = [run for root in args.roots for run in load_runs(Path(root))]
     varying, groups = summarise(runs, args.metric, tuple(filter(None, args.over.split(","))))
     text = render(varying, groups, args.metric, args.format, descending=not args.ascending)
-    print(f"{len(runs)} runs in {len(groups)} groups under {args.root}", file=sys.stderr)
+    print(f"{len(runs)} runs in {len(groups)} groups under {args.roots}", file=sys.stderr)
     print(text)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text + "\n")
+
+
+def compare_main(args: argparse.Namespace) -> None:
+    """Recipes side by side (Markdown or JSON), optionally paired against a baseline."""
+    from emotion.compare import compare, load_recipe, parse_recipe_arg, render_markdown
+
+    recipes = [load_recipe(*parse_recipe_arg(root)) for root in args.roots]
+    table = compare(recipes, args.baseline)
+    payload = json.dumps(table, indent=2, default=str)
+    text = payload if args.format == "json" else render_markdown(table, args.metric)
+    print(f"{len(recipes)} recipes, {sum(len(r.runs) for r in recipes)} runs", file=sys.stderr)
+    print(text)
+    for path, content in ((args.out, text), (args.json, payload)):
+        if path:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content + "\n")
 
 
 if __name__ == "__main__":

@@ -83,7 +83,7 @@ def test_rerunning_the_same_command_uses_the_same_run_directory(
         (["experiment=seed_refrence"], "Could not find 'experiment/seed_refrence'"),
         (["data=store", "data.path=missing.h5"], "emotion-extract"),
         (["data.split_strategy=kfold", "data.fold=5"], "data.fold=5 is out of range"),
-        (["data.normalization=nose"], "choose one of ['nose_unit', 'none']"),
+        (["data.normalization=nose"], "choose one of ['nose_unit', 'none', 'procrustes'"),
         (["resume=maybe"], "resume='maybe' is not known"),
     ],
 )

@@ -3,11 +3,13 @@
 Where the data enters: `setup` reads the whole store once (`read_store`), drops rows with
 non-finite landmarks, normalises the geometry and turns it into one float32 tensor of
 (N, 1434) features. Batches are index tensors into it (`emotion.data.batches`). Gaussian
-noise is added in `on_after_batch_transfer`, on the batch's device, during training only.
+noise (and, when configured, a random head rotation and face scale) is added in
+`on_after_batch_transfer`, on the batch's device, during training only.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ import lightning as L
 import numpy as np
 import torch
 
+from emotion.data.augment import random_pose
 from emotion.data.batches import BatchIndices, TensorRows, batch_loader
 from emotion.data.geometry import NORMALISATIONS, normalise
 from emotion.data.schema import LandmarkStore, read_store
@@ -54,6 +57,9 @@ class LandmarkDataModule(L.LightningDataModule):
         seed: int = 0,
         pin_memory: bool = False,
         overfit_batches: int = 0,
+        rotation_aug_deg: float = 0.0,
+        scale_aug_std: float = 0.0,
+        drop_empty_classes: bool = False,
     ) -> None:
         super().__init__()
         if normalization not in NORMALISATIONS:
@@ -90,6 +96,11 @@ class LandmarkDataModule(L.LightningDataModule):
         # Debugging: train on this many fixed batches and validate on the same rows. Done here,
         # not with Trainer(overfit_batches), which swaps in a per-sample sampler.
         self.overfit_batches = overfit_batches
+        # Training-only augmentation of head pose and face size (emotion/data/augment.py).
+        self.rotation_aug_deg = float(rotation_aug_deg)
+        self.scale_aug_std = float(scale_aug_std)
+        # Drop classes with no rows in the whole store (e.g. 'hurt' in a sample without it).
+        self.drop_empty_classes = drop_empty_classes
         self.class_names: list[str] = []
         self.is_synthetic = False
         self.summary: dict[str, Any] = {}
@@ -123,6 +134,8 @@ class LandmarkDataModule(L.LightningDataModule):
         self.prepare_data()
         store = read_store(self.path)
         store, dropped = drop_non_finite(store)
+        if self.drop_empty_classes:
+            store = drop_empty_classes(store)
         self.class_names = list(store.class_names)
         self.is_synthetic = store.synthetic
         if self.is_synthetic:
@@ -136,14 +149,20 @@ class LandmarkDataModule(L.LightningDataModule):
             aspect=self.aspect_correction,
             inplace=True,
         )
-        features = torch.from_numpy(points.reshape(len(store), -1))
-        labels = torch.from_numpy(store.label)
         indices = self._split(store)
         check_split(indices, store.subject, store.label, self.class_names)
+        neutral_counts: dict[str, int] = {}
+        if self.normalization == "subject_neutral":
+            points, neutral_counts = self._subtract_subject_neutral(points, store, indices)
+        features = torch.from_numpy(points.reshape(len(store), -1))
+        labels = torch.from_numpy(store.label)
         for name, rows in indices.as_dict().items():
             self._rows[name] = TensorRows(features, labels, torch.from_numpy(rows))
             self._subjects[name] = store.subject[rows]
         self.summary = self._describe(store, indices, dropped)
+        if neutral_counts:
+            self.summary["subject_neutral"] = neutral_counts
+            log.info("subject_neutral: %s", neutral_counts)
         for name in STAGES:
             counts = self.summary["stages"][name]
             log.info(
@@ -161,6 +180,21 @@ class LandmarkDataModule(L.LightningDataModule):
                 if self.drop_overlap
                 else " (data.drop_overlap=false: the test set is not subject-disjoint)",
             )
+
+    def _subtract_subject_neutral(
+        self, points: np.ndarray, store: LandmarkStore, indices: SplitIndices
+    ) -> tuple[np.ndarray, dict[str, int]]:
+        """Leak-free: references come from training rows and training labels only."""
+        from emotion.data.subject_neutral import subtract_subject_neutral
+
+        if "neutral" not in self.class_names:
+            raise EmotionError(
+                "data.normalization=subject_neutral needs a 'neutral' class",
+                f"this store has {self.class_names}; choose another data.normalization",
+            )
+        return subtract_subject_neutral(
+            points, store.subject, store.label, indices.train, self.class_names.index("neutral")
+        )
 
     def _split(self, store: LandmarkStore) -> SplitIndices:
         if self.split_strategy == "kfold":
@@ -254,11 +288,15 @@ class LandmarkDataModule(L.LightningDataModule):
         return self._loader("test", shuffle=False, batch_size=self.eval_batch_size)
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        """Coordinate noise, drawn on the batch's own device, for training batches only."""
-        if self.noise_std > 0 and self.trainer is not None and self.trainer.training:
-            features, labels = batch
-            return features + torch.randn_like(features) * self.noise_std, labels
-        return batch
+        """Coordinate noise and pose augmentation, on the batch's device, training batches only."""
+        if self.trainer is None or not self.trainer.training:
+            return batch
+        features, labels = batch
+        if self.rotation_aug_deg > 0 or self.scale_aug_std > 0:
+            features = random_pose(features, self.rotation_aug_deg, self.scale_aug_std)
+        if self.noise_std > 0:
+            features = features + torch.randn_like(features) * self.noise_std
+        return features, labels
 
 
 def drop_non_finite(store: LandmarkStore) -> tuple[LandmarkStore, int]:
@@ -275,3 +313,20 @@ def drop_non_finite(store: LandmarkStore) -> tuple[LandmarkStore, int]:
         )
         store = store.select(finite)
     return store, dropped
+
+
+def drop_empty_classes(store: LandmarkStore) -> LandmarkStore:
+    """Remove classes without a single row and renumber the labels, keeping the class order."""
+    counts = np.bincount(store.label, minlength=len(store.class_names))
+    present = [index for index, count in enumerate(counts) if count > 0]
+    if len(present) == len(store.class_names):
+        return store
+    missing = [name for name, count in zip(store.class_names, counts, strict=True) if count == 0]
+    log.warning("data.drop_empty_classes: the store has no rows of %s; dropped them", missing)
+    new_label = np.full(len(store.class_names), -1, dtype=np.int64)
+    new_label[present] = np.arange(len(present))
+    return dataclasses.replace(
+        store,
+        label=new_label[store.label],
+        class_names=[store.class_names[index] for index in present],
+    )

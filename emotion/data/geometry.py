@@ -5,6 +5,11 @@ the width. `nose_unit` moves the nose tip (landmark 1) to the origin and divides
 distance of the farthest landmark, which removes position and size. With `aspect`, x, y and
 z are first put back into pixels (x*width, y*height, z*width), which undoes the squeeze a
 non-square image puts on the face.
+
+`procrustes` aligns every face to a fixed reference face by rotation, scale and translation
+(emotion/data/procrustes.py), which also removes head rotation. `subject_neutral` is
+`procrustes` here; the data module then subtracts each subject's mean neutral face, using
+training rows only (emotion/data/subject_neutral.py). See docs/recipes.md.
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ from __future__ import annotations
 import numpy as np
 
 NOSE_TIP = 1
-NORMALISATIONS = ("nose_unit", "none")
+NORMALISATIONS = ("nose_unit", "none", "procrustes", "subject_neutral")
+# Normalisations that need the split (training rows) after the per-row step.
+SPLIT_AWARE_NORMALISATIONS = ("subject_neutral",)
 
 
 def aspect_correct(landmarks: np.ndarray, image_size: np.ndarray) -> np.ndarray:
@@ -60,4 +67,8 @@ def normalise(
         points, inplace = aspect_correct(points, image_size), True
     if method == "nose_unit":
         points = nose_unit(points, inplace=inplace)
+    elif method in ("procrustes", "subject_neutral"):
+        from emotion.data.procrustes import procrustes_align
+
+        points = procrustes_align(points)
     return points

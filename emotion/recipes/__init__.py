@@ -1,0 +1,1 @@
+"""Training recipes beyond the reference: pre-training, fine-tuning, calibration, balancing."""
