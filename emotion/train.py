@@ -18,6 +18,7 @@ import hydra
 import lightning as L
 from hydra.errors import InstantiationException
 from lightning.fabric.utilities.rank_zero import rank_zero_only
+from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 
 from emotion import CONFIG_DIR
@@ -50,6 +51,7 @@ HPARAM_KEYS = {
     "noise_std": "data.noise_std",
     "batch_size": "data.batch_size",
     "normalization": "data.normalization",
+    "aspect_correction": "data.aspect_correction",
     "split_strategy": "data.split_strategy",
     "fold": "data.fold",
     "max_epochs": "trainer.max_epochs",
@@ -138,6 +140,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     bar_callbacks, show_bar = progress_bar_callbacks(cfg.progress_bar)
     callbacks = [build(c) for c in cfg.get("callbacks", {}).values() if c] + bar_callbacks
     loggers = [build(c) for c in cfg.get("logger", {}).values() if c]
+    if not loggers:  # logger=none: the learning-rate monitor has nowhere to write and would fail
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     trainer: L.Trainer = build(
         cfg.trainer,
         logger=loggers or False,

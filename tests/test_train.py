@@ -175,3 +175,8 @@ def test_profiler_preset_runs(train_config, tiny_store_path: Path, tmp_path: Pat
         "trainer.detect_anomaly=false",
     )
     assert result["epochs"] == 1
+
+
+def test_runs_without_a_logger(train_config, tiny_store_path: Path, tmp_path: Path) -> None:
+    result = _run(train_config, tiny_store_path, tmp_path / "run", "logger=none")
+    assert result["epochs"] == 1 and not (tmp_path / "run" / "tensorboard").exists()
