@@ -23,7 +23,7 @@ import torch
 from emotion.data.schema import NUM_COORDS, NUM_LANDMARKS
 from emotion.errors import EmotionError, exit_on_user_error
 from emotion.models.raw_landmarks import RawLandmarkModel
-from emotion.trained import TrainedModel, load_trained, resolve_checkpoint
+from emotion.trained import TrainedModel, checkpoint_from_argument, load_trained
 
 log = logging.getLogger(__name__)
 
@@ -196,8 +196,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    is_file = Path(args.model).is_file()
-    ckpt = resolve_checkpoint(args.model if is_file else None, None if is_file else args.model)
+    ckpt = checkpoint_from_argument(args.model)
     info = export(ckpt, args.output, with_torch_export=args.torch_export, tolerance=args.tolerance)
     print(
         f"wrote {info['onnx']} ({info['onnx_bytes'] / 2**20:.2f} MiB); onnxruntime vs torch: "

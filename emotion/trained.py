@@ -93,6 +93,13 @@ def resolve_checkpoint(ckpt_path: str | None, run_dir: str | None) -> Path:
     )
 
 
+def checkpoint_from_argument(model: str) -> Path:
+    """A command line's model argument, a .ckpt file or a run directory, as a checkpoint."""
+    if Path(model).is_file():
+        return resolve_checkpoint(model, None)
+    return resolve_checkpoint(None, model)
+
+
 def run_dir_of(ckpt_path: Path) -> Path | None:
     """The run directory a checkpoint belongs to: <run_dir>/checkpoints/<file>.ckpt."""
     folder = ckpt_path.resolve().parent.parent

@@ -32,7 +32,7 @@ from emotion.extract.plan import Task
 from emotion.predict.inputs import collect_inputs
 from emotion.predict.smoothing import VideoTrack
 from emotion.predict.writer import FORMATS, RowWriter
-from emotion.trained import TrainedModel, load_trained, resolve_checkpoint
+from emotion.trained import TrainedModel, checkpoint_from_argument, load_trained
 
 log = logging.getLogger(__name__)
 
@@ -295,8 +295,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    is_file = Path(args.model).is_file()
-    ckpt = resolve_checkpoint(args.model if is_file else None, None if is_file else args.model)
+    ckpt = checkpoint_from_argument(args.model)
     summary = predict(
         ckpt,
         args.inputs,
