@@ -16,6 +16,7 @@ from typing import Any
 
 import hydra
 import lightning as L
+import torch
 from hydra.errors import InstantiationException
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.callbacks import LearningRateMonitor
@@ -155,14 +156,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if trainer.checkpoint_callback is not None and not trainer.fast_dev_run:
         best = trainer.checkpoint_callback.best_model_path or ""
     test = trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=True)[0]
-    val = checkpoint_metrics(best) if best else dict(_scalars(trainer.callback_metrics, "val/"))
+    val = checkpoint_metrics(best) if best else _scalars(trainer.callback_metrics, "val/")
     result = {
         "status": "finished",
         "run_dir": str(run_dir),
         "synthetic_data": datamodule.is_synthetic,
         "seed": cfg.seed,
         "n_params": n_params,
-        "model_size_mb": round(n_params * 4 / 2**20, 3),
+        "model_size_mb": round(n_params * 4 / 1e6, 3),  # float32 weights, MB = 10^6 bytes
         "best_checkpoint": best or None,
         "monitor": cfg.monitor,
         "epochs": trainer.current_epoch,
@@ -193,8 +194,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
 def checkpoint_metrics(ckpt_path: str) -> dict[str, float]:
     """The validation metrics stored in a checkpoint when it was saved."""
-    import torch
-
     checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
     return dict(checkpoint.get("val_metrics", {}))
 
