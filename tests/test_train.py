@@ -180,3 +180,13 @@ def test_profiler_preset_runs(train_config, tiny_store_path: Path, tmp_path: Pat
 def test_runs_without_a_logger(train_config, tiny_store_path: Path, tmp_path: Path) -> None:
     result = _run(train_config, tiny_store_path, tmp_path / "run", "logger=none")
     assert result["epochs"] == 1 and not (tmp_path / "run" / "tensorboard").exists()
+
+
+def test_checkpoints_record_their_data_whatever_the_callbacks(
+    train_config, tiny_store_path: Path, tmp_path: Path
+) -> None:
+    result = _run(train_config, tiny_store_path, tmp_path / "run", "callbacks=none")
+    checkpoint = torch.load(result["best_checkpoint"], weights_only=True)
+    settings = checkpoint["data_settings"]
+    assert settings["normalization"] == checkpoint["landmark_preprocessing"]["normalization"]
+    assert settings["subjects"]["test"] and settings["class_names"] == ["neutral", "anxious"]

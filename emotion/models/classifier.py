@@ -15,6 +15,8 @@ import torch
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
+from emotion.data.data_settings import CHECKPOINT_KEY as DATA_SETTINGS_KEY
+from emotion.data.data_settings import data_settings
 from emotion.data.schema import SCHEMA_VERSION
 from emotion.models.metrics import evaluation_metrics
 from emotion.models.residual_mlp import INPUT_DIM, ResidualMLP, count_parameters
@@ -127,8 +129,9 @@ class LandmarkClassifier(L.LightningModule):
         return self.model(features).softmax(dim=1)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Keep the validation metrics a checkpoint was chosen by inside it, as plain floats,
-        and the landmark preprocessing its inputs went through, as plain values."""
+        """Keep inside the checkpoint, as plain values: the validation metrics it was chosen by,
+        and what its inputs were (`data_settings`: geometry, classes, split, people per stage;
+        `landmark_preprocessing`: the part deployment needs)."""
         if self._trainer is not None:
             checkpoint["val_metrics"] = {
                 key: float(value)
@@ -136,11 +139,13 @@ class LandmarkClassifier(L.LightningModule):
                 if key.startswith("val/")
             }
             datamodule = getattr(self.trainer, "datamodule", None)
-            if datamodule is not None and hasattr(datamodule, "normalization"):
+            if datamodule is not None and hasattr(datamodule, "subjects"):
+                settings = data_settings(datamodule)
+                checkpoint[DATA_SETTINGS_KEY] = settings
                 checkpoint[PREPROCESSING_KEY] = {
                     "store_schema_version": SCHEMA_VERSION,
-                    "normalization": str(datamodule.normalization),
-                    "aspect_correction": bool(datamodule.aspect_correction),
+                    "normalization": settings["normalization"],
+                    "aspect_correction": settings["aspect_correction"],
                 }
 
     def configure_optimizers(self) -> Any:

@@ -19,8 +19,8 @@ import torch
 from lightning.pytorch.callbacks import BaseFinetuning
 from torch.optim import Optimizer
 
+from emotion.data.data_settings import CHECKPOINT_KEY, GEOMETRY_KEYS, data_settings
 from emotion.errors import EmotionError
-from emotion.recipes.data_settings import CHECKPOINT_KEY, GEOMETRY_KEYS, data_settings
 
 log = logging.getLogger(__name__)
 TRUNK_PREFIX = "model.trunk."
@@ -41,7 +41,7 @@ def check_geometry(recorded: dict[str, Any] | None, current: dict[str, Any], pat
     if recorded is None:
         raise EmotionError(
             f"{path} does not record its data settings, so its input geometry is unknown",
-            "pre-train with the default callbacks (they include callbacks.data_settings)",
+            "pre-train with this version of emotion-train, which records them in every checkpoint",
         )
     differ = {
         key: (recorded.get(key), current[key])

@@ -1,5 +1,7 @@
 """Record, inside every checkpoint, how its inputs were made and which people it saw.
 
+LandmarkClassifier.on_save_checkpoint writes it, so no config can leave it out.
+
 A trunk is only reusable on features made the same way (normalisation, aspect correction,
 input size), and a fine-tuned model is only honestly tested on people its pre-training never
 saw. Both checks need this record, and it must travel with the checkpoint alone.
@@ -8,8 +10,6 @@ saw. Both checks need this record, and it must travel with the checkpoint alone.
 from __future__ import annotations
 
 from typing import Any
-
-import lightning as L
 
 CHECKPOINT_KEY = "data_settings"
 # Settings that change what a feature vector means; a trunk only transfers when they match.
@@ -33,14 +33,3 @@ def data_settings(datamodule: Any) -> dict[str, Any]:
             for stage in ("train", "val", "test")
         },
     }
-
-
-class RecordDataSettings(L.Callback):
-    """Adds `checkpoint["data_settings"]` (geometry and the people of each stage)."""
-
-    def on_save_checkpoint(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
-    ) -> None:
-        datamodule = getattr(trainer, "datamodule", None)
-        if datamodule is not None and hasattr(datamodule, "subjects"):
-            checkpoint[CHECKPOINT_KEY] = data_settings(datamodule)
