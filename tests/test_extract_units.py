@@ -8,8 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from emotion.errors import EmotionError
+from emotion.extract.decode import (
+    UndecodableImage,
+    auto_reduce,
+    decode_upright,
+    jpeg_size,
+    parse_reduce,
+)
 from emotion.extract.labels import emotion_of_path, majority
-from emotion.extract.landmarks import UndecodableImage, decode_upright
+from emotion.extract.landmarks import landmark_array
 from emotion.extract.plan import shard_range, subject_of
 from emotion.extract.sampling import sample_positions
 from emotion.extract.sources import decode_zip_name
@@ -86,3 +94,69 @@ def test_truncated_jpeg_is_undecodable() -> None:
     # Trailing bytes after the end marker (phone "motion photos") are fine.
     rgb, size = decode_upright(data + b"trailing data", 2)
     assert size == (512, 512) and rgb.dtype == np.uint8
+
+
+def _reencoded(data: bytes, **options: object) -> bytes:
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        buffer = io.BytesIO()
+        image.convert("RGB").save(buffer, **options)  # type: ignore[arg-type]
+    return buffer.getvalue()
+
+
+def test_jpeg_size_reads_the_frame_header_like_pil() -> None:
+    import io
+
+    from PIL import Image
+
+    cropped = _reencoded(astronaut_bytes(), format="JPEG")
+    for data in (
+        astronaut_bytes(),
+        rotated_with_exif(),
+        _reencoded(rotated_with_exif(), format="JPEG", progressive=True),
+        cropped,
+    ):
+        with Image.open(io.BytesIO(data)) as image:
+            assert jpeg_size(data) == image.size
+    assert jpeg_size(_reencoded(astronaut_bytes(), format="PNG")) is None
+    assert jpeg_size(b"\xff\xd8\xff") is None
+    assert jpeg_size(astronaut_bytes()[:20]) is None
+
+
+def test_auto_reduce_keeps_the_short_side() -> None:
+    assert auto_reduce((1280, 960)) == 2
+    assert auto_reduce((3024, 4032)) == 4
+    assert auto_reduce((640, 480)) == 1
+    assert auto_reduce((1280, 960), min_short_side=240) == 4
+    assert auto_reduce((8000, 6000), min_short_side=240) == 8
+    assert auto_reduce(None) == 1
+
+
+def test_auto_decode_reduces_by_the_upright_photo() -> None:
+    rgb, size = decode_upright(rotated_with_exif(), "auto", min_short_side=200)
+    assert size == (400, 512)
+    assert rgb.shape[:2] == (256, 200)  # 1/2: the short side 400 -> 200
+    rgb, _ = decode_upright(rotated_with_exif(), "auto", min_short_side=201)
+    assert rgb.shape[:2] == (512, 400)
+
+
+@pytest.mark.parametrize("value", ["3", "x", 2.5, None, "2x"])
+def test_reduce_setting_is_checked(value: object) -> None:
+    with pytest.raises(EmotionError, match="use auto, 1, 2, 4 or 8"):
+        parse_reduce(value)
+    assert parse_reduce("auto") == "auto" and parse_reduce("4") == 4 and parse_reduce(8) == 8
+
+
+def test_landmark_array_reads_the_protobuf_exactly() -> None:
+    landmark_pb2 = pytest.importorskip("mediapipe.framework.formats.landmark_pb2")
+    points = np.random.default_rng(0).normal(size=(478, 3)).astype(np.float32)
+    face = landmark_pb2.NormalizedLandmarkList()
+    for x, y, z in points:
+        face.landmark.add(x=x, y=y, z=z)
+    assert np.array_equal(landmark_array(face), points)
+    # Points with extra fields do not have the plain 17-byte layout; read them field by field.
+    face.landmark[3].visibility = 0.5
+    assert np.array_equal(landmark_array(face), points)

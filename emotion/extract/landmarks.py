@@ -6,8 +6,6 @@ costs more than running it on one photo.
 
 from __future__ import annotations
 
-import io
-import math
 import os
 import signal
 import sys
@@ -21,6 +19,12 @@ from typing import Any
 import numpy as np
 
 from emotion.data.schema import NUM_COORDS, NUM_LANDMARKS
+from emotion.extract.decode import (
+    MIN_SHORT_SIDE,
+    UndecodableImage,
+    auto_reduce,
+    decode_upright,
+)
 from emotion.extract.plan import Task
 
 
@@ -76,8 +80,7 @@ class FaceMeshDetector:
             result = self._mesh.process(rgb)
         if not result.multi_face_landmarks:
             return None
-        points = result.multi_face_landmarks[0].landmark
-        coords = np.array([(p.x, p.y, p.z) for p in points], dtype=np.float32)
+        coords = landmark_array(result.multi_face_landmarks[0])
         if coords.shape != (NUM_LANDMARKS, NUM_COORDS):
             return None
         return coords
@@ -86,77 +89,27 @@ class FaceMeshDetector:
         self._mesh.close()
 
 
-class UndecodableImage(Exception):
-    """Bytes that are not a whole image (corrupt, truncated, not an image at all)."""
+# A NormalizedLandmark serialised with x, y, z only: 0x0a <len 15>, then tag + 4-byte float per
+# coordinate. 17 bytes a point, so a whole face is a (points, 17) byte table.
+_WIRE_POINT_BYTES = 17
+_WIRE_TAG_COLUMNS = np.array([0, 1, 2, 7, 12])
+_WIRE_TAGS = np.array([0x0A, 0x0F, 0x0D, 0x15, 0x1D], dtype=np.uint8)
+_WIRE_FLOAT_COLUMNS = np.array([3, 4, 5, 6, 8, 9, 10, 11, 13, 14, 15, 16])
 
 
-def _imread_flag(reduce: int) -> int:
-    import cv2
+def landmark_array(face: Any) -> np.ndarray:
+    """(points, 3) float32 from a NormalizedLandmarkList.
 
-    return {
-        1: cv2.IMREAD_COLOR,
-        2: cv2.IMREAD_REDUCED_COLOR_2,
-        4: cv2.IMREAD_REDUCED_COLOR_4,
-        8: cv2.IMREAD_REDUCED_COLOR_8,
-    }[reduce]
-
-
-def decode_upright(data: bytes, reduce: int = 1) -> tuple[np.ndarray, tuple[int, int]]:
-    """RGB pixels with the EXIF orientation applied, and the full-resolution upright size.
-
-    `reduce` > 1 lets libjpeg decode at 1/2, 1/4 or 1/8 scale (DCT scaling), far cheaper
-    than decoding 1280x960 and FaceMesh looks at a 192-px crop anyway. OpenCV applies the
-    EXIF orientation for the reduced flags too.
+    Read from its serialised bytes when they have the plain x, y, z layout (about 10 us),
+    else point by point through protobuf attributes (about 0.2 ms, 3 % of a photo's cost).
     """
-    import cv2
-
-    if _is_truncated_jpeg(data):
-        raise UndecodableImage("truncated JPEG")
-    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), _imread_flag(reduce))
-    if image is None or image.size == 0:
-        raise UndecodableImage("OpenCV cannot decode it")
-    height, width = image.shape[:2]
-    size = (width, height) if reduce == 1 else _full_size(data, (width, height), reduce)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB), size
-
-
-def _is_truncated_jpeg(data: bytes) -> bool:
-    """libjpeg fills a truncated JPEG with grey and only warns; catch it by its missing end.
-
-    Files that end without the EOI marker may carry trailing data (phone "motion photos"),
-    so those are checked by a cheap 1/8-scale PIL decode, which raises when truncated.
-    """
-    if not data.startswith(b"\xff\xd8"):
-        return False
-    if data.rstrip(b"\0").endswith(b"\xff\xd9"):
-        return False
-    from PIL import Image
-
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.draft("RGB", (max(image.width // 8, 1), max(image.height // 8, 1)))
-            image.load()
-    except (OSError, SyntaxError, ValueError):
-        return True
-    return False
-
-
-def _full_size(data: bytes, reduced: tuple[int, int], reduce: int) -> tuple[int, int]:
-    """Full-resolution upright (width, height) from the header, checked against the decode."""
-    from PIL import Image
-
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            width, height = image.size
-            orientation = image.getexif().get(0x0112, 1)
-    except (OSError, SyntaxError, ValueError):
-        return reduced[0] * reduce, reduced[1] * reduce
-    if orientation in (5, 6, 7, 8):
-        width, height = height, width
-    if (math.ceil(width / reduce), math.ceil(height / reduce)) != reduced:
-        if (math.ceil(height / reduce), math.ceil(width / reduce)) == reduced:
-            width, height = height, width
-    return width, height
+    wire = np.frombuffer(face.SerializeToString(), dtype=np.uint8)
+    if wire.size and wire.size % _WIRE_POINT_BYTES == 0:
+        table = wire.reshape(-1, _WIRE_POINT_BYTES)
+        if (table[:, _WIRE_TAG_COLUMNS] == _WIRE_TAGS).all():
+            floats = np.ascontiguousarray(table[:, _WIRE_FLOAT_COLUMNS]).view("<f4")
+            return floats.reshape(-1, NUM_COORDS).astype(np.float32)
+    return np.array([(p.x, p.y, p.z) for p in face.landmark], dtype=np.float32)
 
 
 @dataclass
@@ -172,8 +125,15 @@ class Outcome:
 class TaskRunner:
     """Reads, decodes and runs FaceMesh on tasks, keeping a few archives open."""
 
-    def __init__(self, reduce: int, video_stride: int, video_max_frames: int) -> None:
+    def __init__(
+        self,
+        reduce: int | str,
+        video_stride: int,
+        video_max_frames: int,
+        min_short_side: int = MIN_SHORT_SIDE,
+    ) -> None:
         self.reduce = reduce
+        self.min_short_side = min_short_side
         self.video_stride = video_stride
         self.video_max_frames = video_max_frames
         self.detector = FaceMeshDetector()
@@ -197,7 +157,7 @@ class TaskRunner:
             return self._run_video(task)
         outcome = Outcome()
         try:
-            rgb, size = decode_upright(self._read(task), self.reduce)
+            rgb, size = decode_upright(self._read(task), self.reduce, self.min_short_side)
         except (UndecodableImage, OSError, zipfile.BadZipFile, RuntimeError) as error:
             outcome.undecodable.append((task.source, str(error) or type(error).__name__))
             return outcome
@@ -238,9 +198,14 @@ class TaskRunner:
         import cv2
 
         height, width = frame.shape[:2]
-        if self.reduce > 1:
+        factor = (
+            auto_reduce((width, height), self.min_short_side)
+            if self.reduce == "auto"
+            else int(self.reduce)
+        )
+        if factor > 1:
             frame = cv2.resize(
-                frame, (width // self.reduce, height // self.reduce), interpolation=cv2.INTER_AREA
+                frame, (width // factor, height // factor), interpolation=cv2.INTER_AREA
             )
         coords = self.detector.landmarks(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
         if coords is None:

@@ -127,7 +127,7 @@ def extract(settings: ExtractSettings) -> dict[str, Any]:
     if store_path.exists() and not settings.overwrite:
         if _stored_fingerprint(store_path) == fingerprint:
             log.info("%s is already complete for these settings; nothing to do", store_path)
-            return _finish(settings, plan, store_path, shard, started, resumed_from=len(tasks))
+            return _finish(settings, plan, store_path, shard, started, len(tasks), {})
         raise EmotionError(
             f"{store_path} exists and was written from other data or settings",
             "pass overwrite=true to replace it, or choose another output",
@@ -142,9 +142,9 @@ def extract(settings: ExtractSettings) -> dict[str, Any]:
         plan.layout,
         settings.workers,
     )
-    _process(settings, tasks, done, writer, processing)
+    timing = _process(settings, tasks, done, writer, processing)
     writer.finalize()
-    return _finish(settings, plan, store_path, shard, started, resumed_from=done)
+    return _finish(settings, plan, store_path, shard, started, done, timing)
 
 
 def _stored_fingerprint(path: Path) -> str | None:
@@ -220,6 +220,7 @@ def _outcomes(settings: ExtractSettings, tasks: list[Task]) -> Generator[Outcome
     """Outcomes in task order: in this process for one worker, else from a process pool."""
     options = {
         "reduce": settings.reduce,
+        "min_short_side": settings.min_short_side,
         "video_stride": settings.video_stride,
         "video_max_frames": settings.video_max_frames,
     }
@@ -281,7 +282,8 @@ def _process(
     done: int,
     writer: StoreWriter,
     processing: Tally,
-) -> None:
+) -> dict[str, float | None]:
+    """Run the tasks, flushing results in chunks; return the progress timing."""
     progress = Progress(len(tasks), done, settings.progress)
     batch = Batch()
     last_checkpoint = time.perf_counter()
@@ -320,6 +322,7 @@ def _process(
         raise
     outcomes.close()
     progress.close()
+    return progress.timing()
 
 
 def _finish(
@@ -329,6 +332,7 @@ def _finish(
     shard: dict[str, int],
     started: float,
     resumed_from: int,
+    timing: dict[str, float | None],
 ) -> dict[str, Any]:
     """Build the report from the finished store and write it next to it."""
     report = report_from_store(store_path, plan.archive_info, plan.inventory, plan.votes)
@@ -339,6 +343,8 @@ def _finish(
         "tasks_processed_now": processed,
         "tasks_resumed": resumed_from,
         "images_per_s": round(processed / seconds, 2) if seconds > 0 else None,
+        # Start-up (planning, worker processes, FaceMesh graphs) and the rate after it.
+        **timing,
         "workers": settings.workers,
     }
     path = report_path(store_path)

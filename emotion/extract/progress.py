@@ -21,6 +21,8 @@ class Progress:
         self.started_done = done
         self.every_s = every_s
         self._last_line = self.started
+        self.first_at: float | None = None  # the first result: start-up (workers, graphs) ends
+        self.last_at: float | None = None
         use_bar = mode == "bar" or (mode == "auto" and sys.stderr.isatty())
         self.lines = mode in ("lines", "auto") and not use_bar
         self.bar = None
@@ -31,6 +33,9 @@ class Progress:
 
     def update(self, faces: int, no_face: int, undecodable: int) -> None:
         self.done += 1
+        self.last_at = time.perf_counter()
+        if self.first_at is None:
+            self.first_at = self.last_at
         self.counts.update(faces=faces, no_face=no_face, undecodable=undecodable)
         if self.bar is not None:
             self.bar.update(1)
@@ -47,6 +52,17 @@ class Progress:
     def rate(self) -> float:
         elapsed = time.perf_counter() - self.started
         return (self.done - self.started_done) / elapsed if elapsed > 0 else 0.0
+
+    def timing(self) -> dict[str, float | None]:
+        """Seconds until the first result, and the rate after it (start-up excluded)."""
+        if self.first_at is None or self.last_at is None:
+            return {"seconds_to_first_result": None, "steady_images_per_s": None}
+        steady = self.last_at - self.first_at
+        after_first = self.done - self.started_done - 1
+        return {
+            "seconds_to_first_result": round(self.first_at - self.started, 3),
+            "steady_images_per_s": round(after_first / steady, 2) if steady > 0 else None,
+        }
 
     def line(self) -> str:
         return (

@@ -10,6 +10,7 @@ from typing import Any
 
 from emotion.data.classes import CLASS_SETS
 from emotion.errors import EmotionError
+from emotion.extract.decode import MIN_SHORT_SIDE, parse_reduce
 
 LAYOUTS = ("auto", "aihub", "folders")
 LABEL_SOURCES = ("folder", "annotators")
@@ -29,6 +30,7 @@ RESULT_KEYS = (
     "sampling",
     "seed",
     "reduce",
+    "min_short_side",
 )
 
 
@@ -49,7 +51,8 @@ class ExtractSettings:
     max_per_archive: int = 5000
     sampling: str = "uniform"
     seed: int = 0
-    reduce: int = 2
+    reduce: int | str = "auto"
+    min_short_side: int = MIN_SHORT_SIDE
     workers: int = 1
     shard_index: int = 0
     shard_count: int = 1
@@ -58,6 +61,7 @@ class ExtractSettings:
     overwrite: bool = False
 
     def __post_init__(self) -> None:
+        parse_reduce(self.reduce)
         checks = [
             (self.layout in LAYOUTS, f"source.layout={self.layout}", f"one of {LAYOUTS}"),
             (self.classes in CLASS_SETS, f"classes={self.classes}", f"one of {tuple(CLASS_SETS)}"),
@@ -71,7 +75,11 @@ class ExtractSettings:
                 f"sampling={self.sampling}",
                 f"one of {SAMPLING_METHODS}",
             ),
-            (self.reduce in (1, 2, 4, 8), f"decode.reduce={self.reduce}", "1, 2, 4 or 8"),
+            (
+                self.min_short_side >= 1,
+                f"decode.min_short_side={self.min_short_side}",
+                "1 or more (pixels)",
+            ),
             (self.workers >= 1, f"workers={self.workers}", "1 or more"),
             (self.max_per_archive >= 1, f"max_per_archive={self.max_per_archive}", "1 or more"),
             (self.video_stride >= 1, f"source.video_stride={self.video_stride}", "1 or more"),
@@ -128,7 +136,8 @@ class ExtractSettings:
             max_per_archive=int(cfg["max_per_archive"]),
             sampling=str(cfg["sampling"]),
             seed=int(cfg["seed"]),
-            reduce=int(cfg["decode"]["reduce"]),
+            reduce=parse_reduce(cfg["decode"]["reduce"]),
+            min_short_side=int(cfg["decode"].get("min_short_side", MIN_SHORT_SIDE)),
             workers=int(cfg["workers"]),
             shard_index=int(cfg["shard"]["index"]),
             shard_count=int(cfg["shard"]["count"]),

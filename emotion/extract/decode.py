@@ -1,0 +1,169 @@
+"""Photo bytes to upright RGB pixels, at reduced resolution where FaceMesh allows it.
+
+JPEG decoding is a third of a photo's cost at full resolution; libjpeg's DCT scaling decodes
+at 1/2, 1/4 or 1/8 for much less, and FaceMesh only looks at a 128-px view of the photo and a
+192-px crop of the face. The full-resolution size is still reported (from the header), since
+the store records the image size of the photo, not of the decode.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Any
+
+import numpy as np
+
+from emotion.errors import EmotionError
+
+
+class UndecodableImage(Exception):
+    """Bytes that are not a whole image (corrupt, truncated, not an image at all)."""
+
+
+REDUCTIONS = (1, 2, 4, 8)
+# decode.reduce=auto: the largest reduction that keeps the short side of the photo at least
+# this long. 480 px is where 1280x960 photos land at 1/2, whose landmarks the benchmark shows
+# to move no more than a one-pixel shift of the photo moves them.
+MIN_SHORT_SIDE = 480
+# JPEG start-of-frame markers (all but DHT 0xC4, JPG 0xC8 and DAC 0xCC in 0xC0-0xCF).
+_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) as stored, before EXIF orientation, from the JPEG frame header.
+
+    A walk over the marker segments: microseconds, where opening the file with PIL costs
+    0.25 ms. None for anything that is not a JPEG with a readable frame header.
+    """
+    if not data.startswith(b"\xff\xd8"):
+        return None
+    position, end = 2, len(data)
+    while position + 9 <= end:
+        if data[position] != 0xFF:
+            return None
+        marker = data[position + 1]
+        if marker == 0xFF:  # fill byte
+            position += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
+            position += 2
+            continue
+        if marker in _SOF_MARKERS:
+            height = int.from_bytes(data[position + 5 : position + 7], "big")
+            width = int.from_bytes(data[position + 7 : position + 9], "big")
+            return (width, height) if width and height else None
+        if marker == 0xDA:  # start of scan without a frame header
+            return None
+        position += 2 + int.from_bytes(data[position + 2 : position + 4], "big")
+    return None
+
+
+def parse_reduce(value: Any) -> int | str:
+    """A decode.reduce / --reduce setting: "auto" or one of REDUCTIONS."""
+    if str(value) == "auto":
+        return "auto"
+    try:
+        factor = int(value)
+    except (TypeError, ValueError):
+        factor = 0
+    if factor not in REDUCTIONS or str(factor) != str(value).strip():
+        raise EmotionError(f"reduce={value} is not allowed", "use auto, 1, 2, 4 or 8")
+    return factor
+
+
+def auto_reduce(size: tuple[int, int] | None, min_short_side: int = MIN_SHORT_SIDE) -> int:
+    """The largest of 2, 4, 8 that keeps min(size) / factor >= min_short_side, else 1."""
+    if size is None:
+        return 1
+    short_side = min(size)
+    fitting = [factor for factor in REDUCTIONS if math.ceil(short_side / factor) >= min_short_side]
+    return max(fitting, default=1)
+
+
+def _imread_flag(reduce: int) -> int:
+    import cv2
+
+    return {
+        1: cv2.IMREAD_COLOR,
+        2: cv2.IMREAD_REDUCED_COLOR_2,
+        4: cv2.IMREAD_REDUCED_COLOR_4,
+        8: cv2.IMREAD_REDUCED_COLOR_8,
+    }[reduce]
+
+
+def decode_upright(
+    data: bytes, reduce: int | str = 1, min_short_side: int = MIN_SHORT_SIDE
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """RGB pixels with the EXIF orientation applied, and the full-resolution upright size.
+
+    `reduce` > 1 lets libjpeg decode at 1/2, 1/4 or 1/8 scale (DCT scaling), cheaper than a
+    full decode, and FaceMesh looks at a 192-px crop anyway; "auto" picks the factor per photo
+    (`auto_reduce`). OpenCV applies the EXIF orientation for the reduced flags too.
+    """
+    import cv2
+
+    if _is_truncated_jpeg(data):
+        raise UndecodableImage("truncated JPEG")
+    stored = jpeg_size(data)
+    factor = auto_reduce(stored, min_short_side) if reduce == "auto" else int(reduce)
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), _imread_flag(factor))
+    if image is None or image.size == 0:
+        raise UndecodableImage("OpenCV cannot decode it")
+    height, width = image.shape[:2]
+    size = (width, height) if factor == 1 else _full_size(data, (width, height), factor, stored)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB), size
+
+
+def _is_truncated_jpeg(data: bytes) -> bool:
+    """libjpeg fills a truncated JPEG with grey and only warns; catch it by its missing end.
+
+    Files that end without the EOI marker may carry trailing data (phone "motion photos"),
+    so those are checked by a cheap 1/8-scale PIL decode, which raises when truncated.
+    """
+    if not data.startswith(b"\xff\xd8"):
+        return False
+    if data.rstrip(b"\0").endswith(b"\xff\xd9"):
+        return False
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.draft("RGB", (max(image.width // 8, 1), max(image.height // 8, 1)))
+            image.load()
+    except (OSError, SyntaxError, ValueError):
+        return True
+    return False
+
+
+def _upright(
+    stored: tuple[int, int], reduced: tuple[int, int], reduce: int
+) -> tuple[int, int] | None:
+    """The stored size turned as OpenCV turned the photo, known from the decoded shape."""
+    width, height = stored
+    if (math.ceil(width / reduce), math.ceil(height / reduce)) == reduced:
+        return width, height
+    if (math.ceil(height / reduce), math.ceil(width / reduce)) == reduced:
+        return height, width
+    return None
+
+
+def _full_size(
+    data: bytes, reduced: tuple[int, int], reduce: int, stored: tuple[int, int] | None = None
+) -> tuple[int, int]:
+    """Full-resolution upright (width, height) from the header, checked against the decode."""
+    from PIL import Image
+
+    if stored is not None:
+        upright = _upright(stored, reduced, reduce)
+        if upright is not None:
+            return upright
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            orientation = image.getexif().get(0x0112, 1)
+    except (OSError, SyntaxError, ValueError):
+        return reduced[0] * reduce, reduced[1] * reduce
+    if orientation in (5, 6, 7, 8):
+        width, height = height, width
+    return _upright((width, height), reduced, reduce) or (width, height)
