@@ -3,6 +3,7 @@ landmarks and doing the normalisation inside the graph.
 
     emotion-export outputs/train/runs/default                 # -> <run_dir>/export/model.onnx
     emotion-export path/to/best.ckpt --output model.onnx --torch-export
+    emotion-export outputs/train/multiruns/seeds              # ensemble -> <sweep>/export/...
 
 The export is checked against onnxruntime on random landmarks before it is kept; a file
 whose outputs differ from torch by more than the tolerance is refused.
@@ -14,6 +15,7 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +23,14 @@ import numpy as np
 import torch
 
 from emotion.data.schema import NUM_COORDS, NUM_LANDMARKS
+from emotion.ensemble import Ensemble, load_model, members_of
 from emotion.errors import EmotionError, exit_on_user_error
-from emotion.models.raw_landmarks import RawLandmarkModel
-from emotion.trained import TrainedModel, checkpoint_from_argument, load_trained
+from emotion.models.raw_landmarks import (
+    IN_GRAPH_NORMALISATIONS,
+    RawLandmarkEnsemble,
+    RawLandmarkModel,
+)
+from emotion.trained import TrainedModel, check_photo_ready
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +39,29 @@ OPSET = 18
 CHECK_ROWS = 64
 
 
-def deployable(trained: TrainedModel) -> RawLandmarkModel:
-    return RawLandmarkModel(
-        trained.model.model, trained.normalization, trained.aspect_correction
-    ).eval()
+Deployable = RawLandmarkModel | RawLandmarkEnsemble
+
+
+def deployable(trained: TrainedModel | Ensemble) -> Deployable:
+    """Raw landmarks in, probabilities out: one model, or the mean over an ensemble."""
+    check_photo_ready(trained)
+    if trained.normalization not in IN_GRAPH_NORMALISATIONS:
+        raise EmotionError(
+            f"{trained.description} uses data.normalization={trained.normalization}, whose "
+            "alignment (an SVD) has no ONNX operator",
+            "use emotion-predict with the checkpoint, or export a model trained with "
+            f"one of {IN_GRAPH_NORMALISATIONS}",
+        )
+    members = [
+        RawLandmarkModel(
+            member.model.model,
+            member.normalization,
+            member.aspect_correction,
+            member.temperature,
+        ).eval()
+        for member in members_of(trained)
+    ]
+    return members[0] if len(members) == 1 else RawLandmarkEnsemble(members).eval()
 
 
 def example_inputs(rows: int, aspect_correction: bool, seed: int = 0) -> tuple[torch.Tensor, ...]:
@@ -53,7 +79,7 @@ def input_names(aspect_correction: bool) -> list[str]:
     return ["landmarks", "image_size"] if aspect_correction else ["landmarks"]
 
 
-def export_onnx(module: RawLandmarkModel, path: Path, class_names: list[str]) -> None:
+def export_onnx(module: Deployable, path: Path, class_names: list[str]) -> None:
     """Dynamo-based torch.onnx.export with a dynamic batch axis, class names in metadata."""
     import onnx
 
@@ -95,7 +121,7 @@ def export_onnx(module: RawLandmarkModel, path: Path, class_names: list[str]) ->
     onnx.save(model, str(path))
 
 
-def max_difference_onnxruntime(module: RawLandmarkModel, path: Path, rows: int) -> float:
+def max_difference_onnxruntime(module: Deployable, path: Path, rows: int) -> float:
     """Largest |onnxruntime - torch| over the probabilities of `rows` random inputs."""
     import onnxruntime
 
@@ -111,7 +137,7 @@ def max_difference_onnxruntime(module: RawLandmarkModel, path: Path, rows: int) 
     return float(np.abs(got - expected).max())
 
 
-def export_torch(module: RawLandmarkModel, path: Path) -> None:
+def export_torch(module: Deployable, path: Path) -> None:
     """torch.export's ExportedProgram (.pt2), the successor of TorchScript."""
     batch = torch.export.Dim("batch", min=2)
     inputs = example_inputs(2, module.aspect_correction)
@@ -123,7 +149,7 @@ def export_torch(module: RawLandmarkModel, path: Path) -> None:
 
 
 def export(
-    ckpt_path: Path,
+    model: Path | str | Sequence[str],
     output: Path | None = None,
     *,
     with_torch_export: bool = False,
@@ -138,10 +164,11 @@ def export(
             f"ONNX export needs onnx and onnxruntime ({error})",
             "pip install -e '.[export]'",
         ) from None
-    trained = load_trained(ckpt_path)
+    trained = load_model(str(model) if isinstance(model, Path) else model)
     if output is None:
-        base = trained.run_dir if trained.run_dir else ckpt_path.resolve().parent
-        output = base / "export" / "model.onnx"
+        base = trained.run_dir if trained.run_dir else trained.checkpoints[0].resolve().parent
+        name = "ensemble.onnx" if isinstance(trained, Ensemble) else "model.onnx"
+        output = base / "export" / name
     module = deployable(trained)
     export_onnx(module, output, trained.class_names)
     difference = max_difference_onnxruntime(module, output, CHECK_ROWS)
@@ -152,7 +179,11 @@ def export(
             "report this as a bug (opset or onnxruntime version)",
         )
     info: dict[str, Any] = {
-        "checkpoint": str(ckpt_path),
+        "checkpoint": trained.description,
+        "ensemble": (
+            [str(path) for path in trained.checkpoints] if isinstance(trained, Ensemble) else None
+        ),
+        "temperature": [member.temperature for member in members_of(trained)],
         "onnx": str(output),
         "onnx_bytes": output.stat().st_size,
         "opset": OPSET,
@@ -165,7 +196,8 @@ def export(
                 else {}
             ),
         },
-        "output": "probabilities float32 (N, C), softmax, in class_names order",
+        "output": "probabilities float32 (N, C), softmax, in class_names order"
+        + (" (the mean over the ensemble's members)" if isinstance(trained, Ensemble) else ""),
         "normalization": trained.normalization,
         "aspect_correction": trained.aspect_correction,
         "check": {
@@ -186,7 +218,12 @@ def export(
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="emotion-export", description=__doc__.split("\n\n")[0])
-    parser.add_argument("model", help="a run directory (its best checkpoint) or a .ckpt file")
+    parser.add_argument(
+        "model",
+        nargs="+",
+        help="a run directory (its best checkpoint) or a .ckpt file; several, a sweep folder "
+        "or a quoted glob make one ensemble graph (probabilities averaged)",
+    )
     parser.add_argument("--output", type=Path, help="default: <run_dir>/export/model.onnx")
     parser.add_argument("--torch-export", action="store_true", help="also write a .pt2")
     parser.add_argument("--tolerance", type=float, default=TOLERANCE)
@@ -196,8 +233,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    ckpt = checkpoint_from_argument(args.model)
-    info = export(ckpt, args.output, with_torch_export=args.torch_export, tolerance=args.tolerance)
+    info = export(
+        args.model, args.output, with_torch_export=args.torch_export, tolerance=args.tolerance
+    )
     print(
         f"wrote {info['onnx']} ({info['onnx_bytes'] / 2**20:.2f} MiB); onnxruntime vs torch: "
         f"max |diff| {info['check']['max_abs_difference']:.1e} <= {info['check']['tolerance']:.0e}"

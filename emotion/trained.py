@@ -3,7 +3,8 @@
 The model and its class names come from the checkpoint, never from today's config defaults.
 How raw landmarks become features (normalisation, aspect correction) comes from the
 checkpoint too (`landmark_preprocessing`, written since the evaluation branch), or, for older
-checkpoints, from the run's saved config.
+checkpoints, from the run's saved config. So does a temperature fitted by
+`calibration=temperature`, which every probability then uses.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from emotion.data.data_settings import CHECKPOINT_KEY as DATA_SETTINGS_KEY
 from emotion.data.geometry import NORMALISATIONS, normalise
 from emotion.data.schema import NUM_COORDS, NUM_LANDMARKS, SCHEMA_VERSION
 from emotion.errors import EmotionError
 from emotion.models.classifier import PREPROCESSING_KEY, LandmarkClassifier
+from emotion.recipes.temperature import CHECKPOINT_KEY as TEMPERATURE_KEY
 from emotion.runs import CHECKPOINT_DIR, METRICS_FILE
 
 log = logging.getLogger(__name__)
@@ -41,6 +44,18 @@ class TrainedModel:
     ckpt_path: Path
     run_dir: Path | None
     run_config: dict[str, Any] = field(default_factory=dict)
+    # Softmax temperature fitted on validation (calibration=temperature); 1.0 when none was.
+    temperature: float = 1.0
+    # The checkpoint's data record (split, people per stage); empty for older checkpoints.
+    data_record: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def description(self) -> str:
+        return str(self.ckpt_path)
+
+    @property
+    def checkpoints(self) -> list[Path]:
+        return [self.ckpt_path]
 
     def features(self, landmarks: np.ndarray, image_size: np.ndarray | None) -> torch.Tensor:
         """Raw (N, 478, 3) landmarks to the (N, 1434) features the model was trained on."""
@@ -51,11 +66,12 @@ class TrainedModel:
 
     @torch.inference_mode()
     def probabilities(self, features: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-        """Softmax outputs in batches, exactly as `trainer.test` computes them."""
+        """Softmax outputs in batches, as `trainer.test` computes them, of the logits divided
+        by the fitted temperature (which changes no decision, only the confidence)."""
         if len(features) == 0:
             return torch.empty(0, len(self.class_names))
         parts = [
-            self.model(features[start : start + batch_size]).softmax(dim=1)
+            (self.model(features[start : start + batch_size]) / self.temperature).softmax(dim=1)
             for start in range(0, len(features), batch_size)
         ]
         return torch.cat(parts)
@@ -91,13 +107,6 @@ def resolve_checkpoint(ckpt_path: str | None, run_dir: str | None) -> Path:
         f"{folder} holds no best checkpoint ({CHECKPOINT_DIR}/best-*.ckpt)",
         "finish training that run first, or pass ckpt_path=<file.ckpt>",
     )
-
-
-def checkpoint_from_argument(model: str) -> Path:
-    """A command line's model argument, a .ckpt file or a run directory, as a checkpoint."""
-    if Path(model).is_file():
-        return resolve_checkpoint(model, None)
-    return resolve_checkpoint(None, model)
 
 
 def run_dir_of(ckpt_path: Path) -> Path | None:
@@ -211,14 +220,27 @@ def load_trained(ckpt_path: Path) -> TrainedModel:
         ckpt_path=ckpt_path,
         run_dir=run_dir,
         run_config=run_config,
+        temperature=float(checkpoint.get(TEMPERATURE_KEY) or 1.0),
+        data_record=dict(checkpoint.get(DATA_SETTINGS_KEY) or {}),
     )
 
 
-def check_class_names(trained: TrainedModel, data_class_names: list[str], where: str) -> None:
+def check_photo_ready(trained: Any) -> None:
+    """Refuse models whose features need more than the photo itself."""
+    if trained.normalization == "subject_neutral":
+        raise EmotionError(
+            f"{trained.description} was trained with data.normalization=subject_neutral, "
+            "which needs each person's neutral photos from the training data; a photo alone "
+            "cannot be normalised that way",
+            "predict and export with a model trained on nose_unit or procrustes features",
+        )
+
+
+def check_class_names(trained: Any, data_class_names: list[str], where: str) -> None:
     """Refuse data labelled with another class set: indices would mean other emotions."""
     if list(data_class_names) != trained.class_names:
         raise EmotionError(
             f"{where} has classes {list(data_class_names)}, but the model "
-            f"{trained.ckpt_path} was trained on {trained.class_names}",
+            f"{trained.description} was trained on {trained.class_names}",
             "evaluate on a store extracted with the same class set (emotion-extract classes=...)",
         )

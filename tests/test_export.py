@@ -11,6 +11,8 @@ import torch
 
 from emotion.data.geometry import normalise
 from emotion.data.schema import SCHEMA_VERSION
+from emotion.errors import EmotionError
+from emotion.export import deployable
 from emotion.models.classifier import PREPROCESSING_KEY, LandmarkClassifier
 from emotion.models.raw_landmarks import RawLandmarkModel
 from emotion.trained import load_trained
@@ -87,3 +89,28 @@ def test_onnx_matches_torch_on_random_landmarks(tmp_path: Path, aspect: bool) ->
         (got,) = session.run(["probabilities"], feeds)
         expected = trained.probabilities(trained.features(landmarks, sizes)).numpy()
         np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
+
+
+def test_a_fitted_temperature_scales_every_probability(tmp_path: Path) -> None:
+    path = _checkpoint(tmp_path / "m.ckpt", "nose_unit", False)
+    checkpoint = torch.load(path, weights_only=True)
+    checkpoint["temperature"] = 2.5
+    torch.save(checkpoint, path)
+    trained = load_trained(path)
+    assert trained.temperature == 2.5
+    landmarks, _ = _raw(8)
+    features = trained.features(landmarks, None)
+    with torch.no_grad():
+        expected = (trained.model(features) / 2.5).softmax(dim=1)
+        in_graph = deployable(trained)(torch.from_numpy(landmarks))
+    torch.testing.assert_close(trained.probabilities(features), expected)
+    torch.testing.assert_close(in_graph, expected, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("normalization", ["procrustes", "subject_neutral"])
+def test_models_whose_features_cannot_be_made_in_the_graph_are_refused(
+    tmp_path: Path, normalization: str
+) -> None:
+    trained = load_trained(_checkpoint(tmp_path / "m.ckpt", normalization, False))
+    with pytest.raises(EmotionError, match="subject_neutral|ONNX operator"):
+        deployable(trained)

@@ -3,6 +3,7 @@
 emotion-eval run_dir=outputs/train/runs/default
 emotion-eval run_dir=outputs/train/runs/default threshold.target_recall=0.9
 emotion-eval ckpt_path=path/to/best.ckpt data.path=data/other.h5 output_dir=eval/other
+emotion-eval run_dir="outputs/train/multiruns/seeds/*"        # an ensemble (emotion.ensemble)
 """
 
 from __future__ import annotations
@@ -17,24 +18,34 @@ from omegaconf import DictConfig, OmegaConf
 
 from emotion import CONFIG_DIR
 from emotion.data.datamodule import STAGES, LandmarkDataModule
+from emotion.ensemble import Ensemble, check_people_unseen, load_model, members_of
 from emotion.errors import EmotionError, exit_on_user_error
 from emotion.evaluate.bootstrap import subject_bootstrap
 from emotion.evaluate.report import REPORT_MD, write_outputs
 from emotion.evaluate.scores import confusion_counts, point_metrics, row_normalised
 from emotion.evaluate.threshold import operating_point
-from emotion.trained import (
-    TrainedModel,
-    check_class_names,
-    load_trained,
-    resolve_checkpoint,
-)
+from emotion.trained import TrainedModel, check_class_names
 
 log = logging.getLogger(__name__)
 
 DATAMODULE_ARGS = set(inspect.signature(LandmarkDataModule.__init__).parameters) - {"self"}
 
 
-def data_settings(trained: TrainedModel, overrides: dict[str, Any]) -> dict[str, Any]:
+def model_arguments(cfg: DictConfig) -> list[str]:
+    """ckpt_path or run_dir, each one path or a list (several paths: an ensemble)."""
+    chosen = cfg.ckpt_path if cfg.ckpt_path else cfg.run_dir
+    if not chosen:
+        raise EmotionError(
+            "no model given",
+            "pass run_dir=outputs/train/runs/<run_name> (or a sweep folder for an ensemble) "
+            "or ckpt_path=<file.ckpt>",
+        )
+    if isinstance(chosen, str):
+        return [chosen]
+    return [str(item) for item in chosen]
+
+
+def data_settings(trained: TrainedModel | Ensemble, overrides: dict[str, Any]) -> dict[str, Any]:
     """The run's saved data settings, with the non-null overrides on top; the normalisation
     from the checkpoint; no training noise."""
     saved = dict(trained.run_config.get("data") or {})
@@ -42,7 +53,7 @@ def data_settings(trained: TrainedModel, overrides: dict[str, Any]) -> dict[str,
     settings.update({key: value for key, value in overrides.items() if value is not None})
     if not settings.get("path"):
         raise EmotionError(
-            f"no data store: {trained.ckpt_path} has no run config beside it naming one",
+            f"no data store: {trained.description} has no run config beside it naming one",
             "pass data.path=<store.h5>",
         )
     settings["normalization"] = trained.normalization
@@ -55,12 +66,14 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Score one split of a store with a checkpoint; write and return the report's numbers."""
     if cfg.split not in STAGES:
         raise EmotionError(f"split={cfg.split!r} is not known", f"choose one of {list(STAGES)}")
-    trained = load_trained(resolve_checkpoint(cfg.ckpt_path, cfg.run_dir))
+    trained = load_model(model_arguments(cfg))
     overrides = OmegaConf.to_container(cfg.data, resolve=True)
     settings = data_settings(trained, overrides)  # type: ignore[arg-type]
     datamodule = LandmarkDataModule(**settings)
     datamodule.setup()
     check_class_names(trained, datamodule.class_names, f"store {datamodule.path}")
+    people = {str(person) for person in datamodule.subjects(cfg.split).tolist()}
+    check_people_unseen(trained, cfg.split, people, str(datamodule.path))
 
     names = trained.class_names
     batch = int(settings.get("eval_batch_size") or 1024)
@@ -83,8 +96,12 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     summary = datamodule.summary
     result: dict[str, Any] = {
         "split": cfg.split,
-        "ckpt_path": str(trained.ckpt_path),
+        "ckpt_path": trained.description,
         "run_dir": str(trained.run_dir) if trained.run_dir else None,
+        "ensemble": (
+            [str(path) for path in trained.checkpoints] if isinstance(trained, Ensemble) else None
+        ),
+        "temperature": [member.temperature for member in members_of(trained)],
         "class_names": names,
         "normalization": trained.normalization,
         "aspect_correction": trained.aspect_correction,
@@ -131,10 +148,12 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     return result
 
 
-def default_output_dir(trained: TrainedModel) -> Path:
+def default_output_dir(trained: TrainedModel | Ensemble) -> Path:
+    """<run_dir>/eval; an ensemble's goes to <sweep folder>/eval-ensemble."""
+    name = "eval-ensemble" if isinstance(trained, Ensemble) else "eval"
     if trained.run_dir is not None:
-        return trained.run_dir / "eval"
-    return trained.ckpt_path.resolve().parent / "eval"
+        return trained.run_dir / name
+    return trained.checkpoints[0].resolve().parent / name
 
 
 @exit_on_user_error

@@ -2,6 +2,7 @@
 
     emotion-predict outputs/train/runs/default photo.jpg folder/ photos.zip clip.mp4 -o preds.csv
     emotion-predict path/to/best.ckpt clip.mp4 --video-stride 5 --ema-alpha 0.2 -o preds.jsonl
+    emotion-predict outputs/train/multiruns/seeds photo.jpg     # an ensemble: every run in it
 
 Landmarks come from the extractor's own worker (`emotion.extract.landmarks.TaskRunner`: the
 same upright, reduced-resolution decoding and FaceMesh graph), the features from the
@@ -17,7 +18,7 @@ import logging
 import re
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,13 +27,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from emotion.ensemble import Ensemble, load_model
 from emotion.errors import EmotionError, exit_on_user_error
+from emotion.extract.decode import parse_reduce
 from emotion.extract.landmarks import Outcome, TaskRunner, quiet_native_logs
 from emotion.extract.plan import Task
 from emotion.predict.inputs import collect_inputs
 from emotion.predict.smoothing import VideoTrack
 from emotion.predict.writer import FORMATS, RowWriter
-from emotion.trained import TrainedModel, checkpoint_from_argument, load_trained
+from emotion.trained import TrainedModel, check_photo_ready
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +95,7 @@ class Predictor:
 
     def __init__(
         self,
-        trained: TrainedModel,
+        trained: TrainedModel | Ensemble,
         writer: RowWriter,
         *,
         batch_size: int,
@@ -177,12 +180,12 @@ class Predictor:
 
 
 def predict(
-    ckpt_path: Path,
+    model: Path | str | Sequence[str],
     inputs: list[str],
     output: Path,
     *,
     batch_size: int = 256,
-    reduce: int = 2,
+    reduce: int | str = "auto",
     video_stride: int = 1,
     video_max_frames: int = 100_000,
     ema_alpha: float = 0.3,
@@ -196,9 +199,9 @@ def predict(
         raise EmotionError(f"output {output} must end in one of {FORMATS}", "e.g. -o preds.csv")
     if not 0.0 < ema_alpha <= 1.0:
         raise EmotionError(f"--ema-alpha {ema_alpha} must lie in (0, 1]", "e.g. 0.3")
-    if reduce not in (1, 2, 4, 8):
-        raise EmotionError(f"--reduce {reduce} must be 1, 2, 4 or 8")
-    trained = load_trained(ckpt_path)
+    reduce = parse_reduce(reduce)
+    trained = load_model(str(model) if isinstance(model, Path) else model)
+    check_photo_ready(trained)
     if threshold is not None and positive_class not in trained.class_names:
         raise EmotionError(
             f"--positive-class {positive_class!r} is not one of {trained.class_names}"
@@ -236,7 +239,10 @@ def predict(
         runner.close()
     seconds = time.perf_counter() - started
     summary = {
-        "checkpoint": str(ckpt_path),
+        "checkpoint": trained.description,
+        "ensemble": [str(path) for path in trained.checkpoints]
+        if len(trained.checkpoints) > 1
+        else None,
         "output": str(output),
         "rows": writer.rows,
         "class_names": trained.class_names,
@@ -254,7 +260,11 @@ def predict(
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="emotion-predict", description=__doc__.split("\n\n")[0])
-    parser.add_argument("model", help="a run directory (its best checkpoint) or a .ckpt file")
+    parser.add_argument(
+        "model",
+        help="a run directory (its best checkpoint) or a .ckpt file; a sweep folder or a quoted "
+        "glob of runs is an ensemble (probabilities averaged)",
+    )
     parser.add_argument("inputs", nargs="+", help="photos, videos, zip archives or folders")
     parser.add_argument(
         "-o",
@@ -267,9 +277,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument(
         "--reduce",
-        type=int,
-        default=2,
-        help="decode photos at 1/reduce scale, as emotion-extract (default 2)",
+        default="auto",
+        help="decode photos at 1/reduce scale (auto, 1, 2, 4, 8), as emotion-extract "
+        "(default auto: the short side stays >= 480 px)",
     )
     parser.add_argument("--video-stride", type=int, default=1, help="every n-th frame")
     parser.add_argument("--video-max-frames", type=int, default=100_000)
@@ -295,9 +305,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    ckpt = checkpoint_from_argument(args.model)
     summary = predict(
-        ckpt,
+        args.model,
         args.inputs,
         args.output,
         batch_size=args.batch_size,
