@@ -312,3 +312,35 @@ def test_video_frames_at_a_stride(tmp_path: Path) -> None:
     store = read_store(tmp_path / "v.h5")
     assert list(store.source) == [f"neutral/p1_clip.mp4#frame={n}" for n in (0, 10, 20)]
     assert report["totals"]["video_frames"] == 3 and set(store.subject) == {"p1"}
+
+
+def test_an_unreadable_folder_is_counted_and_the_run_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tests run as root, where chmod cannot hide a folder; the OS error is simulated."""
+    import os
+
+    from emotion.extract import sources
+    from tests.extract_tree import astronaut_bytes
+
+    root = tmp_path / "photos"
+    for folder in ("neutral", "anxious", "locked/neutral"):
+        (root / folder).mkdir(parents=True)
+        (root / folder / f"p{len(folder)}_1.jpg").write_bytes(astronaut_bytes())
+    locked = str(root / "locked")
+    real_walk = os.walk
+
+    def walk(top: Any, topdown: bool = True, onerror: Any = None, followlinks: bool = False):
+        for directory, subdirs, files in real_walk(top, topdown, onerror, followlinks):
+            if directory == locked:
+                if onerror is not None:
+                    onerror(PermissionError(13, "Permission denied", directory))
+                subdirs[:] = []
+                continue
+            yield directory, subdirs, files
+
+    monkeypatch.setattr(sources.os, "walk", walk)
+    report = extract(settings(root, tmp_path / "f.h5"))
+    unreadable = report["problems"]["unreadable_folder"]
+    assert unreadable["count"] == 1 and locked in unreadable["examples"][0]
+    assert report["rows"] == 2  # neutral/ and anxious/ were still extracted
