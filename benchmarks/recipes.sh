@@ -45,8 +45,10 @@ declare -A RECIPE=(
   [ema]="experiment=seed_reference ema=on"
   [balanced]="experiment=seed_reference class_balance=loss_weights"
 )
-DEFAULT_SYNTH="seed_reference default recommended aspect procrustes subject_neutral pose_aug ema"
-DEFAULT_REAL="seed_reference recommended aspect procrustes subject_neutral pose_aug ema balanced finetune"
+# `ensemble` (after seed_reference): per fold, the seed_reference runs of every seed averaged
+# as one model by emotion-eval (emotion/ensemble.py); compared with one model's fold mean.
+DEFAULT_SYNTH="seed_reference ensemble default recommended aspect procrustes subject_neutral pose_aug ema"
+DEFAULT_REAL="seed_reference ensemble recommended aspect procrustes subject_neutral pose_aug ema balanced finetune"
 SYNTH_RECIPES=${SYNTH_RECIPES-$DEFAULT_SYNTH}
 REAL_RECIPES=${REAL_RECIPES-$DEFAULT_REAL}
 
@@ -60,6 +62,16 @@ sweep() {
     data.split_strategy=kfold data.num_folds="$folds" data.fold="$(fold_list "$folds")" \
     seed="$SEEDS" progress_bar=none \
     hydra.sweep.dir="$dir" 'hydra.sweep.subdir=fold${data.fold}_seed${seed}'
+}
+
+# ensemble <dir> <folds>: per fold, <dir>/seed_reference's runs of all seeds as one model,
+# scored by emotion-eval on that fold's test people into <dir>/ensemble/fold<k>/metrics.json.
+ensemble() {
+  local dir=$1 folds=$2
+  for fold in $(seq 0 $(($folds - 1))); do
+    $PYTHON -m emotion.evaluate.app "run_dir='$dir/seed_reference/fold${fold}_seed*'" \
+      output_dir="$dir/ensemble/fold$fold" tensorboard=false bootstrap.resamples=200 >/dev/null
+  done
 }
 
 summarise() {  # summarise <name> <dir>: the comparison table of every recipe under <dir>
@@ -87,6 +99,10 @@ for name in $SYNTH_RECIPES; do
     continue
   fi
   echo "== synthetic: $name"
+  if [ "$name" = ensemble ]; then
+    ensemble "$RUNS/synthetic" "$FOLDS"
+    continue
+  fi
   # shellcheck disable=SC2086
   sweep "$RUNS/synthetic/$name" "$FOLDS" ${RECIPE[$name]} ${EPOCHS:+trainer.max_epochs=$EPOCHS}
 done
@@ -108,6 +124,10 @@ REAL=(data=store data.val_fraction=0.25 trainer.max_epochs="$REAL_EPOCHS")
 
 for name in $REAL_RECIPES; do
   echo "== real sample: $name"
+  if [ "$name" = ensemble ]; then
+    ensemble "$REAL_RUNS" "$REAL_FOLDS"
+    continue
+  fi
   if [ "$name" = finetune ]; then
     # Pre-train on the 7 emotions of the same people, same subject folds (the fine-tune
     # refuses a trunk whose pre-training saw its test people), then fine-tune each fold/seed.

@@ -6,6 +6,10 @@ difference in fold noise. Pairing each run with the baseline run of the SAME fol
 (same people, same initialisation seed) and averaging the differences removes that shared
 noise. `within noise` means |mean difference| < 2 standard errors of the paired differences
 (runs of one fold share their test people, so this is optimistic, not a formal test).
+
+A recipe directory may instead hold ensemble evaluations (`emotion-eval` of a fold's seeds,
+whose metrics.json has `ensemble`): one row per fold, paired with the MEAN of the baseline's
+runs of that fold, i.e. the ensemble against what one model of that fold scores on average.
 """
 
 from __future__ import annotations
@@ -64,26 +68,45 @@ def _select(config: dict[str, Any], dotted: str) -> Any:
 
 
 def load_recipe(name: str, root: Path) -> Recipe:
-    """Every finished run (metrics.json) under `root`."""
+    """Every finished training run (metrics.json) under `root`; or, where there is none,
+    every ensemble evaluation. Evaluations inside run directories are never extra runs."""
     paths = sorted(root.rglob(METRICS_FILE))
-    if not paths:
+    results = [(path, json.loads(path.read_text())) for path in paths]
+    runs = [_training_run(path, result) for path, result in results if "config" in result]
+    if not runs:
+        runs = [_ensemble_run(path, result) for path, result in results if result.get("ensemble")]
+    if not runs:
         raise EmotionError(
-            f"no {METRICS_FILE} under {root}", "run the sweep first, or check the path"
+            f"no training run or ensemble evaluation ({METRICS_FILE}) under {root}",
+            "run the sweep first, or check the path",
         )
-    recipe = Recipe(name)
-    for path in paths:
-        result = json.loads(path.read_text())
-        config = result.get("config", {})
-        metrics = {
-            key: float(value)
-            for stage in ("val", "test")
-            for key, value in result.get(stage, {}).items()
-            if isinstance(value, (int, float))
-        }
-        key = tuple(_select(config, dotted) for dotted in PAIR_KEYS)
-        fold = _select(config, "data.fold")
-        recipe.runs.append(Run(key, int(fold or 0), metrics, str(path.parent)))
-    return recipe
+    return Recipe(name, runs)
+
+
+def _training_run(path: Path, result: dict[str, Any]) -> Run:
+    config = result["config"]
+    metrics = {
+        key: float(value)
+        for stage in ("val", "test")
+        for key, value in result.get(stage, {}).items()
+        if isinstance(value, (int, float))
+    }
+    key = tuple(_select(config, dotted) for dotted in PAIR_KEYS)
+    fold = _select(config, "data.fold")
+    return Run(key, int(fold or 0), metrics, str(path.parent))
+
+
+def _ensemble_run(path: Path, result: dict[str, Any]) -> Run:
+    """An ensemble over a fold's seeds: the pair key of its fold, with no seed."""
+    config = {"data": result.get("data_settings", {}), "seed": None}
+    metrics = {
+        key: float(value)
+        for key, value in result.get("metrics", {}).items()
+        if isinstance(value, (int, float))
+    }
+    key = tuple(_select(config, dotted) for dotted in PAIR_KEYS)
+    fold = _select(config, "data.fold")
+    return Run(key, int(fold or 0), metrics, str(path.parent))
 
 
 def parse_recipe_arg(text: str) -> tuple[str, Path]:
@@ -103,9 +126,15 @@ def mean_std(values: list[float]) -> dict[str, Any]:
 
 def paired_difference(recipe: Recipe, baseline: Recipe, metric: str) -> dict[str, Any]:
     """Recipe minus baseline over runs of the same fold and seed, with per-fold means."""
-    base = {run.key: run for run in baseline.runs if metric in run.metrics}
+    base = {run.key: run.metrics[metric] for run in baseline.runs if metric in run.metrics}
+    fold_means: dict[tuple[Any, ...], list[float]] = {}
+    for run in baseline.runs:
+        if metric in run.metrics:
+            fold_means.setdefault(run.key[:-1], []).append(run.metrics[metric])
+    for fold_key, values in fold_means.items():
+        base.setdefault((*fold_key, None), statistics.fmean(values))  # for seedless ensembles
     pairs = [
-        (run.fold, run.metrics[metric] - base[run.key].metrics[metric])
+        (run.fold, run.metrics[metric] - base[run.key])
         for run in recipe.runs
         if metric in run.metrics and run.key in base
     ]

@@ -83,3 +83,31 @@ def test_cli_writes_markdown_and_json(recipes: tuple[Path, Path], tmp_path: Path
     payload = json.loads(json_out.read_text())
     assert [row["recipe"] for row in payload["rows"]] == ["base", "candidate"]
     assert payload["metrics"] == [f"test/{name}" for name in METRICS]
+
+
+def _write_ensemble_eval(root: Path, fold: int, value: float) -> None:
+    """What `emotion-eval` writes for an ensemble of one fold's seeds."""
+    folder = root / f"fold{fold}"
+    folder.mkdir(parents=True)
+    payload = {
+        "ensemble": ["a.ckpt", "b.ckpt"],
+        "data_settings": {"fold": fold, "num_folds": 2, "split_seed": 0},
+        "metrics": {"test/bal_acc": value, "test/acc": value},
+    }
+    (folder / "metrics.json").write_text(json.dumps(payload))
+
+
+def test_ensemble_evaluations_pair_with_the_fold_mean_of_the_baseline(
+    recipes: tuple[Path, Path], tmp_path: Path
+) -> None:
+    for fold, value in ((0, 0.75), (1, 0.80)):
+        _write_ensemble_eval(tmp_path / "ensemble", fold, value)
+    # An evaluation inside a training run's folder is not an extra run of that recipe.
+    _write_ensemble_eval(recipes[0] / "fold0_seed1" / "eval", 0, 0.0)
+    base = load_recipe("base", recipes[0])
+    assert len(base.runs) == 4
+    ensemble = load_recipe("ensemble", tmp_path / "ensemble")
+    paired = compare([base, ensemble], "base")["rows"][1]["paired_vs_baseline"]["test/bal_acc"]
+    # Fold means of the baseline: 0.65 and 0.85.
+    assert paired["per_fold"] == pytest.approx({0: 0.10, 1: -0.05})
+    assert paired["n"] == 2
