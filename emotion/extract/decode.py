@@ -81,6 +81,13 @@ def auto_reduce(size: tuple[int, int] | None, min_short_side: int = MIN_SHORT_SI
     return max(fitting, default=1)
 
 
+def reduction_for(
+    size: tuple[int, int] | None, reduce: int | str, min_short_side: int = MIN_SHORT_SIDE
+) -> int:
+    """The factor to decode a photo (or scale a video frame) of `size` at."""
+    return auto_reduce(size, min_short_side) if reduce == "auto" else int(reduce)
+
+
 def _imread_flag(reduce: int) -> int:
     import cv2
 
@@ -106,7 +113,7 @@ def decode_upright(
     if _is_truncated_jpeg(data):
         raise UndecodableImage("truncated JPEG")
     stored = jpeg_size(data)
-    factor = auto_reduce(stored, min_short_side) if reduce == "auto" else int(reduce)
+    factor = reduction_for(stored, reduce, min_short_side)
     image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), _imread_flag(factor))
     if image is None or image.size == 0:
         raise UndecodableImage("OpenCV cannot decode it")

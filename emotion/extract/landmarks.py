@@ -22,8 +22,8 @@ from emotion.data.schema import NUM_COORDS, NUM_LANDMARKS
 from emotion.extract.decode import (
     MIN_SHORT_SIDE,
     UndecodableImage,
-    auto_reduce,
     decode_upright,
+    reduction_for,
 )
 from emotion.extract.plan import Task
 
@@ -198,11 +198,7 @@ class TaskRunner:
         import cv2
 
         height, width = frame.shape[:2]
-        factor = (
-            auto_reduce((width, height), self.min_short_side)
-            if self.reduce == "auto"
-            else int(self.reduce)
-        )
+        factor = reduction_for((width, height), self.reduce, self.min_short_side)
         if factor > 1:
             frame = cv2.resize(
                 frame, (width // factor, height // factor), interpolation=cv2.INTER_AREA
