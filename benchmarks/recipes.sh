@@ -40,6 +40,7 @@ declare -A RECIPE=(
   [recommended]="experiment=recommended"
   [aspect]="experiment=seed_reference data.aspect_correction=true"
   [procrustes]="experiment=seed_reference data.normalization=procrustes data.aspect_correction=true"
+  [procrustes_rigid]="experiment=seed_reference data.normalization=procrustes_rigid data.aspect_correction=true"
   [subject_neutral]="experiment=seed_reference data.normalization=subject_neutral data.aspect_correction=true"
   [pose_aug]="experiment=seed_reference data.rotation_aug_deg=5 data.scale_aug_std=0.05"
   [ema]="experiment=seed_reference ema=on"
@@ -47,8 +48,8 @@ declare -A RECIPE=(
 )
 # `ensemble` (after seed_reference): per fold, the seed_reference runs of every seed averaged
 # as one model by emotion-eval (emotion/ensemble.py); compared with one model's fold mean.
-DEFAULT_SYNTH="seed_reference ensemble default recommended aspect procrustes subject_neutral pose_aug ema"
-DEFAULT_REAL="seed_reference ensemble recommended aspect procrustes subject_neutral pose_aug ema balanced finetune"
+DEFAULT_SYNTH="seed_reference ensemble default recommended aspect procrustes procrustes_rigid subject_neutral pose_aug ema"
+DEFAULT_REAL="seed_reference ensemble recommended aspect procrustes procrustes_rigid subject_neutral pose_aug ema balanced finetune"
 SYNTH_RECIPES=${SYNTH_RECIPES-$DEFAULT_SYNTH}
 REAL_RECIPES=${REAL_RECIPES-$DEFAULT_REAL}
 

@@ -8,7 +8,7 @@ import torch
 
 from emotion.data.augment import random_pose
 from emotion.data.geometry import NORMALISATIONS, normalise
-from emotion.data.procrustes import procrustes_align, reference_face
+from emotion.data.procrustes import RIGID_LANDMARKS, procrustes_align, reference_face
 from emotion.data.schema import LandmarkStore
 from emotion.data.subject_neutral import subtract_subject_neutral
 from emotion.data.synthetic import rotation_matrices
@@ -30,12 +30,30 @@ def test_every_normalisation_keeps_the_shape(tiny_synthetic: LandmarkStore, meth
     assert out.shape == raw.shape and out.dtype == np.float32 and np.isfinite(out).all()
 
 
-def test_procrustes_removes_rotation_scale_and_translation(tiny_synthetic: LandmarkStore) -> None:
+@pytest.mark.parametrize("anchors", [None, RIGID_LANDMARKS])
+def test_procrustes_removes_rotation_scale_and_translation(
+    tiny_synthetic: LandmarkStore, anchors: tuple[int, ...] | None
+) -> None:
     faces = normalise(tiny_synthetic.landmarks[:16], tiny_synthetic.image_size[:16], aspect=True)
-    aligned = procrustes_align(faces)
-    moved = procrustes_align(_similarity(faces, seed=1))
+    aligned = procrustes_align(faces, anchors=anchors)
+    moved = procrustes_align(_similarity(faces, seed=1), anchors=anchors)
     np.testing.assert_allclose(moved, aligned, atol=1e-4)
     assert np.abs(aligned - faces).max() > 1e-3  # it did change something
+
+
+def test_rigid_procrustes_is_not_moved_by_an_expression_off_its_anchors() -> None:
+    """Opening the mouth moves the all-point fit of every point; the rigid fit moves only
+    the points that moved."""
+    reference = reference_face()
+    mouth = [index for index in range(len(reference)) if reference[index, 1] > 0.2]
+    assert not set(mouth) & set(RIGID_LANDMARKS)
+    expressive = reference.copy()
+    expressive[mouth, 1] += 0.1  # the lower face drops
+    rigid = procrustes_align(expressive[None], anchors=RIGID_LANDMARKS)[0]
+    still = np.setdiff1d(np.arange(len(reference)), mouth)
+    np.testing.assert_allclose(rigid[still], reference[still], atol=1e-5)
+    every_point = procrustes_align(expressive[None])[0]
+    assert np.abs(every_point[still] - reference[still]).max() > 1e-3
 
 
 def test_procrustes_maps_the_reference_onto_itself() -> None:

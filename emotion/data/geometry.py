@@ -7,7 +7,8 @@ z are first put back into pixels (x*width, y*height, z*width), which undoes the 
 non-square image puts on the face.
 
 `procrustes` aligns every face to a fixed reference face by rotation, scale and translation
-(emotion/data/procrustes.py), which also removes head rotation. `subject_neutral` is
+(emotion/data/procrustes.py), which also removes head rotation; `procrustes_rigid` fits that
+alignment on rigid landmarks only (nose, eye corners, temples, forehead). `subject_neutral` is
 `procrustes` here; the data module then subtracts each subject's mean neutral face, using
 training rows only (emotion/data/subject_neutral.py). See docs/recipes.md.
 """
@@ -17,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 NOSE_TIP = 1
-NORMALISATIONS = ("nose_unit", "none", "procrustes", "subject_neutral")
+NORMALISATIONS = ("nose_unit", "none", "procrustes", "procrustes_rigid", "subject_neutral")
 # Normalisations that need the split (training rows) after the per-row step.
 SPLIT_AWARE_NORMALISATIONS = ("subject_neutral",)
 
@@ -71,4 +72,8 @@ def normalise(
         from emotion.data.procrustes import procrustes_align
 
         points = procrustes_align(points)
+    elif method == "procrustes_rigid":
+        from emotion.data.procrustes import RIGID_LANDMARKS, procrustes_align
+
+        points = procrustes_align(points, anchors=RIGID_LANDMARKS)
     return points
