@@ -3,7 +3,8 @@
 #   (a) the SYNTHETIC default data and
 #   (b) the real-face sample (AI Hub layout) at $SAMPLE, skipped cleanly when absent;
 # then one comparison table (Markdown + JSON) per data set, with paired per-fold differences
-# against experiment=seed_reference, written to outputs/recipes/ and printed.
+# against experiment=seed_reference, written to outputs/recipes/ and printed, and the README's
+# brief table of both (outputs/recipes/table_<tag>.md, benchmarks/recipes_table.py).
 #
 #   bash benchmarks/recipes.sh                                  # full settings (slow on CPU)
 #   EPOCHS=5 SEEDS=1,2,3 FOLDS=3 REAL_EPOCHS=100 bash benchmarks/recipes.sh   # reduced
@@ -91,6 +92,17 @@ summarise() {  # summarise <name> <dir>: the comparison table of every recipe un
     --metric test/bal_acc --format markdown --out "$OUT/$name.md" --json "$OUT/$name.json"
 }
 
+# brief <json>...: the README's table (benchmarks/recipes_table.py) from this run's tables.
+brief() {
+  local tables=()
+  for table in "$@"; do
+    [ -f "${table#*=}" ] && tables+=("$table")
+  done
+  [ ${#tables[@]} -gt 0 ] || return 0
+  $PYTHON benchmarks/recipes_table.py "${tables[@]}" --out "$OUT/table_$TAG.md" >/dev/null
+  echo "README table: $OUT/table_$TAG.md"
+}
+
 mkdir -p "$OUT"
 
 # (a) synthetic default --------------------------------------------------------------------
@@ -112,6 +124,7 @@ summarise "synthetic_$TAG" "$RUNS/synthetic"
 # (b) the real-face sample -----------------------------------------------------------------
 if [ ! -d "$SAMPLE" ] || [ -z "$REAL_RECIPES" ]; then
   echo "no real-face sample at $SAMPLE (or REAL_RECIPES empty): skipping (b)"
+  brief "synthetic=$OUT/synthetic_$TAG.json"
   exit 0
 fi
 REAL_TAG="e${REAL_EPOCHS}_f${REAL_FOLDS}_s${SEEDS//,/-}"
@@ -149,3 +162,4 @@ if [ -d "$REAL_RUNS/pretrain7" ]; then
     --format markdown --out "$OUT/real_sample_seven_$REAL_TAG.md" \
     --json "$OUT/real_sample_seven_$REAL_TAG.json"
 fi
+brief "synthetic=$OUT/synthetic_$TAG.json" "real sample=$OUT/real_sample_$REAL_TAG.json"
