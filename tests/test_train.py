@@ -79,6 +79,23 @@ def test_rerunning_resumes_in_the_same_directory(
     assert steps == sorted(steps) and len(steps) == 2
 
 
+def test_last_checkpoint_is_the_last_epoch_and_a_finished_rerun_trains_no_more(
+    train_config, tiny_store_path: Path, tmp_path: Path
+) -> None:
+    """The best epoch (here: the highest validation loss, so an early one) is not the last;
+    last.ckpt must still hold the last epoch, or a rerun retrains from the best one."""
+    run_dir = tmp_path / "run"
+    overrides = ("trainer.max_epochs=4", "monitor=val/loss", "monitor_mode=max")
+    first = _run(train_config, tiny_store_path, run_dir, *overrides)
+    best = torch.load(first["best_checkpoint"], weights_only=True)
+    last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert best["epoch"] < 3, "the best epoch should be an early one for this test to mean much"
+    assert last["epoch"] == 3 and last["global_step"] == first["global_step"]
+    again = _run(train_config, tiny_store_path, run_dir, *overrides)
+    assert again["global_step"] == first["global_step"]
+    assert again["test"] == first["test"]
+
+
 def test_starting_over_needs_overwrite(train_config, tiny_store_path: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     _run(train_config, tiny_store_path, run_dir)
