@@ -16,7 +16,8 @@
 #   SEEDS         model seeds, comma-separated (default 1,2,3)
 #   FOLDS         subject folds on synthetic (default 5); REAL_FOLDS on the sample (default 3:
 #                 it has 7 people, and each fold needs a validation person of each class)
-#   SYNTH_RECIPES, REAL_RECIPES   space-separated subsets of the recipe names below ("" skips)
+#   SYNTH_RECIPES, REAL_RECIPES   space-separated subsets of the recipe names below ("" runs
+#                 none and only rewrites the tables from the runs already there)
 #   SAMPLE        the AI Hub-layout folder (default /work/shared/data/aihub_sample)
 #   THREADS       torch threads per process (default 1: faster on a shared, small CPU)
 #   PYTHON        interpreter (default: python)
@@ -122,8 +123,8 @@ done
 summarise "synthetic_$TAG" "$RUNS/synthetic"
 
 # (b) the real-face sample -----------------------------------------------------------------
-if [ ! -d "$SAMPLE" ] || [ -z "$REAL_RECIPES" ]; then
-  echo "no real-face sample at $SAMPLE (or REAL_RECIPES empty): skipping (b)"
+if [ ! -d "$SAMPLE" ]; then
+  echo "no real-face sample at $SAMPLE: skipping (b)"
   brief "synthetic=$OUT/synthetic_$TAG.json"
   exit 0
 fi
@@ -131,8 +132,11 @@ REAL_TAG="e${REAL_EPOCHS}_f${REAL_FOLDS}_s${SEEDS//,/-}"
 REAL_RUNS="$OUT/runs/$REAL_TAG/real_sample"
 BINARY=data/aihub_sample_binary.h5
 SEVEN=data/aihub_sample_seven.h5
-[ -f "$BINARY" ] || $PYTHON -m emotion.extract.app source.root="$SAMPLE" output="$BINARY"
-[ -f "$SEVEN" ] || $PYTHON -m emotion.extract.app source.root="$SAMPLE" classes=seven output="$SEVEN"
+if [ -n "$REAL_RECIPES" ]; then
+  [ -f "$BINARY" ] || $PYTHON -m emotion.extract.app source.root="$SAMPLE" output="$BINARY"
+  [ -f "$SEVEN" ] || $PYTHON -m emotion.extract.app source.root="$SAMPLE" classes=seven \
+    output="$SEVEN"
+fi
 # 7 people: a quarter of the training people (at least one) validate.
 REAL=(data=store data.val_fraction=0.25 trainer.max_epochs="$REAL_EPOCHS")
 
