@@ -35,7 +35,9 @@ TAG="e${EPOCHS:-own}_f${FOLDS}_s${SEEDS//,/-}"
 RUNS="$OUT/runs/$TAG"
 
 # name -> overrides on top of the common ones. Everything except `default` and `recommended`
-# is seed_reference plus one change, so each row isolates one option.
+# is seed_reference plus one change, so each row isolates one option. `default` (no overrides:
+# the defaults, which are seed_reference + aspect correction over 60 epochs) is the `aspect`
+# row whenever the epochs are fixed (EPOCHS, and always on the real sample).
 declare -A RECIPE=(
   [seed_reference]="experiment=seed_reference"
   [default]=""
@@ -109,7 +111,8 @@ mkdir -p "$OUT"
 # (a) synthetic default --------------------------------------------------------------------
 for name in $SYNTH_RECIPES; do
   if [ "$name" = default ] && [ -n "${EPOCHS:-}" ]; then
-    echo "skip default: with EPOCHS set it is seed_reference exactly (they differ only in epochs)"
+    echo "skip default: with EPOCHS set it is \`aspect\` exactly (seed_reference's network and"
+    echo "optimiser with data.aspect_correction=true; they differ only in epochs)"
     continue
   fi
   echo "== synthetic: $name"

@@ -35,15 +35,17 @@ def sweeps(tmp_path_factory: pytest.TempPathFactory, tiny_store_path: Path) -> d
     return {"seeds": root / "seeds", "folds": root / "folds", "store": tiny_store_path}
 
 
-def _raw_landmarks(store: Path, rows: int = 40) -> np.ndarray:
-    return read_store(store).landmarks[:rows].copy()
+def _raw_landmarks(store: Path, rows: int = 40) -> tuple[np.ndarray, np.ndarray]:
+    """Raw landmarks and (width, height) image sizes of the first rows of a store."""
+    stored = read_store(store)
+    return stored.landmarks[:rows].copy(), stored.image_size[:rows].astype(np.float32)
 
 
 def test_ensemble_probabilities_are_the_mean_of_its_members(sweeps: dict[str, Path]) -> None:
     ensemble = load_model(str(sweeps["seeds"]))
     assert isinstance(ensemble, Ensemble) and len(ensemble) == 2
     members = [load_trained(path) for path in checkpoints_of(str(sweeps["seeds"]))]
-    features = ensemble.features(_raw_landmarks(sweeps["store"]), None)
+    features = ensemble.features(*_raw_landmarks(sweeps["store"]))
     each = [member.probabilities(features) for member in members]
     assert not torch.allclose(each[0], each[1]), "two seeds should not agree exactly"
     torch.testing.assert_close(ensemble.probabilities(features), (each[0] + each[1]) / 2)
@@ -90,11 +92,14 @@ def test_exported_ensemble_graph_gives_the_mean_probabilities(
 
     info = export(str(sweeps["seeds"]), tmp_path / "ensemble.onnx")
     assert len(info["ensemble"]) == 2
-    landmarks = _raw_landmarks(sweeps["store"])
+    landmarks, sizes = _raw_landmarks(sweeps["store"])
     session = onnxruntime.InferenceSession(info["onnx"], providers=["CPUExecutionProvider"])
-    (got,) = session.run(["probabilities"], {"landmarks": landmarks})
+    feeds = {"landmarks": landmarks}
+    if "image_size" in info["inputs"]:
+        feeds["image_size"] = sizes
+    (got,) = session.run(["probabilities"], feeds)
     ensemble = load_model(str(sweeps["seeds"]))
-    expected = ensemble.probabilities(ensemble.features(landmarks, None)).numpy()
+    expected = ensemble.probabilities(ensemble.features(landmarks, sizes)).numpy()
     np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
