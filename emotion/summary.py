@@ -86,11 +86,19 @@ def load_runs(root: Path) -> list[tuple[Path, dict[str, Any]]]:
     if not root.exists():
         raise EmotionError(f"{root} does not exist", "pass a run or multirun directory")
     runs = []
+    evaluations = 0
     for path in sorted(root.rglob(METRICS_FILE)):
         try:
-            runs.append((path.parent, json.loads(path.read_text())))
+            result = json.loads(path.read_text())
         except json.JSONDecodeError as error:
             print(f"skipping unreadable {path}: {error}", file=sys.stderr)
+            continue
+        if "config" not in result:  # emotion-eval's output (eval/, eval-ensemble/): not a run
+            evaluations += 1
+            continue
+        runs.append((path.parent, result))
+    if evaluations:
+        print(f"left out {evaluations} emotion-eval outputs under {root}", file=sys.stderr)
     if not runs:
         raise EmotionError(
             f"no {METRICS_FILE} under {root}",

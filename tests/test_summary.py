@@ -48,3 +48,14 @@ def test_unknown_metric_lists_the_known_ones(tmp_path: Path) -> None:
 def test_empty_directory_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(EmotionError, match="no metrics.json"):
         load_runs(tmp_path)
+
+
+def test_evaluation_outputs_inside_a_sweep_are_not_runs(tmp_path: Path) -> None:
+    for seed in (0, 1):
+        _write(tmp_path, f"d2_s{seed}", 2, seed, 0.6)
+    for folder in ("d2_s0/eval", "eval-ensemble"):  # what emotion-eval writes
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "metrics.json").write_text(
+            json.dumps({"metrics": {"test/bal_acc": 0.0}, "ensemble": None})
+        )
+    assert len(load_runs(tmp_path)) == 2
