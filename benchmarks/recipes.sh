@@ -106,67 +106,73 @@ brief() {
   echo "README table: $OUT/table_$TAG.md"
 }
 
-mkdir -p "$OUT"
+# The whole run is one function, read in full before it starts: bash reads a script as it goes,
+# so editing this file during an hour-long run would otherwise change what the run does next.
+main() {
+  mkdir -p "$OUT"
 
-# (a) synthetic default --------------------------------------------------------------------
-for name in $SYNTH_RECIPES; do
-  if [ "$name" = default ] && [ -n "${EPOCHS:-}" ]; then
-    echo "skip default: with EPOCHS set it is \`aspect\` exactly (seed_reference's network and"
-    echo "optimiser with data.aspect_correction=true; they differ only in epochs)"
-    continue
-  fi
-  echo "== synthetic: $name"
-  if [ "$name" = ensemble ]; then
-    ensemble "$RUNS/synthetic" "$FOLDS"
-    continue
-  fi
-  # shellcheck disable=SC2086
-  sweep "$RUNS/synthetic/$name" "$FOLDS" ${RECIPE[$name]} ${EPOCHS:+trainer.max_epochs=$EPOCHS}
-done
-summarise "synthetic_$TAG" "$RUNS/synthetic"
+  # (a) synthetic default --------------------------------------------------------------------
+  for name in $SYNTH_RECIPES; do
+    if [ "$name" = default ] && [ -n "${EPOCHS:-}" ]; then
+      echo "skip default: with EPOCHS set it is \`aspect\` exactly (seed_reference's network and"
+      echo "optimiser with data.aspect_correction=true; they differ only in epochs)"
+      continue
+    fi
+    echo "== synthetic: $name"
+    if [ "$name" = ensemble ]; then
+      ensemble "$RUNS/synthetic" "$FOLDS"
+      continue
+    fi
+    # shellcheck disable=SC2086
+    sweep "$RUNS/synthetic/$name" "$FOLDS" ${RECIPE[$name]} ${EPOCHS:+trainer.max_epochs=$EPOCHS}
+  done
+  summarise "synthetic_$TAG" "$RUNS/synthetic"
 
-# (b) the real-face sample -----------------------------------------------------------------
-if [ ! -d "$SAMPLE" ]; then
-  echo "no real-face sample at $SAMPLE: skipping (b)"
-  brief "synthetic=$OUT/synthetic_$TAG.json"
-  exit 0
-fi
-REAL_TAG="e${REAL_EPOCHS}_f${REAL_FOLDS}_s${SEEDS//,/-}"
-REAL_RUNS="$OUT/runs/$REAL_TAG/real_sample"
-BINARY=data/aihub_sample_binary.h5
-SEVEN=data/aihub_sample_seven.h5
-if [ -n "$REAL_RECIPES" ]; then
-  [ -f "$BINARY" ] || $PYTHON -m emotion.extract.app source.root="$SAMPLE" output="$BINARY"
-  [ -f "$SEVEN" ] || $PYTHON -m emotion.extract.app source.root="$SAMPLE" classes=seven \
-    output="$SEVEN"
-fi
-# 7 people: a quarter of the training people (at least one) validate.
-REAL=(data=store data.val_fraction=0.25 trainer.max_epochs="$REAL_EPOCHS")
+  # (b) the real-face sample -----------------------------------------------------------------
+  if [ ! -d "$SAMPLE" ]; then
+    echo "no real-face sample at $SAMPLE: skipping (b)"
+    brief "synthetic=$OUT/synthetic_$TAG.json"
+    exit 0
+  fi
+  REAL_TAG="e${REAL_EPOCHS}_f${REAL_FOLDS}_s${SEEDS//,/-}"
+  REAL_RUNS="$OUT/runs/$REAL_TAG/real_sample"
+  BINARY=data/aihub_sample_binary.h5
+  SEVEN=data/aihub_sample_seven.h5
+  if [ -n "$REAL_RECIPES" ]; then
+    [ -f "$BINARY" ] || $PYTHON -m emotion.extract.app source.root="$SAMPLE" output="$BINARY"
+    [ -f "$SEVEN" ] || $PYTHON -m emotion.extract.app source.root="$SAMPLE" classes=seven \
+      output="$SEVEN"
+  fi
+  # 7 people: a quarter of the training people (at least one) validate.
+  REAL=(data=store data.val_fraction=0.25 trainer.max_epochs="$REAL_EPOCHS")
 
-for name in $REAL_RECIPES; do
-  echo "== real sample: $name"
-  if [ "$name" = ensemble ]; then
-    ensemble "$REAL_RUNS" "$REAL_FOLDS"
-    continue
+  for name in $REAL_RECIPES; do
+    echo "== real sample: $name"
+    if [ "$name" = ensemble ]; then
+      ensemble "$REAL_RUNS" "$REAL_FOLDS"
+      continue
+    fi
+    if [ "$name" = finetune ]; then
+      # Pre-train on the 7 emotions of the same people, same subject folds (the fine-tune
+      # refuses a trunk whose pre-training saw its test people), then fine-tune each fold/seed.
+      sweep "$REAL_RUNS/pretrain7" "$REAL_FOLDS" experiment=pretrain7 data.path="$SEVEN" \
+        "${REAL[@]}"
+      sweep "$REAL_RUNS/finetune" "$REAL_FOLDS" experiment=finetune_binary data.path="$BINARY" \
+        "${REAL[@]}" freeze_trunk_epochs=10 \
+        "init_from=$REAL_RUNS/pretrain7/fold\${data.fold}_seed\${seed}/checkpoints/last.ckpt"
+      continue
+    fi
+    # shellcheck disable=SC2086
+    sweep "$REAL_RUNS/$name" "$REAL_FOLDS" ${RECIPE[$name]} data.path="$BINARY" "${REAL[@]}"
+  done
+  summarise "real_sample_$REAL_TAG" "$REAL_RUNS"
+  if [ -d "$REAL_RUNS/pretrain7" ]; then
+    echo "== real sample, seven-class task (the pre-training runs)"
+    $PYTHON -m emotion.summary "$REAL_RUNS/pretrain7" --per-fold --metric test/bal_acc \
+      --format markdown --out "$OUT/real_sample_seven_$REAL_TAG.md" \
+      --json "$OUT/real_sample_seven_$REAL_TAG.json"
   fi
-  if [ "$name" = finetune ]; then
-    # Pre-train on the 7 emotions of the same people, same subject folds (the fine-tune
-    # refuses a trunk whose pre-training saw its test people), then fine-tune each fold/seed.
-    sweep "$REAL_RUNS/pretrain7" "$REAL_FOLDS" experiment=pretrain7 data.path="$SEVEN" \
-      "${REAL[@]}"
-    sweep "$REAL_RUNS/finetune" "$REAL_FOLDS" experiment=finetune_binary data.path="$BINARY" \
-      "${REAL[@]}" freeze_trunk_epochs=10 \
-      "init_from=$REAL_RUNS/pretrain7/fold\${data.fold}_seed\${seed}/checkpoints/last.ckpt"
-    continue
-  fi
-  # shellcheck disable=SC2086
-  sweep "$REAL_RUNS/$name" "$REAL_FOLDS" ${RECIPE[$name]} data.path="$BINARY" "${REAL[@]}"
-done
-summarise "real_sample_$REAL_TAG" "$REAL_RUNS"
-if [ -d "$REAL_RUNS/pretrain7" ]; then
-  echo "== real sample, seven-class task (the pre-training runs)"
-  $PYTHON -m emotion.summary "$REAL_RUNS/pretrain7" --per-fold --metric test/bal_acc \
-    --format markdown --out "$OUT/real_sample_seven_$REAL_TAG.md" \
-    --json "$OUT/real_sample_seven_$REAL_TAG.json"
-fi
-brief "synthetic=$OUT/synthetic_$TAG.json" "real sample=$OUT/real_sample_$REAL_TAG.json"
+  brief "synthetic=$OUT/synthetic_$TAG.json" "real sample=$OUT/real_sample_$REAL_TAG.json"
+}
+
+main "$@"
