@@ -54,19 +54,50 @@ def silenced_stderr() -> Iterator[None]:
         os.close(devnull)
 
 
+def still_face_mesh() -> Any:
+    """MediaPipe's legacy FaceMesh for still photos (one face, refined: 478 points).
+
+    A subclass whose `first_face` feeds the graph and reads its output directly. The public
+    `process()` builds a new namedtuple class on every call (0.2-0.4 ms, a few per cent of a
+    photo) and parses every face into Python protobuf objects; the graph, its options and
+    its output are the same, which tests/test_extract_run.py checks against `process()`.
+    """
+    import mediapipe as mp
+    from mediapipe.python import packet_getter
+
+    class StillFaceMesh(mp.solutions.face_mesh.FaceMesh):
+        def __init__(self) -> None:
+            super().__init__(static_image_mode=True, max_num_faces=1, refine_landmarks=True)
+            self._image_stream = next(iter(self._input_stream_type_info))
+            self._image_type = self._input_stream_type_info[self._image_stream]
+
+        def first_face(self, rgb: np.ndarray) -> Any | None:
+            """The first face's NormalizedLandmarkList, or None when no face is found."""
+            if rgb.ndim != 3 or rgb.shape[2] != 3:
+                raise ValueError(f"expected an RGB image, got shape {rgb.shape}")
+            self._graph_outputs.clear()
+            self._simulated_timestamp += 33333  # as process() does: 30 fps simulated
+            packet = self._make_packet(self._image_type, rgb).at(self._simulated_timestamp)
+            self._graph.add_packet_to_input_stream(stream=self._image_stream, packet=packet)
+            self._graph.wait_until_idle()
+            faces = self._graph_outputs.get("multi_face_landmarks")
+            if faces is None or faces.is_empty():
+                return None
+            found = packet_getter.get_proto_list(faces)
+            return found[0] if found else None
+
+    return StillFaceMesh()
+
+
 class FaceMeshDetector:
     """MediaPipe FaceMesh (legacy solutions API) for still images: one face, 478 points."""
 
     def __init__(self) -> None:
         quiet_native_logs()
         with silenced_stderr():
-            import mediapipe as mp
-
-            self._mesh = mp.solutions.face_mesh.FaceMesh(
-                static_image_mode=True, max_num_faces=1, refine_landmarks=True
-            )
+            self._mesh = still_face_mesh()
             # The first call loads the TF Lite models and logs about them; do it quietly.
-            self._mesh.process(np.zeros((64, 64, 3), dtype=np.uint8))
+            self._mesh.first_face(np.zeros((64, 64, 3), dtype=np.uint8))
         self._quiet_until_first_face = True
 
     def landmarks(self, rgb: np.ndarray) -> np.ndarray | None:
@@ -74,13 +105,13 @@ class FaceMeshDetector:
         if self._quiet_until_first_face:
             # The graph logs a one-off warning on its first face; keep it off the terminal.
             with silenced_stderr():
-                result = self._mesh.process(rgb)
-            self._quiet_until_first_face = not result.multi_face_landmarks
+                face = self._mesh.first_face(rgb)
+            self._quiet_until_first_face = face is None
         else:
-            result = self._mesh.process(rgb)
-        if not result.multi_face_landmarks:
+            face = self._mesh.first_face(rgb)
+        if face is None:
             return None
-        coords = landmark_array(result.multi_face_landmarks[0])
+        coords = landmark_array(face)
         if coords.shape != (NUM_LANDMARKS, NUM_COORDS):
             return None
         return coords
