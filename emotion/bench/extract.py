@@ -49,12 +49,23 @@ from emotion.extract.landmarks import FaceMeshDetector, TaskRunner, quiet_native
 from emotion.extract.pipeline import extract
 from emotion.extract.plan import Task
 from emotion.extract.settings import ExtractSettings
-from emotion.extract.sources import aihub_containers, list_members
+from emotion.extract.sources import (
+    Container,
+    ContainerError,
+    Member,
+    aihub_containers,
+    list_members,
+)
 
 DEFAULT_ROOT = Path("../shared/data/aihub_sample")
 DEFAULT_OUTPUT = Path("outputs/bench/extract.json")
 DEFAULT_REDUCE = "auto"
 TRAINING_NOISE_STD = 0.002  # conf/data/*.yaml noise_std, in the same nose_unit features
+# The stated tolerance for reduced decoding: RMS change of the nose_unit features against a
+# full-resolution decode. 1.5x the noise the model is trained to ignore; FaceMesh itself moves
+# them by 0.0021 when a 1280x960 photo shifts by one pixel. 1/4 decoding of 1280x960 photos
+# (0.0040) is outside it, which is why decode.reduce=auto keeps them at 1/2.
+LANDMARK_TOLERANCE_RMS = 1.5 * TRAINING_NOISE_STD
 TARGET_X_REFERENCE = 3.5
 TARGET_SCALING = 1.8  # "near-linear" read as at least 90 % of 2x
 METHODS = (
@@ -67,14 +78,24 @@ METHODS = (
 )
 
 
+def _photo_archives(root: Path) -> list[tuple[Container, list[Member]]]:
+    """The readable zip archives and their members (broken ones are the extractor's test)."""
+    archives = []
+    for container in aihub_containers(root):
+        if container.kind == "zip":
+            try:
+                archives.append((container, list_members(container)))
+            except ContainerError:
+                continue
+    return archives
+
+
 def load_photos(root: Path) -> list[tuple[Task, bytes]]:
     """Every image member of the photo archives, as extractor tasks and as bytes."""
     photos = []
-    for container in aihub_containers(root):
-        if container.kind != "zip":
-            continue
+    for container, members in _photo_archives(root):
         with zipfile.ZipFile(container.path) as archive:
-            for member in list_members(container):
+            for member in members:
                 if member.kind == "image":
                     task = Task(
                         source=f"{container.name}::{member.name}",
@@ -258,6 +279,38 @@ def tolerance(full: list[np.ndarray | None], other: list[np.ndarray | None]) -> 
     }
 
 
+def upscaled_tree(root: Path, size: tuple[int, int], into: Path) -> Path:
+    """SYNTHETIC photos: the tree's photos resized to `size` (long x short side), as JPEG.
+
+    For the cost at the size of real AI Hub photos (up to 4032x3024), which the sample does
+    not hold. An upscaled photo is smoother than a real one of that size, so it compresses
+    better and decodes faster: these figures understate the decoding cost of real photos.
+    The faces stay upright; the EXIF orientation is applied before resizing and not kept.
+    """
+    import cv2
+
+    long_side, short_side = max(size), min(size)
+    for container, members in _photo_archives(root):
+        target = into / container.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(container.path) as source, zipfile.ZipFile(target, "w") as copy:
+            for member in members:
+                if member.kind != "image":
+                    continue
+                try:
+                    rgb, _ = decode_upright(source.read(member.key))
+                except UndecodableImage:
+                    continue
+                height, width = rgb.shape[:2]
+                shape = (long_side, short_side) if width >= height else (short_side, long_side)
+                resized = cv2.resize(rgb, shape, interpolation=cv2.INTER_CUBIC)
+                bgr = cv2.cvtColor(resized, cv2.COLOR_RGB2BGR)
+                ok, encoded = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 92])
+                if ok:
+                    copy.writestr(member.name, encoded.tobytes())
+    return into
+
+
 def copied_tree(root: Path, copies: int, into: Path) -> Path:
     """An AI Hub tree holding each photo archive `copies` times (symlinks), for longer runs."""
     for container in aihub_containers(root):
@@ -356,6 +409,12 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--no-pin", action="store_true", help="do not pin methods to one core")
     parser.add_argument("--copies", type=int, default=4, help="archive copies for end to end")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument(
+        "--upscale",
+        metavar="WxH",
+        help="time SYNTHETIC copies of the photos resized to WxH (e.g. 4032x3024, the size of "
+        "real AI Hub photos) instead of the photos themselves",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     quiet_native_logs()
@@ -365,11 +424,35 @@ def main(argv: list[str]) -> None:
             "pass --root DIR holding Training/ and Validation/",
         )
         return
-    photos = [blob for _, blob in load_photos(args.root)]
-    print(f"{len(photos)} photos from {args.root}: {photo_sizes(photos)}")
+    if args.upscale:
+        size = _parse_size(args.upscale)
+        if args.output == DEFAULT_OUTPUT:
+            args.output = DEFAULT_OUTPUT.with_name(f"extract-upscaled-{size[0]}x{size[1]}.json")
+        with tempfile.TemporaryDirectory() as scratch:
+            print(f"writing SYNTHETIC {size[0]}x{size[1]} copies of the photos (upscaled) ...")
+            upscaled = upscaled_tree(args.root, size, Path(scratch))
+            run_benchmark(args, argv, upscaled, synthetic_upscale=f"{size[0]}x{size[1]}")
+    else:
+        run_benchmark(args, argv, args.root, synthetic_upscale=None)
+
+
+def _parse_size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise SystemExit(f"error: --upscale {text}: expected WxH, e.g. 4032x3024") from None
+    return width, height
+
+
+def run_benchmark(
+    args: argparse.Namespace, argv: list[str], root: Path, synthetic_upscale: str | None
+) -> None:
+    """Every measurement on the photos under `root`; JSON to args.output."""
+    photos = [blob for _, blob in load_photos(root)]
+    print(f"{len(photos)} photos from {root}: {photo_sizes(photos)}")
     cpu = None if args.no_pin else max(os.sched_getaffinity(0))
     print(f"per worker, one fresh process per method and round, pinned to CPU {cpu}:")
-    per_worker = per_worker_rounds(args.root, args.rounds, args.limit, cpu)
+    per_worker = per_worker_rounds(root, args.rounds, args.limit, cpu)
     print("landmark tolerance (not timed):")
     found = landmark_sets(photos)
     tolerances = {
@@ -379,8 +462,9 @@ def main(argv: list[str]) -> None:
     }
     print(json.dumps(tolerances, indent=1))
     print("end to end:")
-    end_to_end = end_to_end_rounds(args.root, args.copies, args.workers, args.rounds)
+    end_to_end = end_to_end_rounds(root, args.copies, args.workers, args.rounds)
     default = per_worker[f"extractor_reduce_{DEFAULT_REDUCE}"]
+    default_rms = tolerances[f"reduce_{DEFAULT_REDUCE}"].get("features_rms", float("inf"))
     scaling = _scaling(end_to_end, "images_per_s")
     steady_scaling = _scaling(end_to_end, "steady_images_per_s")
     result = {
@@ -394,6 +478,8 @@ def main(argv: list[str]) -> None:
             "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         },
         "photos": len(photos),
+        # Not None: the photos were upscaled copies (synthetic), see upscaled_tree.
+        "synthetic_upscale": synthetic_upscale,
         "photo_sizes": photo_sizes(photos),
         "rounds": args.rounds,
         "per_worker": per_worker,
@@ -406,9 +492,11 @@ def main(argv: list[str]) -> None:
             "vs": "full-resolution decode, same photos",
             "features": "nose_unit coordinates, as the model sees them",
             "training_noise_std": TRAINING_NOISE_STD,
+            "tolerance_features_rms": LANDMARK_TOLERANCE_RMS,
             **tolerances,
         },
         "targets": {
+            "default_decode_within_landmark_tolerance": default_rms <= LANDMARK_TOLERANCE_RMS,
             f"per_worker_at_least_{TARGET_X_REFERENCE}x_reference": default["x_reference"]
             >= TARGET_X_REFERENCE,
             "per_worker_not_slower_than_bare_loop": default["x_bare_loop"] >= 1.0,
