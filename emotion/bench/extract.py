@@ -158,7 +158,6 @@ def _timed(method: str, root: str, limit: int, cpu: int | None) -> dict[str, Any
                     if rgb is not None:
                         mesh.process(rgb)
 
-                inputs: list[Any] = blobs
                 for data in blobs[:warm]:
                     full_decode_and_mesh(data)
                 started, cpu_started = time.perf_counter(), time.process_time()
@@ -167,7 +166,7 @@ def _timed(method: str, root: str, limit: int, cpu: int | None) -> dict[str, Any
         elif method == "inference_only":
             detector = FaceMeshDetector()
             decoded = [_decoded(data, DEFAULT_REDUCE) for data in blobs]
-            inputs = [rgb for rgb in decoded if rgb is not None]
+            inputs: list[np.ndarray] = [rgb for rgb in decoded if rgb is not None]
             for rgb in inputs[:warm]:
                 detector.landmarks(rgb)
             started, cpu_started = time.perf_counter(), time.process_time()

@@ -62,8 +62,8 @@ def still_face_mesh() -> Any:
     static_image_mode=True, max_num_faces=1, refine_landmarks=True)`, with two changes that
     tests/test_extract_run.py checks do not change a landmark:
     - the graph runs on one thread. By default it gets a pool as wide as the machine, whose
-      idle threads spin on the other cores: 0.3 ms of CPU a photo taken from the other
-      workers;
+      idle threads spin on the other cores (0.3 ms of CPU a photo, measured unpinned), the
+      other workers' cores when there are several;
     - `first_face` feeds the graph and reads its output directly. The public `process()`
       builds a new namedtuple class on every call (0.2-0.4 ms, a few per cent of a photo).
     """
