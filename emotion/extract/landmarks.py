@@ -61,15 +61,15 @@ def still_face_mesh() -> Any:
     The same graph, models and options as `mp.solutions.face_mesh.FaceMesh(
     static_image_mode=True, max_num_faces=1, refine_landmarks=True)`, with two changes that
     tests/test_extract_run.py checks do not change a landmark:
-    - the graph runs on one thread. By default it gets a pool as wide as the machine, whose
-      idle threads spin on the other cores (0.3 ms of CPU a photo, measured unpinned), the
-      other workers' cores when there are several;
+    - the graph runs on the calling thread (MediaPipe's ApplicationThreadExecutor). By default
+      it gets a pool as wide as the machine, whose idle threads spin on the other cores (0.3 ms
+      of CPU a photo, measured unpinned), the other workers' cores when there are several; a
+      one-thread pool still pays a hand-off per photo (0.06 ms on a pass-through graph);
     - `first_face` feeds the graph and reads its output directly. The public `process()`
       builds a new namedtuple class on every call (0.2-0.4 ms, a few per cent of a photo).
     """
     import mediapipe as mp
     from mediapipe.framework import calculator_pb2
-    from mediapipe.framework.thread_pool_executor_pb2 import ThreadPoolExecutorOptions
     from mediapipe.python import packet_getter
     from mediapipe.python.solution_base import SolutionBase
     from mediapipe.python.solutions import face_mesh
@@ -80,9 +80,9 @@ def still_face_mesh() -> Any:
     class StillFaceMesh(face_mesh.FaceMesh):
         def __init__(self) -> None:
             graph = calculator_pb2.CalculatorGraphConfig.FromString(binary_graph)
-            executor = graph.executor.add()  # unnamed: the graph's default executor
-            executor.type = "ThreadPoolExecutor"
-            executor.options.Extensions[ThreadPoolExecutorOptions.ext].num_threads = 1
+            # Unnamed, so the graph's default executor: calculators run inside
+            # wait_until_idle() on this thread, not on a pool.
+            graph.executor.add(type="ApplicationThreadExecutor")
             # What FaceMesh.__init__ passes, for static_image_mode=True, max_num_faces=1,
             # refine_landmarks=True and the default confidences (0.5).
             SolutionBase.__init__(
