@@ -1,4 +1,5 @@
-"""Builds tiny AI Hub 82-style trees from the astronaut fixture for the extraction tests."""
+"""Builds tiny trees from the astronaut fixture for the extraction tests: AI Hub 82-style, CK+,
+FER2013 and JAFFE-style, and zip archives with members that break readers."""
 
 from __future__ import annotations
 
@@ -173,3 +174,128 @@ def extract_config(root: Path, output: Path, *overrides: str) -> Any:
             "extract",
             [f"source.root={root}", f"output={output}", "progress=none", *overrides],
         )
+
+
+# Public data sets' layouts, rebuilt with the astronaut: tiny, generated, no third-party faces.
+
+CK_PLUS = {  # CK+-style: <emotion folder>/S<subject>_<sequence>_<frame>.png
+    "anger": ["S010_004_00000019.png", "S037_003_00000022.png"],
+    "contempt": ["S138_008_00000008.png"],
+    "disgust": ["S011_005_00000018.png"],
+    "fear": ["S011_003_00000014.png"],
+    "happy": ["S010_006_00000015.png"],
+    "neutral": ["S005_001_00000001.png", "S010_006_00000001.png"],
+    "sadness": ["S014_002_00000016.png"],
+    "surprise": ["S010_002_00000014.png"],
+}
+FER = {  # FER2013-style: <split>/<emotion folder>/<numbered file>, names repeat across folders
+    "train": {
+        "angry": ["im0.jpg", "im1.jpg"],
+        "disgust": ["im0.jpg"],
+        "fear": ["im0.jpg"],
+        "happy": ["im0.jpg"],
+        "neutral": ["im0.jpg"],
+        "sad": ["im0.jpg"],
+        "surprise": ["im0.jpg"],
+    },
+    "test": {"happy": ["im0.jpg"], "sad": ["im0.jpg"]},
+}
+# JAFFE-style: one flat folder, <subject>.<code><n>.<id>.tiff, grayscale.
+JAFFE = [
+    "KA.AN1.39.tiff",
+    "KA.FE1.45.tiff",
+    "KL.HA2.30.tiff",
+    "KM.NE1.1.tiff",
+    "NA.SA1.10.tiff",
+    "TM.SU1.1.tiff",
+    "YM.DI1.1.tiff",
+]
+
+
+def face_file(image_format: str, size: int = 160, mode: str = "RGB") -> bytes:
+    """The astronaut, small, re-encoded (PNG, grayscale TIFF, JPEG, ...)."""
+    buffer = io.BytesIO()
+    Image.open(FIXTURE).convert(mode).resize((size, size)).save(buffer, image_format)
+    return buffer.getvalue()
+
+
+def build_ck_plus_tree(root: Path) -> Path:
+    png = face_file("PNG")
+    for emotion, names in CK_PLUS.items():
+        (root / emotion).mkdir(parents=True)
+        for name in names:
+            (root / emotion / name).write_bytes(png)
+    return root
+
+
+def build_fer_tree(root: Path) -> Path:
+    photo = face_file("JPEG", size=128, mode="L")
+    for split, folders in FER.items():
+        for emotion, names in folders.items():
+            (root / split / emotion).mkdir(parents=True)
+            for name in names:
+                (root / split / emotion / name).write_bytes(photo)
+    return root
+
+
+def build_jaffe_tree(root: Path) -> Path:
+    tiff = face_file("TIFF", mode="L")
+    root.mkdir(parents=True)
+    for name in JAFFE:
+        (root / name).write_bytes(tiff)
+    (root / "README.txt").write_text("not a photo")
+    return root
+
+
+# Zip members that break readers, made by patching a few bytes of a tiny archive.
+
+CENTRAL_DIRECTORY = b"PK\x01\x02"
+
+
+class FlaggedRawNameInfo(zipfile.ZipInfo):
+    """A member named by raw bytes (possibly invalid UTF-8) with the UTF-8 flag set."""
+
+    def __init__(self, raw_name: bytes) -> None:
+        super().__init__(raw_name.decode("cp437"))
+
+    def _encodeFilenameFlags(self) -> tuple[bytes, int]:  # noqa: N802 (zipfile's name)
+        return self.filename.encode("cp437"), self.flag_bits | 0x800
+
+
+def _central_entries(data: bytes) -> list[tuple[int, bytes]]:
+    """(offset, raw name) of each central directory entry."""
+    entries, position = [], data.find(CENTRAL_DIRECTORY)
+    while position != -1:
+        length = int.from_bytes(data[position + 28 : position + 30], "little")
+        entries.append((position, data[position + 46 : position + 46 + length]))
+        position = data.find(CENTRAL_DIRECTORY, position + 46 + length)
+    return entries
+
+
+def declare_member_size(path: Path, name: str, size: int) -> None:
+    """Make the central directory claim `size` bytes for member `name` (data unchanged)."""
+    data = bytearray(path.read_bytes())
+    (offset,) = [offset for offset, raw in _central_entries(bytes(data)) if raw == name.encode()]
+    data[offset + 24 : offset + 28] = size.to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+
+
+def corrupt_member_data(path: Path, name: str) -> None:
+    """Overwrite the start of a deflated member's data: deflate then fails (zlib.error)."""
+    data = bytearray(path.read_bytes())
+    (entry,) = [offset for offset, raw in _central_entries(bytes(data)) if raw == name.encode()]
+    header = int.from_bytes(data[entry + 42 : entry + 46], "little")
+    start = header + 30 + int.from_bytes(data[header + 26 : header + 28], "little")
+    start += int.from_bytes(data[header + 28 : header + 30], "little")
+    data[start : start + 16] = b"\xff" * 16  # block type 3: reserved, invalid
+    path.write_bytes(bytes(data))
+
+
+def huge_truncated_jpeg() -> bytes:
+    """A JPEG whose frame header claims 20000x20000, cut off in the middle."""
+    data = bytearray(face_file("JPEG"))
+    position = 2
+    while data[position + 1] not in (0xC0, 0xC1, 0xC2):
+        position += 2 + int.from_bytes(data[position + 2 : position + 4], "big")
+    data[position + 5 : position + 9] = (20000).to_bytes(2, "big") * 2
+    return bytes(data[: len(data) // 2])

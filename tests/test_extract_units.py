@@ -160,3 +160,41 @@ def test_landmark_array_reads_the_protobuf_exactly() -> None:
     # Points with extra fields do not have the plain 17-byte layout; read them field by field.
     face.landmark[3].visibility = 0.5
     assert np.array_equal(landmark_array(face), points)
+
+
+@pytest.mark.parametrize(
+    ("image_format", "mode"),
+    [
+        ("TIFF", "L"),
+        ("TIFF", "RGB"),
+        ("PNG", "L"),
+        ("PNG", "RGBA"),
+        ("BMP", "RGB"),
+        ("WEBP", "RGB"),
+    ],
+)
+@pytest.mark.parametrize("reduce", ["auto", 2])
+def test_other_formats_decode_to_rgb(image_format: str, mode: str, reduce: int | str) -> None:
+    """JAFFE is grayscale TIFF, CK+ PNG: OpenCV gives them 3 channels like any JPEG."""
+    from tests.extract_tree import face_file
+
+    data = face_file(image_format, size=160, mode=mode)
+    rgb, size = decode_upright(data, reduce)
+    side = 160 if reduce == "auto" else 80
+    assert rgb.shape == (side, side, 3) and rgb.dtype == np.uint8 and size == (160, 160)
+    assert 20 < rgb.mean() < 235
+
+
+def test_an_empty_file_is_named() -> None:
+    from emotion.extract.decode import EmptyFile
+
+    with pytest.raises(EmptyFile, match="0 bytes") as caught:
+        decode_upright(b"", "auto")
+    assert caught.value.problem == "empty_file" and isinstance(caught.value, UndecodableImage)
+
+
+def test_new_image_suffixes_are_images() -> None:
+    from emotion.extract.sources import member_kind
+
+    for name in ("KA.FE1.45.tiff", "a.TIF", "b.bmp", "c.webp", "AF01AFS.JPG"):
+        assert member_kind(name) == "image"

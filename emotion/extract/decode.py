@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,40 @@ from emotion.errors import EmotionError
 
 
 class UndecodableImage(Exception):
-    """Bytes that are not a whole image (corrupt, truncated, not an image at all)."""
+    """Bytes that are not a whole image (corrupt, truncated, not an image at all).
+
+    Subclasses name other reasons a photo gives no image; `problem` is the report's name.
+    """
+
+    problem = "undecodable"
+
+
+class EmptyFile(UndecodableImage):
+    problem = "empty_file"
+
+
+class TooLarge(UndecodableImage):
+    """Over `decode.max_bytes` or `decode.max_pixels`: refused before it is read or decoded."""
+
+    problem = "too_large"
+
+
+class NotRegularFile(UndecodableImage):
+    """A FIFO, socket, device or broken link: never opened (a FIFO would block for ever)."""
+
+    problem = "not_a_regular_file"
+
+
+class UnreadableFile(UndecodableImage):
+    """The file system refused to read it (permissions, I/O error, gone since planning)."""
+
+    problem = "unreadable_file"
+
+
+class CorruptArchiveMember(UndecodableImage):
+    """A zip member that cannot be decompressed (bad deflate data, CRC, truncated archive)."""
+
+    problem = "corrupt_archive_member"
 
 
 REDUCTIONS = (1, 2, 4, 8)
@@ -28,6 +62,12 @@ REDUCTIONS = (1, 2, 4, 8)
 MIN_SHORT_SIDE = 480
 # JPEG start-of-frame markers (all but DHT 0xC4, JPG 0xC8 and DAC 0xCC in 0xC0-0xCF).
 _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+# A photo's bytes are read whole and its pixels decoded whole, so both are capped before
+# either happens: one member of a zip bomb, or a header claiming 20000x20000, must not take
+# the machine's memory. 64 MiB is several times the largest camera JPEG; 100 MP is more than
+# any phone or DSLR (about 3x a 12 MP photo's RGB decode, 300 MB).
+MAX_BYTES = 64 * 2**20
+MAX_PIXELS = 100_000_000
 
 
 def jpeg_size(data: bytes) -> tuple[int, int] | None:
@@ -100,26 +140,60 @@ def _imread_flag(reduce: int) -> int:
 
 
 def decode_upright(
-    data: bytes, reduce: int | str = 1, min_short_side: int = MIN_SHORT_SIDE
+    data: bytes,
+    reduce: int | str = 1,
+    min_short_side: int = MIN_SHORT_SIDE,
+    max_pixels: int = MAX_PIXELS,
 ) -> tuple[np.ndarray, tuple[int, int]]:
     """RGB pixels with the EXIF orientation applied, and the full-resolution upright size.
 
     `reduce` > 1 lets libjpeg decode at 1/2, 1/4 or 1/8 scale (DCT scaling), cheaper than a
     full decode, and FaceMesh looks at a 192-px crop anyway; "auto" picks the factor per photo
-    (`auto_reduce`). OpenCV applies the EXIF orientation for the reduced flags too.
+    (`auto_reduce`). OpenCV applies the EXIF orientation for the reduced flags too. Other
+    formats (PNG, TIFF, BMP, WebP; grayscale too) decode at full size, as 3-channel RGB.
+    Raises UndecodableImage (or a subclass naming the reason) for anything that is not a
+    whole image, and before decoding when the header claims more than `max_pixels`.
     """
     import cv2
 
+    if not data:
+        raise EmptyFile("empty file (0 bytes)")
+    stored = jpeg_size(data)
+    claimed = stored or _header_size(data)
+    if claimed is not None and claimed[0] * claimed[1] > max_pixels:
+        raise TooLarge(f"{claimed[0]}x{claimed[1]} pixels, over decode.max_pixels={max_pixels}")
     if _is_truncated_jpeg(data):
         raise UndecodableImage("truncated JPEG")
-    stored = jpeg_size(data)
     factor = reduction_for(stored, reduce, min_short_side)
-    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), _imread_flag(factor))
+    try:
+        image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), _imread_flag(factor))
+    except cv2.error as error:
+        raise UndecodableImage(f"OpenCV cannot decode it ({_first_line(error)})") from error
     if image is None or image.size == 0:
         raise UndecodableImage("OpenCV cannot decode it")
     height, width = image.shape[:2]
     size = (width, height) if factor == 1 else _full_size(data, (width, height), factor, stored)
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB), size
+
+
+def _first_line(error: Exception) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
+
+
+def _header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a non-JPEG header (PIL reads only the header: no pixels)."""
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                return image.size
+    except Image.DecompressionBombError as error:
+        raise TooLarge(f"over PIL's pixel limit ({error})") from error
+    except Exception:  # not an image PIL knows: OpenCV has the last word
+        return None
 
 
 def _is_truncated_jpeg(data: bytes) -> bool:
@@ -135,10 +209,14 @@ def _is_truncated_jpeg(data: bytes) -> bool:
     from PIL import Image
 
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.draft("RGB", (max(image.width // 8, 1), max(image.height // 8, 1)))
-            image.load()
-    except (OSError, SyntaxError, ValueError):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                image.draft("RGB", (max(image.width // 8, 1), max(image.height // 8, 1)))
+                image.load()
+    except Image.DecompressionBombError as error:
+        raise TooLarge(f"over PIL's pixel limit ({error})") from error
+    except Exception:  # PIL raises many types on broken data
         return True
     return False
 
@@ -166,10 +244,12 @@ def _full_size(
         if upright is not None:
             return upright
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            width, height = image.size
-            orientation = image.getexif().get(0x0112, 1)
-    except (OSError, SyntaxError, ValueError):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
+                orientation = image.getexif().get(0x0112, 1)
+    except Exception:  # only the size is wanted; the decode worked
         return reduced[0] * reduce, reduced[1] * reduce
     if orientation in (5, 6, 7, 8):
         width, height = height, width

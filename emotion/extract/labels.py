@@ -4,32 +4,36 @@ from __future__ import annotations
 
 import json
 import re
-import zipfile
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 
 from emotion.data.classes import emotion_in_name
-from emotion.extract.sources import decode_zip_name, nfc
+from emotion.extract.sources import nfc, open_zip, zip_member_names
 
 ANNOTATORS = ("annot_A", "annot_B", "annot_C")
 
 
-def emotion_of_path(relative: str) -> str | None:
-    """The emotion named by the deepest path component that names exactly one."""
+def emotion_of_path(relative: str, class_map: Mapping[str, str] | None = None) -> str | None:
+    """The emotion named by the deepest path component that names exactly one
+    (`source.class_map` first, then the keywords)."""
     for part in reversed(relative.split("/")):
-        emotion = emotion_in_name(part)
+        emotion = emotion_in_name(part, class_map)
         if emotion:
             return emotion
     return None
 
 
-def emotion_by_regex(pattern: re.Pattern[str], file_name: str) -> str | None:
-    """The emotion in the first group (or group `class`) of `pattern` matched on a file name."""
+def emotion_by_regex(
+    pattern: re.Pattern[str], file_name: str, class_map: Mapping[str, str] | None = None
+) -> str | None:
+    """The emotion in the first group (or group `class`) of `pattern` matched on a file name:
+    a code looked up in `source.class_map` (`FE`), else a keyword (`fear`)."""
     match = pattern.search(file_name)
     if not match:
         return None
     text = match.groupdict().get("class") or (match.group(1) if match.groups() else match.group())
-    return emotion_in_name(text)
+    return emotion_in_name(text or "", class_map)
 
 
 def majority(votes: list[str | None]) -> str | None:
@@ -53,12 +57,12 @@ class AnnotatorVotes:
         votes = cls()
         for path, split in archives:
             try:
-                with zipfile.ZipFile(path) as archive:
-                    for info in archive.infolist():
-                        if decode_zip_name(info, legacy_encoding).lower().endswith(".json"):
+                with open_zip(path) as archive:
+                    for info, name in zip_member_names(archive, legacy_encoding):
+                        if name.lower().endswith(".json"):
                             votes._add(json.loads(archive.read(info)), split)
-            except (zipfile.BadZipFile, OSError, ValueError) as error:
-                votes.problems.append(f"{path.name}: {error}")
+            except Exception as error:  # a broken label archive is counted, never fatal
+                votes.problems.append(f"{path.name}: {type(error).__name__}: {error}")
         return votes
 
     def _add(self, records: object, split: str) -> None:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import sys
 import zipfile
+import zlib
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,12 +23,25 @@ import numpy as np
 
 from emotion.data.schema import NUM_COORDS, NUM_LANDMARKS
 from emotion.extract.decode import (
+    MAX_BYTES,
+    MAX_PIXELS,
     MIN_SHORT_SIDE,
+    CorruptArchiveMember,
+    EmptyFile,
+    NotRegularFile,
+    TooLarge,
     UndecodableImage,
+    UnreadableFile,
     decode_upright,
     reduction_for,
 )
 from emotion.extract.plan import Task
+from emotion.extract.sources import open_zip
+
+# Errors of zipfile and its decompressors while reading a member's bytes.
+MEMBER_READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError)
+# The report's name for a failure nothing above foresaw; the run still goes on.
+UNEXPECTED_FAILURE = "failed"
 
 
 def quiet_native_logs() -> None:
@@ -173,16 +188,38 @@ def landmark_array(face: Any) -> np.ndarray:
 
 @dataclass
 class Outcome:
-    """What one task produced: rows with faces, and the sources that gave none."""
+    """What one task produced: rows with faces, and the sources that gave none.
+
+    `undecodable` holds (source, why) for every photo or frame that gave no image, whatever
+    the reason; `problems` names the reason for the report (source -> kind; missing: plain
+    "undecodable").
+    """
 
     rows: list[tuple[str, np.ndarray, tuple[int, int]]] = field(default_factory=list)
     no_face: list[str] = field(default_factory=list)
     undecodable: list[tuple[str, str]] = field(default_factory=list)
     frames: int = 0
+    problems: dict[str, str] = field(default_factory=dict)
+
+    def fail(self, source: str, problem: str, why: str) -> None:
+        self.undecodable.append((source, why))
+        self.problems[source] = problem
+
+    def failures(self) -> list[tuple[str, str, str]]:
+        """(source, problem kind, why) for every failure, in order."""
+        return [
+            (source, self.problems.get(source, UndecodableImage.problem), why)
+            for source, why in self.undecodable
+        ]
 
 
 class TaskRunner:
-    """Reads, decodes and runs FaceMesh on tasks, keeping a few archives open."""
+    """Reads, decodes and runs FaceMesh on tasks, keeping a few archives open.
+
+    Whatever goes wrong with one photo or video becomes a named failure in its Outcome, never
+    an exception: one bad file must not end an extraction (or an emotion-predict run), and
+    since a failure is a finished task, a resumed run does not retry it.
+    """
 
     def __init__(
         self,
@@ -190,11 +227,15 @@ class TaskRunner:
         video_stride: int,
         video_max_frames: int,
         min_short_side: int = MIN_SHORT_SIDE,
+        max_bytes: int = MAX_BYTES,
+        max_pixels: int = MAX_PIXELS,
     ) -> None:
         self.reduce = reduce
         self.min_short_side = min_short_side
         self.video_stride = video_stride
         self.video_max_frames = video_max_frames
+        self.max_bytes = max_bytes
+        self.max_pixels = max_pixels
         import cv2
 
         # OpenCV's thread pool is as wide as the machine and, after each colour conversion,
@@ -204,43 +245,79 @@ class TaskRunner:
         self.detector = FaceMeshDetector()
         self._archives: OrderedDict[str, zipfile.ZipFile] = OrderedDict()
 
-    def _read(self, task: Task) -> bytes:
-        if task.member is None:
-            with open(task.path, "rb") as handle:
-                return handle.read()
-        archive = self._archives.get(task.path)
+    def _archive(self, path: str) -> zipfile.ZipFile:
+        archive = self._archives.get(path)
         if archive is None:
-            archive = zipfile.ZipFile(task.path)
-            self._archives[task.path] = archive
+            try:
+                archive = open_zip(path)
+            except Exception as error:  # listed fine when planned: changed or gone since
+                raise CorruptArchiveMember(
+                    f"archive cannot be opened: {describe(error)}"
+                ) from error
+            self._archives[path] = archive
             while len(self._archives) > 4:
                 self._archives.popitem(last=False)[1].close()
-        self._archives.move_to_end(task.path)
-        return archive.read(task.member)
+        self._archives.move_to_end(path)
+        return archive
+
+    def _read(self, task: Task) -> bytes:
+        """The photo's bytes, refusing before reading what is empty, too big or not a file."""
+        if task.member is None:
+            return read_regular_file(task.path, self.max_bytes)
+        archive = self._archive(task.path)
+        try:
+            info = archive.getinfo(task.member)
+        except KeyError as error:
+            raise CorruptArchiveMember("member no longer in the archive") from error
+        _check_size(info.file_size, self.max_bytes)
+        try:
+            with archive.open(info) as handle:
+                data = handle.read(self.max_bytes + 1)
+        except MEMBER_READ_ERRORS as error:
+            raise CorruptArchiveMember(describe(error)) from error
+        except OSError as error:
+            raise UnreadableFile(describe(error)) from error
+        _check_size(len(data), self.max_bytes)
+        return data
 
     def run(self, task: Task) -> Outcome:
-        if task.video:
-            return self._run_video(task)
         outcome = Outcome()
         try:
-            rgb, size = decode_upright(self._read(task), self.reduce, self.min_short_side)
-        except (UndecodableImage, OSError, zipfile.BadZipFile, RuntimeError) as error:
-            outcome.undecodable.append((task.source, str(error) or type(error).__name__))
-            return outcome
+            if task.video:
+                self._run_video(task, outcome)
+            else:
+                self._run_photo(task, outcome)
+        except UndecodableImage as error:
+            outcome.fail(task.source, error.problem, str(error) or type(error).__name__)
+        except Exception as error:  # anything unforeseen: counted and named, the run goes on
+            outcome.fail(task.source, UNEXPECTED_FAILURE, describe(error))
+        return outcome
+
+    def _run_photo(self, task: Task, outcome: Outcome) -> None:
+        rgb, size = decode_upright(
+            self._read(task), self.reduce, self.min_short_side, self.max_pixels
+        )
         coords = self.detector.landmarks(rgb)
         if coords is None:
             outcome.no_face.append(task.source)
         else:
             outcome.rows.append((task.source, coords, size))
-        return outcome
 
-    def _run_video(self, task: Task) -> Outcome:
+    def _run_video(self, task: Task, outcome: Outcome) -> None:
         import cv2
 
-        outcome = Outcome()
+        try:
+            details = os.stat(task.path)
+        except OSError as error:
+            raise UnreadableFile(error.strerror or str(error)) from error
+        if not stat.S_ISREG(details.st_mode):
+            raise NotRegularFile("not a regular file")
+        if details.st_size == 0:
+            raise EmptyFile("empty file (0 bytes)")
         capture = cv2.VideoCapture(task.path)
         if not capture.isOpened():
-            outcome.undecodable.append((task.source, "OpenCV cannot open the video"))
-            return outcome
+            outcome.fail(task.source, UndecodableImage.problem, "OpenCV cannot open the video")
+            return
         index = 0
         try:
             while outcome.frames < self.video_max_frames and capture.grab():
@@ -249,15 +326,14 @@ class TaskRunner:
                     source = f"{task.source}#frame={index}"
                     outcome.frames += 1
                     if not ok or frame is None:
-                        outcome.undecodable.append((source, "frame cannot be decoded"))
+                        outcome.fail(source, UndecodableImage.problem, "frame cannot be decoded")
                     else:
                         self._video_frame(outcome, source, frame)
                 index += 1
         finally:
             capture.release()
         if index == 0:
-            outcome.undecodable.append((task.source, "video has no frames"))
-        return outcome
+            outcome.fail(task.source, UndecodableImage.problem, "video has no frames")
 
     def _video_frame(self, outcome: Outcome, source: str, frame: np.ndarray) -> None:
         import cv2
@@ -279,6 +355,50 @@ class TaskRunner:
             archive.close()
         self._archives.clear()
         self.detector.close()
+
+
+def describe(error: BaseException) -> str:
+    """`zlib.error: Error -3 ...`: the type (with its module unless built in) and message."""
+    kind = type(error)
+    name = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
+    return f"{name}: {error}"
+
+
+def _check_size(size: int, max_bytes: int) -> None:
+    """Refuse by the declared size (zip directory, file system) before reading, and by the
+    bytes read (at most max_bytes + 1) after, should the declaration have lied."""
+    if size == 0:
+        raise EmptyFile("empty file (0 bytes)")
+    if size > max_bytes:
+        raise TooLarge(f"{size} bytes or more, over decode.max_bytes={max_bytes}")
+
+
+def read_regular_file(path: str, max_bytes: int = MAX_BYTES) -> bytes:
+    """A file's bytes; refuses a FIFO, device or socket (never opened for reading: a FIFO
+    blocks) and a file over `max_bytes` (not read), whatever its links point at."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise NotRegularFile("not a regular file")
+        # O_NONBLOCK: should a FIFO appear here since the check, opening it does not wait.
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as error:
+        raise UnreadableFile(error.strerror or str(error)) from error
+    with open(descriptor, "rb") as handle:
+        details = os.fstat(descriptor)
+        if not stat.S_ISREG(details.st_mode):
+            raise NotRegularFile("not a regular file")
+        _check_size(details.st_size, max_bytes)
+        # Ask for the size the file has (+1 to see growth), not for max_bytes: a read of
+        # 64 MiB allocates 64 MiB first, 0.1 ms a photo.
+        wanted = details.st_size + 1
+        try:
+            data = handle.read(wanted)
+            if len(data) == wanted:  # grown since fstat: read on, still capped
+                data += handle.read(max_bytes + 1 - wanted)
+        except OSError as error:
+            raise UnreadableFile(error.strerror or str(error)) from error
+    _check_size(len(data), max_bytes)
+    return data
 
 
 _runner: TaskRunner | None = None

@@ -20,6 +20,7 @@ import numpy as np
 
 from emotion.data.schema import FIELDS, STRING_FIELDS, StoreWriter, open_store
 from emotion.errors import EmotionError, exit_on_user_error
+from emotion.extract.lock import store_lock
 from emotion.extract.pipeline import (
     ATTR_ARCHIVES,
     ATTR_FINGERPRINT,
@@ -121,6 +122,12 @@ def merge(output: Path, shard_paths: list[Path] | None = None, overwrite: bool =
             f"no shard files found beside {output} ({output.stem}.shard-*-of-*{output.suffix})",
             "run emotion-extract with shard.index/shard.count first, or name the shards",
         )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with store_lock(output, "emotion-extract-merge"):
+        return _merge_locked(output, paths, overwrite, started)
+
+
+def _merge_locked(output: Path, paths: list[Path], overwrite: bool, started: float) -> dict:
     if output.exists() and not overwrite:
         raise EmotionError(f"{output} exists", "remove it or pass --overwrite")
     ordered = check_shards([_shard_attrs(path) for path in paths])

@@ -3,6 +3,8 @@
 Results are written in task order and checkpointed in chunks inside `<output>.partial`
 (rows written + tasks done + counts so far), so rerunning the same command after Ctrl-C or
 kill -9 continues from the last checkpoint and ends with exactly the rows of a clean run.
+A photo that fails is a finished task too (counted under its reason), so it is not retried.
+One run at a time writes a store: `<output>.lock` is held for the whole run.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import numpy as np
 from emotion.data.schema import StoreWriter, partial_path_for
 from emotion.errors import EmotionError
 from emotion.extract.landmarks import Outcome, TaskRunner, init_worker, run_in_worker
+from emotion.extract.lock import store_lock
 from emotion.extract.plan import Plan, Task, make_plan, shard_range
 from emotion.extract.progress import Progress
 from emotion.extract.report import (
@@ -79,8 +82,8 @@ class Batch:
             processing.count(task.archive, "video_frames", outcome.frames)
         for source in outcome.no_face:
             processing.problem("no_face", source)
-        for source, reason in outcome.undecodable:
-            processing.problem("undecodable", f"{source} ({reason})")
+        for source, problem, why in outcome.failures():
+            processing.problem(problem, f"{source} ({why})")
 
     def columns(self) -> dict[str, np.ndarray]:
         return {
@@ -113,10 +116,16 @@ def extract(settings: ExtractSettings) -> dict[str, Any]:
     started = time.perf_counter()
     store_path = settings.store_path
     check_output_writable(store_path)
+    with store_lock(store_path, TOOL):
+        return _extract_locked(settings, started)
+
+
+def _extract_locked(settings: ExtractSettings, started: float) -> dict[str, Any]:
+    store_path = settings.store_path
     plan = make_plan(settings)
     start, stop = shard_range(len(plan.tasks), settings.shard_index, settings.shard_count)
     tasks = plan.tasks[start:stop]
-    fingerprint = settings.fingerprint([task.source for task in plan.tasks])
+    fingerprint = settings.fingerprint([task.source for task in plan.tasks], plan.class_names)
     shard = {
         "index": settings.shard_index,
         "count": settings.shard_count,
@@ -136,10 +145,11 @@ def extract(settings: ExtractSettings) -> dict[str, Any]:
     if done:
         log.info("resuming %s: %d of %d tasks already done", store_path, done, len(tasks))
     log.info(
-        "%d photos/videos to process in %s (%s layout), %d workers",
+        "%d photos/videos to process in %s (%s layout, classes %s), %d workers",
         len(tasks) - done,
         settings.root,
         plan.layout,
+        ", ".join(plan.class_names),
         settings.workers,
     )
     timing = _process(settings, tasks, done, writer, processing)
@@ -178,7 +188,7 @@ def _open_writer(
     }
     writer = StoreWriter(
         store_path,
-        list(settings.class_names),
+        list(plan.class_names),
         synthetic=False,
         provenance=provenance,
         tool=TOOL,
@@ -223,6 +233,8 @@ def _outcomes(settings: ExtractSettings, tasks: list[Task]) -> Generator[Outcome
         "min_short_side": settings.min_short_side,
         "video_stride": settings.video_stride,
         "video_max_frames": settings.video_max_frames,
+        "max_bytes": settings.max_bytes,
+        "max_pixels": settings.max_pixels,
     }
     if not tasks:
         return

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from emotion.data.classes import canonical_order
 from emotion.errors import EmotionError
 from emotion.extract.labels import AnnotatorVotes, emotion_by_regex, emotion_of_path
 from emotion.extract.report import Tally
 from emotion.extract.sampling import sample_positions
 from emotion.extract.settings import ExtractSettings
 from emotion.extract.sources import (
+    FOLDER_LINK,
+    NOT_REGULAR,
     Container,
     ContainerError,
     Member,
@@ -37,9 +40,10 @@ class Task:
     member: str | None  # the zip member to read, None for files
     video: bool
     archive: str  # report key
-    label: int
+    label: int  # index into the plan's class_names (-1 outside extraction)
     subject: str
     split: str
+    emotion: str = ""  # the class name; labels are numbered once every class is known
 
 
 @dataclass
@@ -50,6 +54,7 @@ class Plan:
     inventory: Tally
     votes: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    class_names: list[str] = field(default_factory=list)  # label order
 
 
 def compile_regex(pattern: str, setting: str) -> re.Pattern[str]:
@@ -62,30 +67,40 @@ def compile_regex(pattern: str, setting: str) -> re.Pattern[str]:
         ) from error
 
 
-def subject_of(file_name: str, pattern: re.Pattern[str]) -> str:
-    """The person: by default the first `_` token of the file name (AI Hub's person hash)."""
-    match = pattern.search(file_name)
+def subject_of(text: str, pattern: re.Pattern[str]) -> str:
+    """The person: by default the first `_` token of the file name (AI Hub's person hash).
+
+    `text` is the file name, or with subject.match_on=path the path under the root; without
+    a match, the text without its suffix.
+    """
+    match = pattern.search(text)
     if match:
         return match.group(1) if match.groups() else match.group()
-    return file_name.rsplit(".", 1)[0]
+    return text.rsplit(".", 1)[0]
 
 
 def make_plan(settings: ExtractSettings) -> Plan:
     layout = check_root(settings.root, settings.layout)
     inventory = Tally()
     if layout == "aihub":
-        containers = aihub_containers(settings.root)
+        not_regular: list[str] = []
+        containers = aihub_containers(settings.root, not_regular)
+        for example in not_regular:
+            inventory.problem(NOT_REGULAR, example)
     else:
         unreadable: list[str] = []
-        containers = folder_containers(settings.root, unreadable)
+        folder_links: list[str] = []
+        containers = folder_containers(settings.root, unreadable, folder_links)
         for example in unreadable:
             inventory.problem("unreadable_folder", example)
+        for example in folder_links:
+            inventory.problem(FOLDER_LINK, example)
     if not containers:
         raise EmotionError(
             f"source.root {settings.root} has Training/ or Validation/ but no photo archives",
             "they should hold [원천]EMOIMG_<감정>_TRAIN_0N.zip archives or unpacked folders",
         )
-    votes = _load_votes(settings, layout)
+    votes = _load_votes(settings, layout, inventory)
     subject_pattern = compile_regex(settings.subject_regex, "subject.regex")
     class_pattern = (
         compile_regex(settings.class_regex, "source.class_regex") if settings.class_regex else None
@@ -98,10 +113,26 @@ def make_plan(settings: ExtractSettings) -> Plan:
         )
     if votes is not None:
         plan.votes = {name: dict(counts) for name, counts in sorted(vote_stats.items())}
+    _number_labels(settings, plan)
     return plan
 
 
-def _load_votes(settings: ExtractSettings, layout: str) -> AnnotatorVotes | None:
+def _number_labels(settings: ExtractSettings, plan: Plan) -> None:
+    """Fix the class list (with `found`: every class a planned photo has) and the labels.
+
+    Done after every container is planned, since `found` knows its classes only then.
+    """
+    fixed = settings.fixed_class_names
+    found = canonical_order(task.emotion for task in plan.tasks)
+    plan.class_names = list(fixed if fixed is not None else found)
+    index = {name: position for position, name in enumerate(plan.class_names)}
+    plan.tasks = [replace(task, label=index[task.emotion]) for task in plan.tasks]
+    for name in plan.class_names:
+        if name not in found:
+            plan.inventory.problem("class_without_photos", name)
+
+
+def _load_votes(settings: ExtractSettings, layout: str, inventory: Tally) -> AnnotatorVotes | None:
     if settings.labels_source != "annotators":
         return None
     if layout != "aihub":
@@ -109,7 +140,12 @@ def _load_votes(settings: ExtractSettings, layout: str) -> AnnotatorVotes | None
             "labels.source=annotators needs the AI Hub layout with [라벨] label archives",
             "use labels.source=folder for plain image folders",
         )
-    votes = AnnotatorVotes.load(label_archives(settings.root), settings.zip_encoding)
+    not_regular: list[str] = []
+    votes = AnnotatorVotes.load(label_archives(settings.root, not_regular), settings.zip_encoding)
+    for example in not_regular:
+        inventory.problem(NOT_REGULAR, example)
+    for example in votes.problems:
+        inventory.problem("broken_label_archive", example)
     if not len(votes):
         raise EmotionError(
             f"no annotator votes found in [라벨]*.zip under {settings.root}",
@@ -129,7 +165,7 @@ def _plan_container(
 ) -> None:
     inventory = plan.inventory
     name = container.name
-    folder_emotion = None if class_pattern else emotion_of_path(name)
+    folder_emotion = None if class_pattern else emotion_of_path(name, settings.class_map)
     plan.archive_info[name] = {"split": container.split, "class": folder_emotion, "status": "ok"}
     try:
         members = list_members(container, settings.zip_encoding)
@@ -143,6 +179,10 @@ def _plan_container(
         is_media = member.kind == "image" or (member.kind == "video" and container.kind != "zip")
         if is_media:
             media.append(member)
+        elif member.kind in ("special", "folder_link"):
+            inventory.count(name, "not_regular_files")
+            kind = FOLDER_LINK if member.kind == "folder_link" else NOT_REGULAR
+            inventory.problem(kind, _source(container, member))
         else:
             inventory.count(name, "non_images")
             inventory.problem("non_image", _source(container, member))
@@ -155,11 +195,17 @@ def _plan_container(
         inventory.problem("no_emotion_in_name", name)
         plan.archive_info[name]["status"] = "no_emotion_in_name"
         return
-    class_names = settings.class_names
-    if votes is None and class_pattern is None and folder_emotion not in class_names:
+    allowed = settings.fixed_class_names  # None: classes=found keeps every class
+    if (
+        votes is None
+        and class_pattern is None
+        and allowed is not None
+        and folder_emotion not in allowed
+    ):
         inventory.count(name, "other_emotion", len(media))
         inventory.problem("emotion_not_in_class_set", f"{name} ({folder_emotion})")
-        plan.archive_info[name]["status"] = f"skipped: {folder_emotion} not in {settings.classes}"
+        chosen = settings.classes if isinstance(settings.classes, str) else "classes"
+        plan.archive_info[name]["status"] = f"skipped: {folder_emotion} not in {chosen}"
         return
     candidates: list[tuple[Member, str]] = []
     for member in media:
@@ -168,7 +214,7 @@ def _plan_container(
         )
         if emotion is None:
             continue
-        if emotion not in class_names:
+        if allowed is not None and emotion not in allowed:
             inventory.count(name, "other_emotion")
             continue
         candidates.append((member, emotion))
@@ -178,6 +224,11 @@ def _plan_container(
     inventory.count(name, "sampled", len(kept))
     for position in kept:
         member, emotion = candidates[position]
+        subject_text = (
+            member.file_name
+            if settings.subject_match_on == "file_name"
+            else _path(container, member)
+        )
         plan.tasks.append(
             Task(
                 source=_source(container, member),
@@ -185,9 +236,10 @@ def _plan_container(
                 member=member.key if container.kind == "zip" else None,
                 video=member.kind == "video",
                 archive=name,
-                label=class_names.index(emotion),
-                subject=subject_of(member.file_name, subject_pattern),
+                label=-1,
+                subject=subject_of(subject_text, subject_pattern),
                 split=container.split,
+                emotion=emotion,
             )
         )
 
@@ -205,7 +257,7 @@ def _member_emotion(
     """The member's emotion, or None when it has none (counted and named in the report)."""
     name = container.name
     if class_pattern is not None:
-        emotion = emotion_by_regex(class_pattern, member.file_name)
+        emotion = emotion_by_regex(class_pattern, member.file_name, settings.class_map)
         if emotion is None:
             inventory.count(name, "other_emotion")
             inventory.problem("no_emotion_in_name", _source(container, member))
@@ -229,6 +281,11 @@ def _member_emotion(
     if vote != folder_emotion:
         stats[f"voted_{vote}"] += 1
     return vote
+
+
+def _path(container: Container, member: Member) -> str:
+    """The member's path under the root; a zip archive counts as a folder."""
+    return member.name if container.name == "." else f"{container.name}/{member.name}"
 
 
 def _source(container: Container, member: Member) -> str:

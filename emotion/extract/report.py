@@ -14,6 +14,7 @@ EXAMPLES_KEPT = 5
 COUNT_KEYS = (
     "members",
     "non_images",
+    "not_regular_files",
     "seen",
     "no_vote",
     "no_majority",
@@ -26,6 +27,14 @@ COUNT_KEYS = (
 )
 PROBLEM_HELP = {
     "undecodable": "corrupt or truncated image",
+    "empty_file": "empty file (0 bytes)",
+    "too_large": "over decode.max_bytes or decode.max_pixels; refused before reading or decoding",
+    "corrupt_archive_member": "zip member that cannot be decompressed (bad data, CRC, truncated)",
+    "unreadable_file": "file the system refused to read (permissions, I/O error, gone)",
+    "failed": "unexpected error on this photo (type and message in the example); run went on",
+    "not_a_regular_file": "FIFO, socket, device or broken link; skipped, never opened",
+    "folder_link_not_followed": "link to a folder; not followed (no loops), skipped",
+    "class_without_photos": "class of the chosen set that no planned photo has; it has no rows",
     "no_face": "FaceMesh found no face",
     "non_image": "not an image or video, skipped",
     "empty_archive": "archive or folder without photos",

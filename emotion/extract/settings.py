@@ -4,24 +4,31 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emotion.data.classes import CLASS_SETS
+from emotion.data.classes import CLASS_SETS, class_map_key
 from emotion.errors import EmotionError
-from emotion.extract.decode import MIN_SHORT_SIDE, parse_reduce
+from emotion.extract.decode import MAX_BYTES, MAX_PIXELS, MIN_SHORT_SIDE, parse_reduce
 
 LAYOUTS = ("auto", "aihub", "folders")
 LABEL_SOURCES = ("folder", "annotators")
 SAMPLING_METHODS = ("random", "uniform")
+SUBJECT_MATCH_ON = ("file_name", "path")
+# classes=found: every class the data names, known only once the plan is made.
+FOUND_CLASSES = "found"
 # Settings that change which rows a run writes; the rest (workers, progress, ...) do not.
 # Shards are left out: every shard of a run, and their merge, share one fingerprint.
 RESULT_KEYS = (
     "layout",
     "classes",
+    "class_map",
     "labels_source",
     "subject_regex",
+    "subject_match_on",
     "class_regex",
     "zip_encoding",
     "video_stride",
@@ -31,7 +38,18 @@ RESULT_KEYS = (
     "seed",
     "reduce",
     "min_short_side",
+    "max_bytes",
+    "max_pixels",
 )
+
+# Result keys added later, with the default that earlier stores were written under.
+LATER_KEYS: dict[str, Any] = {
+    "class_map": {},
+    "subject_match_on": "file_name",
+    "max_bytes": MAX_BYTES,
+    "max_pixels": MAX_PIXELS,
+}
+_UNSET = object()
 
 
 @dataclass(frozen=True)
@@ -41,9 +59,13 @@ class ExtractSettings:
     root: Path
     output: Path
     layout: str = "auto"
-    classes: str = "binary"
+    # "binary", "seven", "found" or an explicit tuple of class names (order kept).
+    classes: str | tuple[str, ...] = "binary"
+    # Folder name or class_regex group -> class, keys as `class_map_key` gives them.
+    class_map: Mapping[str, str] = field(default_factory=dict)
     labels_source: str = "folder"
     subject_regex: str = r"^([^_]+)_"
+    subject_match_on: str = "file_name"
     class_regex: str | None = None
     zip_encoding: str = "cp949"
     video_stride: int = 30
@@ -53,6 +75,8 @@ class ExtractSettings:
     seed: int = 0
     reduce: int | str = "auto"
     min_short_side: int = MIN_SHORT_SIDE
+    max_bytes: int = MAX_BYTES
+    max_pixels: int = MAX_PIXELS
     workers: int = 1
     shard_index: int = 0
     shard_count: int = 1
@@ -62,9 +86,16 @@ class ExtractSettings:
 
     def __post_init__(self) -> None:
         parse_reduce(self.reduce)
+        # Frozen: normalised values are set the way dataclasses set them.
+        object.__setattr__(self, "classes", parse_classes(self.classes))
+        object.__setattr__(self, "class_map", parse_class_map(self.class_map))
         checks = [
             (self.layout in LAYOUTS, f"source.layout={self.layout}", f"one of {LAYOUTS}"),
-            (self.classes in CLASS_SETS, f"classes={self.classes}", f"one of {tuple(CLASS_SETS)}"),
+            (
+                self.subject_match_on in SUBJECT_MATCH_ON,
+                f"subject.match_on={self.subject_match_on}",
+                f"one of {SUBJECT_MATCH_ON}",
+            ),
             (
                 self.labels_source in LABEL_SOURCES,
                 f"labels.source={self.labels_source}",
@@ -78,6 +109,12 @@ class ExtractSettings:
             (
                 self.min_short_side >= 1,
                 f"decode.min_short_side={self.min_short_side}",
+                "1 or more (pixels)",
+            ),
+            (self.max_bytes >= 1, f"decode.max_bytes={self.max_bytes}", "1 or more (bytes)"),
+            (
+                self.max_pixels >= 1,
+                f"decode.max_pixels={self.max_pixels}",
                 "1 or more (pixels)",
             ),
             (self.workers >= 1, f"workers={self.workers}", "1 or more"),
@@ -95,8 +132,12 @@ class ExtractSettings:
                 raise EmotionError(f"{setting} is not allowed", f"use {allowed}")
 
     @property
-    def class_names(self) -> tuple[str, ...]:
-        return CLASS_SETS[self.classes]
+    def fixed_class_names(self) -> tuple[str, ...] | None:
+        """The classes, in label order, when the settings alone fix them; None for `found`,
+        whose classes are those the plan finds (`emotion.extract.plan.Plan.class_names`)."""
+        if isinstance(self.classes, tuple):
+            return self.classes
+        return None if self.classes == FOUND_CLASSES else CLASS_SETS[self.classes]
 
     @property
     def store_path(self) -> Path:
@@ -107,9 +148,20 @@ class ExtractSettings:
         values = asdict(self)
         return {key: values[key] for key in RESULT_KEYS}
 
-    def fingerprint(self, task_sources: list[str]) -> str:
-        """Identifies what a run writes: settings that matter plus the exact task list."""
-        digest = hashlib.sha256(json.dumps(self.result_settings(), sort_keys=True).encode())
+    def fingerprint(self, task_sources: list[str], class_names: list[str]) -> str:
+        """Identifies what a run writes: settings that matter, the classes in label order
+        (`found` learns them from the data) and the exact task list.
+
+        Settings added after stores were first written count only when they differ from
+        their default, so rerunning an older store's own command still finds it complete."""
+        settings = {
+            key: value
+            for key, value in self.result_settings().items()
+            if LATER_KEYS.get(key, _UNSET) != value
+        }
+        digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+        if self.classes == FOUND_CLASSES:
+            digest.update(json.dumps(class_names).encode() + b"\0")
         for source in task_sources:
             digest.update(source.encode("utf-8") + b"\0")
         return digest.hexdigest()
@@ -122,13 +174,16 @@ class ExtractSettings:
                 "source.root is not set",
                 "name the data folder: emotion-extract source.root=/data/aihub82 output=...",
             )
+        decode = cfg["decode"]
         return cls(
             root=Path(str(cfg["source"]["root"])).expanduser(),
             output=Path(str(cfg["output"])).expanduser(),
             layout=str(cfg["source"]["layout"]),
-            classes=str(cfg["classes"]),
+            classes=cfg["classes"],
+            class_map=cfg["source"].get("class_map") or {},
             labels_source=str(cfg["labels"]["source"]),
             subject_regex=str(cfg["subject"]["regex"]),
+            subject_match_on=str(cfg["subject"].get("match_on", "file_name")),
             class_regex=cfg["source"]["class_regex"],
             zip_encoding=str(cfg["source"]["zip_encoding"]),
             video_stride=int(cfg["source"]["video_stride"]),
@@ -136,8 +191,10 @@ class ExtractSettings:
             max_per_archive=int(cfg["max_per_archive"]),
             sampling=str(cfg["sampling"]),
             seed=int(cfg["seed"]),
-            reduce=parse_reduce(cfg["decode"]["reduce"]),
-            min_short_side=int(cfg["decode"].get("min_short_side", MIN_SHORT_SIDE)),
+            reduce=parse_reduce(decode["reduce"]),
+            min_short_side=int(decode.get("min_short_side", MIN_SHORT_SIDE)),
+            max_bytes=int(decode.get("max_bytes", MAX_BYTES)),
+            max_pixels=int(decode.get("max_pixels", MAX_PIXELS)),
             workers=int(cfg["workers"]),
             shard_index=int(cfg["shard"]["index"]),
             shard_count=int(cfg["shard"]["count"]),
@@ -145,6 +202,53 @@ class ExtractSettings:
             progress=str(cfg["progress"]),
             overwrite=bool(cfg["overwrite"]),
         )
+
+
+def parse_classes(value: Any) -> str | tuple[str, ...]:
+    """A `classes` setting: a set's name, `found`, or a list of class names (order kept)."""
+    if isinstance(value, str) or not isinstance(value, Iterable) or isinstance(value, Mapping):
+        value = str(value)
+        if value in CLASS_SETS or value == FOUND_CLASSES:
+            return value
+        raise EmotionError(
+            f"classes={value} is not allowed",
+            f"use one of {(*CLASS_SETS, FOUND_CLASSES)} or a list: classes=[neutral,anxious,happy]",
+        )
+    names = tuple(unicodedata.normalize("NFC", str(name).strip()) for name in value)
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if not names or repeated or "" in names:
+        problem = "is empty" if not names else f"repeats {repeated}" if repeated else "has ''"
+        raise EmotionError(
+            f"classes={list(names)} {problem}",
+            "list each class once, in label order: classes=[neutral,anxious,happy]",
+        )
+    return names
+
+
+def parse_class_map(value: Any) -> dict[str, str]:
+    """`source.class_map` with its keys as `class_map_key` compares them (NFC, case-folded)."""
+    if not isinstance(value, Mapping):
+        raise EmotionError(
+            f"source.class_map={value} is not a mapping",
+            "map names or codes to classes: source.class_map={FE:anxious,NE:neutral}",
+        )
+    mapped: dict[str, str] = {}
+    for key, target in value.items():
+        name = unicodedata.normalize("NFC", str(target if target is not None else "").strip())
+        normalised = class_map_key(str(key))
+        if not name:
+            raise EmotionError(
+                f"source.class_map maps {key!r} to no class",
+                "give every key a class name: source.class_map={FE:anxious}",
+            )
+        if mapped.get(normalised, name) != name:
+            raise EmotionError(
+                f"source.class_map maps {key!r} to both {mapped[normalised]!r} and {name!r} "
+                "(keys are compared ignoring case)",
+                "keep one of the two keys",
+            )
+        mapped[normalised] = name
+    return mapped
 
 
 def shard_path(output: Path, index: int, count: int) -> Path:

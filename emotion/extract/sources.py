@@ -2,19 +2,28 @@
 
 Two layouts: AI Hub dataset 82 (`Training/` and `Validation/` holding `[원천]...zip` archives or
 the same names as unpacked folders) and plain folders of images and videos.
+
+Links: a link to a regular file is followed (data sets are often assembled from links); a link
+to a folder is not (as `os.walk` does by default, so no loops). Anything that is not a regular
+file once resolved (FIFO, socket, device, broken link) is listed as kind "special", counted and
+never opened: opening a FIFO blocks for ever.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import unicodedata
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from emotion.errors import EmotionError
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".avi")
 # AI Hub split folder -> store split.
 AIHUB_SPLITS = {"training": "train", "validation": "test"}
@@ -29,6 +38,10 @@ FOLDER_SPLITS = {
 }
 LABEL_ARCHIVE_MARK = "[라벨]"
 UTF8_NAME_FLAG = 0x800
+# The report's names for entries skipped unopened: not a regular file once resolved (FIFO,
+# socket, device, broken link), and a link to a folder.
+NOT_REGULAR = "not_a_regular_file"
+FOLDER_LINK = "folder_link_not_followed"
 
 
 def nfc(text: str) -> str:
@@ -52,7 +65,9 @@ class Member:
 
     key: str  # what reads it: the zip name as zipfile reports it, or the file path
     name: str  # NFC path inside the container, for people and reports
-    kind: str  # "image", "video" or "other"
+    # "image", "video", "other"; or, never opened: "special" (FIFO, socket, device, broken
+    # link) or "folder_link" (a link to a folder inside an unpacked archive: not followed).
+    kind: str
 
     @property
     def file_name(self) -> str:
@@ -77,14 +92,21 @@ def member_kind(name: str) -> str:
     return "other"
 
 
-def decode_zip_name(info: zipfile.ZipInfo, legacy_encoding: str = "cp949") -> str:
+def decode_zip_name(
+    info: zipfile.ZipInfo, legacy_encoding: str = "cp949", flagged_names_raw: bool = False
+) -> str:
     """A member's real name: zipfile decodes names without the UTF-8 flag as cp437.
 
     AI Hub archives hold CP949 bytes without the flag; some tools write UTF-8 without it.
     Valid UTF-8 is tried first (CP949 Hangul is almost never valid UTF-8), then CP949.
+    `flagged_names_raw`: the archive was opened by `open_zip`'s lenient fallback, so names
+    with the flag came back as cp437 too; they are decoded as UTF-8 here, invalid bytes
+    replaced, instead of losing the archive.
     """
     if info.flag_bits & UTF8_NAME_FLAG:
-        return nfc(info.filename)
+        if not flagged_names_raw:
+            return nfc(info.filename)
+        return nfc(info.filename.encode("cp437").decode("utf-8", errors="replace"))
     try:
         raw = info.filename.encode("cp437")
     except UnicodeEncodeError:
@@ -95,6 +117,89 @@ def decode_zip_name(info: zipfile.ZipInfo, legacy_encoding: str = "cp949") -> st
         except (UnicodeDecodeError, LookupError):
             continue
     return nfc(info.filename)
+
+
+# zipfile decodes a name flagged UTF-8 strictly, so one member whose flagged name is not UTF-8
+# raises UnicodeDecodeError while listing and the whole archive is lost. The flag's mask is a
+# private module constant that `ZipFile._RealGetContents` (listing) and `ZipFile.open` (which
+# compares the local header's name with the listing's) read at call time; set to 0, both
+# decode every name as cp437, which never fails. Private, so `open_zip` checks it exists. The
+# change lasts one call, only for archives the normal opening refused, and each extraction
+# worker (and emotion-predict) reads zips on one thread, so no other zip reading sees it.
+_UTF8_MASK_NAME = "_MASK_UTF_FILENAME"
+
+
+@contextmanager
+def _flagged_names_as_cp437() -> Iterator[None]:
+    saved = getattr(zipfile, _UTF8_MASK_NAME)
+    setattr(zipfile, _UTF8_MASK_NAME, 0)
+    try:
+        yield
+    finally:
+        setattr(zipfile, _UTF8_MASK_NAME, saved)
+
+
+class LenientNameZipFile(zipfile.ZipFile):
+    """A ZipFile that reads every member name as cp437 bytes (see `decode_zip_name`)."""
+
+    def _RealGetContents(self) -> None:  # noqa: N802 (zipfile's name)
+        with _flagged_names_as_cp437():
+            super()._RealGetContents()  # type: ignore[misc]
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        with _flagged_names_as_cp437():
+            return super().open(*args, **kwargs)
+
+
+def open_zip(path: str | os.PathLike[str]) -> zipfile.ZipFile:
+    """Open a zip for reading; every zip the extractor and emotion-predict read comes here.
+
+    Falls back to `LenientNameZipFile` when a flagged member name is not UTF-8. Refuses
+    anything but a regular file (a FIFO named `.zip` would block for ever).
+    """
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise zipfile.BadZipFile(f"{path} is not a regular file")
+    try:
+        return zipfile.ZipFile(path)
+    except UnicodeDecodeError:
+        if not hasattr(zipfile, _UTF8_MASK_NAME):
+            raise
+        return LenientNameZipFile(path)
+
+
+def zip_member_names(
+    archive: zipfile.ZipFile, legacy_encoding: str = "cp949"
+) -> list[tuple[zipfile.ZipInfo, str]]:
+    """Every file member (no folders) of an `open_zip` archive with its decoded NFC name."""
+    raw = isinstance(archive, LenientNameZipFile)
+    return [
+        (info, decode_zip_name(info, legacy_encoding, flagged_names_raw=raw))
+        for info in archive.infolist()
+        if not info.is_dir()
+    ]
+
+
+def entry_kind(entry: os.DirEntry[str]) -> str:
+    """What a folder entry is: "folder" (a real one), "file" (a regular file or a link to
+    one), "folder_link" or "special" (FIFO, socket, device, broken or unreadable link)."""
+    try:
+        if entry.is_dir(follow_symlinks=False):
+            return "folder"
+        if entry.is_file():  # follows links; True only for regular files
+            return "file"
+        if entry.is_symlink() and entry.is_dir():
+            return "folder_link"
+    except OSError:
+        pass
+    return "special"
+
+
+def is_regular_file(path: str | os.PathLike[str]) -> bool:
+    """True for a regular file or a link to one; False for anything else or nothing."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
 
 
 def is_aihub_root(root: Path) -> bool:
@@ -110,8 +215,12 @@ def _split_dirs(root: Path) -> list[tuple[Path, str]]:
     return found
 
 
-def aihub_containers(root: Path) -> list[Container]:
-    """Photo archives and unpacked folders under Training/ and Validation/, sorted by name."""
+def aihub_containers(root: Path, skipped: list[str] | None = None) -> list[Container]:
+    """Photo archives and unpacked folders under Training/ and Validation/, sorted by name.
+
+    Links to archives and to unpacked folders are followed (named by the layout, no loops);
+    an archive name that is not a regular file goes to `skipped`.
+    """
     containers = []
     for split_dir, split in _split_dirs(root):
         for entry in sorted(split_dir.iterdir(), key=lambda path: nfc(path.name)):
@@ -122,22 +231,34 @@ def aihub_containers(root: Path) -> list[Container]:
             if entry.is_dir():
                 containers.append(Container(relative, entry, "folder", split))
             elif name.lower().endswith(".zip"):
-                containers.append(Container(relative, entry, "zip", split))
+                if is_regular_file(entry):
+                    containers.append(Container(relative, entry, "zip", split))
+                elif skipped is not None:
+                    skipped.append(relative)
     return containers
 
 
-def label_archives(root: Path) -> list[tuple[Path, str]]:
-    """`[라벨]` archives (annotator votes) with their split."""
+def label_archives(root: Path, skipped: list[str] | None = None) -> list[tuple[Path, str]]:
+    """`[라벨]` archives (annotator votes) with their split; non-regular files go to `skipped`."""
     found = []
     for split_dir, split in _split_dirs(root):
         for entry in sorted(split_dir.iterdir()):
             if LABEL_ARCHIVE_MARK in nfc(entry.name) and entry.name.lower().endswith(".zip"):
-                found.append((entry, split))
+                if is_regular_file(entry):
+                    found.append((entry, split))
+                elif skipped is not None:
+                    skipped.append(f"{nfc(split_dir.name)}/{nfc(entry.name)}")
     return found
 
 
-def folder_containers(root: Path, unreadable: list[str]) -> list[Container]:
-    """Every folder under a plain root that directly holds images or videos."""
+def folder_containers(
+    root: Path, unreadable: list[str], folder_links: list[str] | None = None
+) -> list[Container]:
+    """Every folder under a plain root that directly holds images or videos.
+
+    Links to folders are not followed (os.walk's default: no loops); they go to
+    `folder_links`, relative to the root.
+    """
     containers = []
 
     def on_error(error: OSError) -> None:
@@ -145,10 +266,16 @@ def folder_containers(root: Path, unreadable: list[str]) -> list[Container]:
 
     for directory, subdirs, files in os.walk(root, onerror=on_error):
         subdirs.sort()
-        if not any(member_kind(name) != "other" for name in files):
-            continue
         path = Path(directory)
         relative = nfc(path.relative_to(root).as_posix()) if path != root else "."
+        if folder_links is not None:
+            for subdir in subdirs:
+                if os.path.islink(path / subdir):
+                    folder_links.append(
+                        nfc(subdir) if relative == "." else f"{relative}/{nfc(subdir)}"
+                    )
+        if not any(member_kind(name) != "other" for name in files):
+            continue
         split = "train"
         for part in relative.split("/"):
             split = FOLDER_SPLITS.get(part.lower(), split)
@@ -157,38 +284,64 @@ def folder_containers(root: Path, unreadable: list[str]) -> list[Container]:
 
 
 def list_members(container: Container, legacy_encoding: str = "cp949") -> list[Member]:
-    """The container's files sorted by name; raises ContainerError when it cannot be read."""
+    """The container's files sorted by name; raises ContainerError when it cannot be read.
+
+    Folder entries that are not regular files come back as kind "special" or "folder_link",
+    for the caller to count; they are never opened.
+    """
     if container.kind == "zip":
         try:
-            with zipfile.ZipFile(container.path) as archive:
-                infos = [info for info in archive.infolist() if not info.is_dir()]
-        except (zipfile.BadZipFile, OSError, ValueError) as error:
-            raise ContainerError("broken_zip", f"{container.name}: {error}") from error
-        members = []
-        for info in infos:
-            name = decode_zip_name(info, legacy_encoding)
-            members.append(Member(info.filename, name, member_kind(name)))
+            with open_zip(container.path) as archive:
+                named = zip_member_names(archive, legacy_encoding)
+        except Exception as error:  # any broken archive is counted, never fatal
+            detail = f"{container.name}: {type(error).__name__}: {error}"
+            raise ContainerError("broken_zip", detail) from error
+        members = [Member(info.filename, name, member_kind(name)) for info, name in named]
     else:
         members = _folder_members(container)
     return sorted(members, key=lambda member: member.name)
+
+
+def walk_entries(top: Path, errors: list[OSError]) -> Iterator[tuple[Path, str]]:
+    """(path, `entry_kind`) of everything under `top`, descending real folders only."""
+    pending = [top]
+    while pending:
+        directory = pending.pop()
+        try:
+            with os.scandir(directory) as scan:
+                entries = [(Path(entry.path), entry_kind(entry)) for entry in scan]
+        except OSError as error:
+            errors.append(error)
+            continue
+        for path, kind in entries:
+            if kind == "folder":
+                pending.append(path)
+            else:
+                yield path, kind
 
 
 def _folder_members(container: Container) -> list[Member]:
     members: list[Member] = []
     errors: list[OSError] = []
     if container.recursive:
-        walk = os.walk(container.path, onerror=errors.append)
+        entries = list(walk_entries(container.path, errors))
     else:
+        # Sub-folders (and links to them) are containers of their own, or skipped and
+        # counted by `folder_containers`.
         try:
-            names = [entry.name for entry in os.scandir(container.path) if entry.is_file()]
+            with os.scandir(container.path) as scan:
+                entries = [(Path(entry.path), entry_kind(entry)) for entry in scan]
         except OSError as error:
             raise ContainerError("unreadable_folder", f"{container.name}: {error}") from error
-        walk = iter([(str(container.path), [], names)])
-    for directory, _, files in walk:
-        for file_name in files:
-            path = Path(directory) / file_name
-            name = nfc(path.relative_to(container.path).as_posix())
+        entries = [(path, kind) for path, kind in entries if kind not in ("folder", "folder_link")]
+    for path, kind in entries:
+        name = nfc(path.relative_to(container.path).as_posix())
+        if kind == "file":
             members.append(Member(str(path), name, member_kind(name)))
+        else:
+            members.append(
+                Member(str(path), name, "folder_link" if kind == "folder_link" else "special")
+            )
     if errors and not members:
         raise ContainerError("unreadable_folder", f"{container.name}: {errors[0]}")
     return members
