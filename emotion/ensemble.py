@@ -59,6 +59,10 @@ class Ensemble:
         return self.members[0].aspect_correction
 
     @property
+    def trained_on_synthetic(self) -> bool:
+        return any(member.trained_on_synthetic for member in self.members)
+
+    @property
     def run_config(self) -> dict[str, Any]:
         """The first member's config: where evaluation finds its default data settings."""
         return self.members[0].run_config

@@ -25,6 +25,16 @@ class EmotionError(Exception):
         return self.problem if not self.fix else f"{self.problem}\n  fix: {self.fix}"
 
 
+def report_user_error(error: EmotionError) -> None:
+    """`error: ...` / `fix: ...` once on stderr; a run's log file (Hydra's `<job>.log`) gets the
+    same record, so a run directory still says why it stopped, without a second console copy."""
+    print(f"error: {error}", file=sys.stderr)
+    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, "%s", (error,), None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+
+
 def exit_on_user_error(func: F) -> F:
     """Turn an EmotionError into a two-line message and exit status 2, not a traceback."""
 
@@ -33,8 +43,7 @@ def exit_on_user_error(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except EmotionError as error:
-            log.error("%s", error)
-            print(f"error: {error}", file=sys.stderr)
+            report_user_error(error)
             sys.exit(2)
 
     return wrapper  # type: ignore[return-value]

@@ -10,7 +10,9 @@ import json
 import logging
 import os
 import shutil
-import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ RESUME_MODES = ("auto", "never", "must")
 CHECKPOINT_DIR = "checkpoints"
 TENSORBOARD_DIR = "tensorboard"
 METRICS_FILE = "metrics.json"
+LOCK_FILE = ".lock"
 
 
 @dataclass(frozen=True)
@@ -33,13 +36,16 @@ class ResumePlan:
     reason: str
 
 
-def run_artifacts(run_dir: Path) -> list[Path]:
-    """What an earlier run left here that starting over would clobber."""
+def run_results(run_dir: Path) -> list[Path]:
+    """What an earlier run left here that starting over would lose: checkpoints, metrics."""
     found = sorted((run_dir / CHECKPOINT_DIR).glob("*.ckpt"))
-    found += sorted((run_dir / TENSORBOARD_DIR).glob("events.out.tfevents.*"))
     if (run_dir / METRICS_FILE).exists():
         found.append(run_dir / METRICS_FILE)
     return found
+
+
+def stale_events(run_dir: Path) -> list[Path]:
+    return sorted((run_dir / TENSORBOARD_DIR).glob("events.out.tfevents.*"))
 
 
 def plan_resume(
@@ -50,7 +56,11 @@ def plan_resume(
     overwrite: bool,
     is_global_zero: bool = True,
 ) -> ResumePlan:
-    """Resume from `ckpt_path`, or from `last.ckpt` (auto/must), or start fresh when safe."""
+    """Resume from `ckpt_path`, or from `last.ckpt` (auto/must), or start fresh when safe.
+
+    A run stopped before its first checkpoint left nothing to resume from or to lose but
+    TensorBoard events of its first steps: it simply starts again (those events go, so the
+    curves do not show the same steps twice)."""
     if resume not in RESUME_MODES:
         raise EmotionError(f"resume={resume!r} is not known", f"choose one of {list(RESUME_MODES)}")
     if ckpt_path:
@@ -61,9 +71,9 @@ def plan_resume(
             )
         return ResumePlan(str(ckpt_path), f"resuming from ckpt_path={ckpt_path}")
     last = run_dir / CHECKPOINT_DIR / "last.ckpt"
-    existing = run_artifacts(run_dir)
+    existing = run_results(run_dir)
     if overwrite:
-        if existing and is_global_zero:
+        if (existing or stale_events(run_dir)) and is_global_zero:
             clear_run(run_dir)
         return ResumePlan(None, f"overwrite=true: starting over in {run_dir}")
     if resume == "must" and not last.is_file():
@@ -81,6 +91,14 @@ def plan_resume(
             "resume it with resume=auto (needs checkpoints/last.ckpt), pick another "
             "run_name=..., or start over explicitly with overwrite=true",
         )
+    if stale_events(run_dir):
+        if is_global_zero:
+            for path in stale_events(run_dir):
+                path.unlink(missing_ok=True)
+        return ResumePlan(
+            None,
+            f"an earlier attempt in {run_dir} stopped before its first checkpoint: starting again",
+        )
     return ResumePlan(None, f"starting a new run in {run_dir}")
 
 
@@ -90,6 +108,41 @@ def clear_run(run_dir: Path) -> None:
     for name in (CHECKPOINT_DIR, TENSORBOARD_DIR):
         shutil.rmtree(run_dir / name, ignore_errors=True)
     (run_dir / METRICS_FILE).unlink(missing_ok=True)
+
+
+@contextmanager
+def run_directory_lock(run_dir: Path, *, enabled: bool = True) -> Iterator[None]:
+    """Hold an exclusive lock on the run directory for the life of a training run.
+
+    Two runs in one directory would mix their checkpoints, events and metrics.json, and one
+    could resume from the other's live last.ckpt. The lock is `flock` on `<run_dir>/.lock`,
+    released by the kernel even after kill -9, so a crashed run never blocks the next one.
+    Under DDP only global rank 0 takes it (`enabled`)."""
+    if not enabled:
+        yield
+        return
+    import fcntl
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock_path = run_dir / LOCK_FILE
+    handle = open(lock_path, "a+")  # noqa: SIM115 (held open for the whole run)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise EmotionError(
+                f"{run_dir} is in use by another emotion-train ({holder})",
+                "wait for that run to finish, or give this one another run_name=...",
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}\n")
+        handle.flush()
+        yield
+    finally:
+        handle.close()
 
 
 def checkpoint_hparams(ckpt_path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -121,14 +174,18 @@ def check_same_architecture(ckpt_path: str, wanted: dict[str, Any], keys: tuple[
 
 
 def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    """Write JSON to a temporary file and rename it, so no half-written file is ever seen."""
+    """Write JSON to a temporary file and rename it, so no half-written file is ever seen.
+
+    The temporary file is created like any other file (mode 0666 less the umask), not with
+    mkstemp's private 0600, so the result is as readable as everything else in the run."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
+        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(handle, "w") as stream:
             json.dump(payload, stream, indent=2, ensure_ascii=False, default=str)
             stream.write("\n")
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -26,18 +25,17 @@ from emotion import CONFIG_DIR
 from emotion.data.datamodule import LandmarkDataModule
 from emotion.errors import EmotionError, exit_on_user_error
 from emotion.models.classifier import ARCHITECTURE_KEYS, LandmarkClassifier
+from emotion.notices import silence_known_notices
 from emotion.runs import (
     METRICS_FILE,
     check_same_architecture,
     plan_resume,
+    run_directory_lock,
     write_json_atomic,
 )
 
 log = logging.getLogger(__name__)
-
-# Known, harmless notices from Lightning internals that would otherwise drown the log.
-warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
-warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")
+silence_known_notices()
 
 PROGRESS_BARS = ("auto", "rich", "tqdm", "none")
 # The same flat keys in every run's HPARAMS entry, so TensorBoard can compare runs.
@@ -115,10 +113,17 @@ def flat_hparams(cfg: DictConfig, n_params: int) -> dict[str, Any]:
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
-    """Train, then test the best checkpoint; returns what metrics.json holds."""
-    run_dir = Path(cfg.paths.run_dir)
-    L.seed_everything(cfg.seed, workers=True)
+    """Train, then test the best checkpoint; returns what metrics.json holds.
 
+    The run directory is locked for the whole run (rank 0), so a second run cannot mix its
+    checkpoints and metrics into this one's."""
+    run_dir = Path(cfg.paths.run_dir)
+    with run_directory_lock(run_dir, enabled=rank_zero_only.rank == 0):
+        return _train_in(run_dir, cfg)
+
+
+def _train_in(run_dir: Path, cfg: DictConfig) -> dict[str, Any]:
+    L.seed_everything(cfg.seed, workers=True)
     datamodule: LandmarkDataModule = build(cfg.data)
     datamodule.setup()
     model: LandmarkClassifier = build(
@@ -138,28 +143,50 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if plan.ckpt_path:
         check_same_architecture(plan.ckpt_path, dict(model.hparams), ARCHITECTURE_KEYS)
 
+    trainer = build_trainer(cfg, run_dir)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=plan.ckpt_path)
+    best = ""
+    if trainer.checkpoint_callback is not None and not trainer.fast_dev_run:
+        best = trainer.checkpoint_callback.best_model_path or ""
+    test = trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=True)[0]
+    result = run_result(cfg, trainer, model, datamodule, best, test)
+    if trainer.is_global_zero:
+        write_json_atomic(run_dir / METRICS_FILE, result)
+        log_final_hparams(trainer, cfg, result)
+        log.info("wrote %s", run_dir / METRICS_FILE)
+    return result
+
+
+def build_trainer(cfg: DictConfig, run_dir: Path) -> L.Trainer:
+    """The Trainer with the configured callbacks and loggers, and a progress bar or none."""
     bar_callbacks, show_bar = progress_bar_callbacks(cfg.progress_bar)
     callbacks = [build(c) for c in cfg.get("callbacks", {}).values() if c] + bar_callbacks
     loggers = [build(c) for c in cfg.get("logger", {}).values() if c]
     if not loggers:  # logger=none: the learning-rate monitor has nowhere to write and would fail
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
-    trainer: L.Trainer = build(
+    return build(
         cfg.trainer,
         logger=loggers or False,
         callbacks=callbacks,
         default_root_dir=str(run_dir),
         enable_progress_bar=show_bar,
     )
-    trainer.fit(model, datamodule=datamodule, ckpt_path=plan.ckpt_path)
 
-    best = ""
-    if trainer.checkpoint_callback is not None and not trainer.fast_dev_run:
-        best = trainer.checkpoint_callback.best_model_path or ""
-    test = trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=True)[0]
+
+def run_result(
+    cfg: DictConfig,
+    trainer: L.Trainer,
+    model: LandmarkClassifier,
+    datamodule: LandmarkDataModule,
+    best: str,
+    test: dict[str, float],
+) -> dict[str, Any]:
+    """What metrics.json holds: the tested checkpoint's val and test metrics, and the run."""
+    n_params = model.num_parameters
     val = checkpoint_metrics(best) if best else _scalars(trainer.callback_metrics, "val/")
-    result = {
+    return {
         "status": "finished",
-        "run_dir": str(run_dir),
+        "run_dir": str(cfg.paths.run_dir),
         "synthetic_data": datamodule.is_synthetic,
         "seed": cfg.seed,
         "n_params": n_params,
@@ -176,20 +203,20 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "command": " ".join(sys.argv),
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
-    if trainer.is_global_zero:
-        write_json_atomic(run_dir / METRICS_FILE, result)
-        headline = {**result["val"], **result["test"]}
-        hp_metrics = {
-            f"hp/{key.replace('/', '_')}": value
-            for key, value in headline.items()
-            if key.split("/")[1] in ("acc", "bal_acc", "f1_macro", "auroc", "loss")
-        }
-        for logger in trainer.loggers:
-            logger.log_hyperparams(flat_hparams(cfg, n_params), metrics=hp_metrics)
-            # The test stage already closed the writer; flush and close the one reopened above.
-            logger.finalize("success")
-        log.info("wrote %s", run_dir / METRICS_FILE)
-    return result
+
+
+def log_final_hparams(trainer: L.Trainer, cfg: DictConfig, result: dict[str, Any]) -> None:
+    """One HPARAMS entry per run, the same flat keys everywhere, with the final metrics."""
+    headline = {**result["val"], **result["test"]}
+    hp_metrics = {
+        f"hp/{key.replace('/', '_')}": value
+        for key, value in headline.items()
+        if key.split("/")[1] in ("acc", "bal_acc", "f1_macro", "auroc", "loss")
+    }
+    for logger in trainer.loggers:
+        logger.log_hyperparams(flat_hparams(cfg, result["n_params"]), metrics=hp_metrics)
+        # The test stage already closed the writer; flush and close the one reopened above.
+        logger.finalize("success")
 
 
 def checkpoint_metrics(ckpt_path: str) -> dict[str, float]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import pickle
+import sys
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +49,18 @@ class TrainedModel:
     temperature: float = 1.0
     # The checkpoint's data record (split, people per stage); empty for older checkpoints.
     data_record: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def trained_on_synthetic(self) -> bool:
+        """Whether the training data was SYNTHETIC: the checkpoint's record, else the run's
+        metrics.json, else the store its config names says so."""
+        if "synthetic" in self.data_record:
+            return bool(self.data_record["synthetic"])
+        if self.run_dir is not None and (self.run_dir / METRICS_FILE).is_file():
+            metrics = json.loads((self.run_dir / METRICS_FILE).read_text())
+            if "synthetic_data" in metrics:
+                return bool(metrics["synthetic_data"])
+        return bool((self.run_config.get("data") or {}).get("synthetic"))
 
     @property
     def description(self) -> str:
@@ -96,10 +109,11 @@ def resolve_checkpoint(ckpt_path: str | None, run_dir: str | None) -> Path:
         raise EmotionError(f"run directory {folder} does not exist", "check the path")
     metrics = folder / METRICS_FILE
     if metrics.is_file():
+        # Only the file name: a copied or moved run directory must score its own checkpoint,
+        # not the one at the absolute path its metrics.json still names.
         best = json.loads(metrics.read_text()).get("best_checkpoint")
-        for candidate in (Path(best), folder / CHECKPOINT_DIR / Path(best).name) if best else ():
-            if candidate.is_file():
-                return candidate
+        if best and (folder / CHECKPOINT_DIR / Path(best).name).is_file():
+            return folder / CHECKPOINT_DIR / Path(best).name
     best_files = sorted((folder / CHECKPOINT_DIR).glob("best-*.ckpt"))
     if best_files:
         return best_files[-1]
@@ -199,6 +213,7 @@ def load_trained(ckpt_path: Path) -> TrainedModel:
             f"{NUM_LANDMARKS} x {NUM_COORDS} landmarks of store schema v{SCHEMA_VERSION}",
             "use a checkpoint trained on a schema-v1 store",
         )
+    check_finite_weights(checkpoint["state_dict"], ckpt_path)
     run_dir = run_dir_of(ckpt_path)
     run_config = saved_run_config(run_dir)
     normalization, aspect_correction = _preprocessing(checkpoint, run_config, ckpt_path)
@@ -222,6 +237,32 @@ def load_trained(ckpt_path: Path) -> TrainedModel:
         run_config=run_config,
         temperature=float(checkpoint.get(TEMPERATURE_KEY) or 1.0),
         data_record=dict(checkpoint.get(DATA_SETTINGS_KEY) or {}),
+    )
+
+
+def check_finite_weights(state_dict: dict[str, Any], path: Path) -> None:
+    """Refuse a checkpoint holding NaN or inf: every probability it gives would be NaN."""
+    broken = [
+        name
+        for name, value in state_dict.items()
+        if isinstance(value, torch.Tensor)
+        and value.is_floating_point()
+        and not bool(torch.isfinite(value).all())
+    ]
+    if broken:
+        raise EmotionError(
+            f"{path} holds NaN or infinite weights ({len(broken)} tensors, e.g. {broken[0]})",
+            "use an earlier checkpoint of that run; the training that wrote this one diverged",
+        )
+
+
+def warn_synthetic(description: str) -> None:
+    """Say on stderr, once per command, that a model never saw a real face."""
+    print(
+        f"warning: {description} was trained on SYNTHETIC landmarks (generated, not real "
+        "faces); its probabilities on real photos say little. Train on extracted photos "
+        "(emotion-train data=store data.path=...) before using it on people.",
+        file=sys.stderr,
     )
 
 

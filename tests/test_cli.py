@@ -85,6 +85,7 @@ def test_rerunning_the_same_command_uses_the_same_run_directory(
         (["data.split_strategy=kfold", "data.fold=5"], "data.fold=5 is out of range"),
         (["data.normalization=nose"], "choose one of ['nose_unit', 'none', 'procrustes'"),
         (["resume=maybe"], "resume='maybe' is not known"),
+        (["data.fold=9", "data.num_folds=5"], "only apply to data.split_strategy=kfold"),
     ],
 )
 def test_bad_input_gets_a_clear_message_without_a_traceback(

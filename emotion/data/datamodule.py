@@ -72,6 +72,12 @@ class LandmarkDataModule(L.LightningDataModule):
                 f"data.split_strategy={split_strategy!r} is not known",
                 f"choose one of {list(SPLIT_STRATEGIES)}",
             )
+        if split_strategy == "official" and (fold, num_folds) != (0, 5):
+            raise EmotionError(
+                f"data.fold={fold} and data.num_folds={num_folds} only apply to "
+                "data.split_strategy=kfold; with official they would be silently ignored",
+                "add data.split_strategy=kfold, or leave data.fold and data.num_folds out",
+            )
         if noise_std < 0:
             raise EmotionError(f"data.noise_std={noise_std} is negative", "use 0 for no noise")
         if batch_size < 2:
@@ -134,6 +140,12 @@ class LandmarkDataModule(L.LightningDataModule):
         self.prepare_data()
         store = read_store(self.path)
         store, dropped = drop_non_finite(store)
+        if len(store) == 0:
+            raise EmotionError(
+                f"the store {self.path} holds no rows"
+                + (f" with finite landmarks ({dropped} dropped)" if dropped else ""),
+                "extract photos with faces into it; its .report.json says what was found",
+            )
         if self.drop_empty_classes:
             store = drop_empty_classes(store)
         self.class_names = list(store.class_names)

@@ -272,13 +272,26 @@ def validate(handle: h5py.File, path: Path) -> int:
     for attr in REQUIRED_ATTRS:
         if attr not in handle.attrs:
             raise StoreError(f"{path}: root attribute '{attr}' is missing", fix)
-    version = int(handle.attrs["schema_version"])
+    version = _plain(handle.attrs["schema_version"])
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise StoreError(
+            f"{path}: attribute 'schema_version' is {version!r}, expected the integer "
+            f"{SCHEMA_VERSION}",
+            fix,
+        )
     if version != SCHEMA_VERSION:
         raise StoreError(
             f"{path}: schema_version is {version}, this version of emotion reads {SCHEMA_VERSION}",
             fix,
         )
-    if not bool(handle.attrs["complete"]):
+    complete = _plain(handle.attrs["complete"])
+    if not isinstance(complete, (bool, int)) or complete not in (0, 1):
+        raise StoreError(
+            f"{path}: attribute 'complete' is {complete!r}, expected a boolean (true once the "
+            "writer finished)",
+            fix,
+        )
+    if not complete:
         raise StoreError(
             f"{path} is incomplete: the write that made it was interrupted",
             "rerun the same command that wrote it; emotion-extract resumes where it stopped",

@@ -58,7 +58,8 @@ def _rows_of(subject: np.ndarray, people: list[str], candidates: np.ndarray) -> 
 def _carve_val(
     subject: np.ndarray, label: np.ndarray, pool: np.ndarray, val_fraction: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Split pool rows into (train, val) by subject; val holds about val_fraction of people."""
+    """Split pool rows into (train, val) by subject; val holds about val_fraction of people,
+    with every class of the pool whenever the people allow it (see `_val_people`)."""
     if not 0.0 < val_fraction < 1.0:
         raise EmotionError(
             f"data.val_fraction={val_fraction} must lie strictly between 0 and 1",
@@ -66,9 +67,36 @@ def _carve_val(
         )
     parts = max(2, round(1.0 / val_fraction))
     groups = deal_subjects(subject[pool], label[pool], parts, seed + 7919)
-    val = _rows_of(subject, groups[0], pool)
+    val = _rows_of(subject, _val_people(groups, subject[pool], label[pool]), pool)
     train = np.setdiff1d(pool, val, assume_unique=True)
     return train, val
+
+
+def _val_people(groups: list[list[str]], subject: np.ndarray, label: np.ndarray) -> list[str]:
+    """The first dealt group, unless it lacks a class: then the first group that has every
+    class, else the first group plus the fewest people (in dealt order) that bring the missing
+    classes while training keeps them all. On a small store (7 people in 5 folds) the first
+    group can be empty or hold one person with one class; validation then could not score."""
+    classes_of: dict[str, set[int]] = defaultdict(set)
+    for person, target in zip(subject.tolist(), label.tolist(), strict=True):
+        classes_of[person].add(int(target))
+    needed = set(label.tolist())
+
+    def covered(people: list[str]) -> set[int]:
+        return set().union(*(classes_of[person] for person in people))
+
+    for group in groups:
+        if covered(group) == needed:
+            return group
+    chosen = list(groups[0])
+    for person in (person for group in groups[1:] for person in group):
+        missing = needed - covered(chosen)
+        if not missing:
+            break
+        left = [other for other in classes_of if other not in chosen and other != person]
+        if classes_of[person] & missing and covered(left) == needed:
+            chosen.append(person)
+    return chosen
 
 
 def official_split(

@@ -1,6 +1,6 @@
 """`emotion-eval`: a thin Hydra wrapper around `evaluate(cfg)`, which does the work.
 
-emotion-eval run_dir=outputs/train/runs/default
+emotion-eval outputs/train/runs/default                  # the same as run_dir=...
 emotion-eval run_dir=outputs/train/runs/default threshold.target_recall=0.9
 emotion-eval ckpt_path=path/to/best.ckpt data.path=data/other.h5 output_dir=eval/other
 emotion-eval run_dir="outputs/train/multiruns/seeds/*"        # an ensemble (emotion.ensemble)
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from emotion import CONFIG_DIR
+from emotion.cli import positional_paths_as_override
 from emotion.data.datamodule import STAGES, LandmarkDataModule
 from emotion.ensemble import Ensemble, check_people_unseen, load_model, members_of
 from emotion.errors import EmotionError, exit_on_user_error
@@ -45,10 +47,26 @@ def model_arguments(cfg: DictConfig) -> list[str]:
     return [str(item) for item in chosen]
 
 
+# Split settings a checkpoint records (emotion.data.data_settings): enough to rebuild its
+# split when the checkpoint travels without its run directory.
+RECORDED_SPLIT_KEYS = (
+    "path",
+    "split_strategy",
+    "val_fraction",
+    "drop_overlap",
+    "fold",
+    "num_folds",
+    "split_seed",
+)
+
+
 def data_settings(trained: TrainedModel | Ensemble, overrides: dict[str, Any]) -> dict[str, Any]:
-    """The run's saved data settings, with the non-null overrides on top; the normalisation
-    from the checkpoint; no training noise."""
+    """The run's saved data settings (else the checkpoint's own record), with the non-null
+    overrides on top; the normalisation from the checkpoint; no training noise."""
     saved = dict(trained.run_config.get("data") or {})
+    if not saved:
+        record = members_of(trained)[0].data_record
+        saved = {key: record[key] for key in RECORDED_SPLIT_KEYS if key in record}
     settings = {key: value for key, value in saved.items() if key in DATAMODULE_ARGS}
     settings.update({key: value for key, value in overrides.items() if value is not None})
     if not settings.get("path"):
@@ -60,6 +78,14 @@ def data_settings(trained: TrainedModel | Ensemble, overrides: dict[str, Any]) -
     settings["aspect_correction"] = trained.aspect_correction
     settings["noise_std"] = 0.0
     return settings
+
+
+def effective_settings(datamodule: LandmarkDataModule) -> dict[str, Any]:
+    """Every data setting as the data module uses it, defaults included, for the report."""
+    names = DATAMODULE_ARGS - {"synthetic"}
+    return {name: getattr(datamodule, name) for name in sorted(names)} | {
+        "path": str(datamodule.path)
+    }
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
@@ -128,7 +154,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             "test_rows_dropped_for_overlap": summary["test_rows_dropped_for_overlap"],
         },
         "data": summary,
-        "data_settings": {key: value for key, value in settings.items() if key != "synthetic"},
+        "data_settings": effective_settings(datamodule),
+        "trained_on_synthetic": trained.trained_on_synthetic,
     }
     if cfg.threshold.target_recall is not None:
         val_rows = datamodule.rows("val")
@@ -162,8 +189,14 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
-def main(cfg: DictConfig) -> None:
+def hydra_main(cfg: DictConfig) -> None:
     run(cfg)
+
+
+def main() -> None:
+    """`emotion-eval RUN_DIR ...` like emotion-predict and emotion-export; run_dir= works too."""
+    sys.argv = [sys.argv[0], *positional_paths_as_override(sys.argv[1:], "run_dir")]
+    hydra_main()
 
 
 if __name__ == "__main__":

@@ -49,7 +49,12 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [
         f"# Evaluation on `{stage}`",
         "",
-        f"- checkpoint: `{result['ckpt_path']}`",
+        f"- checkpoint: `{result['ckpt_path']}`"
+        + (
+            " (trained on **SYNTHETIC** landmarks, not real faces)"
+            if result.get("trained_on_synthetic")
+            else ""
+        ),
         f"- data: `{data['path']}`" + (" (**SYNTHETIC**)" if data.get("synthetic") else ""),
         f"- split strategy: {result['data_settings']['split_strategy']}, "
         f"drop_overlap={result['data_settings']['drop_overlap']}",

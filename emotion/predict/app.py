@@ -1,6 +1,7 @@
 """`emotion-predict`: class probabilities for photos, folders, zip archives and videos.
 
     emotion-predict outputs/train/runs/default photo.jpg folder/ photos.zip clip.mp4 -o preds.csv
+    emotion-predict outputs/train/runs/default photo.jpg > preds.csv     # no -o: standard output
     emotion-predict path/to/best.ckpt clip.mp4 --video-stride 5 --ema-alpha 0.2 -o preds.jsonl
     emotion-predict outputs/train/multiruns/seeds photo.jpg     # an ensemble: every run in it
 
@@ -13,7 +14,6 @@ sampled video frame gets a row, with or without a face; unreadable items are row
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import re
 import sys
@@ -35,7 +35,8 @@ from emotion.extract.plan import Task
 from emotion.predict.inputs import collect_inputs
 from emotion.predict.smoothing import VideoTrack
 from emotion.predict.writer import FORMATS, RowWriter
-from emotion.trained import TrainedModel, check_photo_ready
+from emotion.runs import write_json_atomic
+from emotion.trained import TrainedModel, check_photo_ready, warn_synthetic
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,15 @@ class Predictor:
         self.positive = trained.class_names.index(positive_class) if threshold is not None else 0
         self.pending: list[Item] = []
         self.tracks: dict[str, VideoTrack] = {}
-        self.counts = {"photos": 0, "frames": 0, "faces": 0, "no_face": 0, "unreadable": 0}
+        self.counts = {
+            "photos": 0,
+            "frames": 0,
+            "faces": 0,
+            "no_face": 0,
+            "unreadable": 0,
+            "non_finite": 0,
+        }
+        self.trained_on_synthetic = trained.trained_on_synthetic
         self.model_seconds = 0.0
 
     def add(self, items: list[Item]) -> None:
@@ -121,9 +130,12 @@ class Predictor:
         if sum(item.landmarks is not None for item in self.pending) >= self.batch_size:
             self.flush()
 
-    def label(self, probabilities: np.ndarray) -> str:
-        """argmax, or with a threshold: positive when P(positive) >= threshold."""
+    def label(self, probabilities: np.ndarray) -> str | None:
+        """argmax, or with a threshold: positive when P(positive) >= threshold; None when a
+        probability is not finite (argmax of NaN would name class 0 for no reason)."""
         names = self.trained.class_names
+        if not np.isfinite(probabilities).all():
+            return None
         if self.threshold is None:
             return names[int(np.argmax(probabilities))]
         if probabilities[self.positive] >= self.threshold:
@@ -160,11 +172,15 @@ class Predictor:
             "status": item.status,
             "error": item.error,
         }
+        row["trained_on_synthetic"] = self.trained_on_synthetic
         if probabilities is not None:
             row.update(
                 {f"p_{n}": round(float(p), 6) for n, p in zip(names, probabilities, strict=True)}
             )
             row["label"] = self.label(probabilities)
+            if row["label"] is None:
+                row.update(status="error", error="the model gave non-finite probabilities")
+                self.counts["non_finite"] += 1
         if item.video:
             track = self.tracks.setdefault(item.source, VideoTrack(names, self.ema_alpha))
             smoothed = track.update(probabilities, item.status)
@@ -182,8 +198,9 @@ class Predictor:
 def predict(
     model: Path | str | Sequence[str],
     inputs: list[str],
-    output: Path,
+    output: Path | None,
     *,
+    row_format: str | None = None,
     batch_size: int = 256,
     reduce: int | str = "auto",
     video_stride: int = 1,
@@ -194,14 +211,17 @@ def predict(
     zip_encoding: str = "cp949",
     threads: int = 1,
 ) -> dict[str, Any]:
-    """Write one row per photo/frame to `output` and a summary beside it; return the summary."""
-    if output.suffix.lower() not in FORMATS:
-        raise EmotionError(f"output {output} must end in one of {FORMATS}", "e.g. -o preds.csv")
+    """Write one row per photo/frame to `output` (None: standard output) and, for a file, a
+    summary beside it; return the summary. Inputs that do not exist are rows too, and are
+    listed under `missing_inputs` for the caller to fail on."""
+    row_format = output_format(output, row_format)
     if not 0.0 < ema_alpha <= 1.0:
         raise EmotionError(f"--ema-alpha {ema_alpha} must lie in (0, 1]", "e.g. 0.3")
     reduce = parse_reduce(reduce)
     trained = load_model(str(model) if isinstance(model, Path) else model)
     check_photo_ready(trained)
+    if trained.trained_on_synthetic:
+        warn_synthetic(trained.description)
     if threshold is not None and positive_class not in trained.class_names:
         raise EmotionError(
             f"--positive-class {positive_class!r} is not one of {trained.class_names}"
@@ -216,7 +236,7 @@ def predict(
     quiet_native_logs()
     runner = TaskRunner(reduce=reduce, video_stride=video_stride, video_max_frames=video_max_frames)
     try:
-        with RowWriter(output, trained.class_names) as writer:
+        with RowWriter(output, trained.class_names, row_format) as writer:
             predictor = Predictor(
                 trained,
                 writer,
@@ -235,6 +255,7 @@ def predict(
             for task in found.tasks:
                 predictor.add(items_of(task, runner.run(task)))
             predictor.flush()
+            writer.finish()
     finally:
         runner.close()
     seconds = time.perf_counter() - started
@@ -243,19 +264,34 @@ def predict(
         "ensemble": [str(path) for path in trained.checkpoints]
         if len(trained.checkpoints) > 1
         else None,
-        "output": str(output),
+        "output": str(output) if output else "-",
         "rows": writer.rows,
         "class_names": trained.class_names,
+        "trained_on_synthetic": trained.trained_on_synthetic,
+        "missing_inputs": [given for given in inputs if not Path(given).exists()],
         "threshold": threshold,
         **predictor.counts,
         "videos": {source: track.summary() for source, track in predictor.tracks.items()},
         "seconds": round(seconds, 3),
         "model_seconds": round(predictor.model_seconds, 4),
     }
-    output.with_name(output.name + ".summary.json").write_text(
-        json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
-    )
+    if output is not None:
+        write_json_atomic(output.with_name(output.name + ".summary.json"), summary)
     return summary
+
+
+def output_format(output: Path | None, row_format: str | None) -> str:
+    """`.csv` or `.jsonl`: the output's suffix, else --format (csv on standard output)."""
+    chosen = (output.suffix.lower() if output else None) or row_format or ".csv"
+    chosen = chosen if chosen.startswith(".") else f".{chosen}"
+    if chosen not in FORMATS:
+        raise EmotionError(
+            f"output {output or '-'} must end in one of {FORMATS}",
+            "e.g. -o preds.csv, or --format jsonl for standard output",
+        )
+    if output is not None and row_format and f".{row_format.lstrip('.')}" != chosen:
+        raise EmotionError(f"--format {row_format} contradicts the output name {output}")
+    return chosen
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -270,9 +306,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "-o",
         "--output",
         type=Path,
-        default=Path("predictions.csv"),
-        help="rows as .csv or .jsonl (default predictions.csv); a "
-        "<output>.summary.json goes beside it",
+        default=None,
+        help="rows as .csv or .jsonl, with a <output>.summary.json beside it; default (or -): "
+        "rows to standard output, the summary line to standard error",
+    )
+    parser.add_argument(
+        "--format", choices=("csv", "jsonl"), default=None, help="for standard output"
     )
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument(
@@ -305,10 +344,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    output = None if args.output in (None, Path("-")) else args.output
     summary = predict(
         args.model,
         args.inputs,
-        args.output,
+        output,
+        row_format=args.format,
         batch_size=args.batch_size,
         reduce=args.reduce,
         video_stride=args.video_stride,
@@ -322,8 +363,17 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"wrote {summary['rows']} rows to {summary['output']}: {summary['photos']} photos, "
         f"{summary['frames']} video frames, {summary['faces']} faces, {summary['no_face']} "
-        f"without a face, {summary['unreadable']} unreadable ({summary['seconds']:.1f} s)"
+        f"without a face, {summary['unreadable']} unreadable ({summary['seconds']:.1f} s)",
+        file=sys.stderr,
     )
+    missing = summary["missing_inputs"]
+    if missing:
+        raise EmotionError(
+            f"{len(missing)} of the inputs do not exist: {', '.join(missing[:5])}"
+            + (", ..." if len(missing) > 5 else "")
+            + " (each is a row with status unreadable; every other input was predicted)",
+            "check the paths",
+        )
 
 
 if __name__ == "__main__":

@@ -1,9 +1,15 @@
-"""One output row per photo or video frame, as CSV or JSON Lines (chosen by the suffix)."""
+"""One output row per photo or video frame, as CSV or JSON Lines.
+
+With a file, rows go to `<file>.partial` (flushed each batch, so a long run shows progress on
+disk) and the file takes its name only when every row is written: a half-written output never
+looks complete. Without one, rows go to standard output, as Unix tools do.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
+import sys
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
@@ -22,19 +28,25 @@ def columns(class_names: list[str]) -> list[str]:
         "label",
         *(f"smoothed_p_{name}" for name in class_names),
         "smoothed_label",
+        "trained_on_synthetic",
     ]
 
 
 class RowWriter:
-    """Writes rows as they come (flushes each batch), so a long run shows progress on disk."""
+    """Writes rows as they come; `finish` publishes a file output under its real name."""
 
-    def __init__(self, path: Path, class_names: list[str]) -> None:
+    def __init__(self, path: Path | None, class_names: list[str], row_format: str) -> None:
         self.path = path
-        self.format = path.suffix.lower()
+        self.format = row_format
         self.columns = columns(class_names)
         self.rows = 0
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle: TextIO = path.open("w", newline="", encoding="utf-8")
+        self.partial: Path | None = None
+        if path is None:
+            self._handle: TextIO = sys.stdout
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.partial = path.with_name(path.name + ".partial")
+            self._handle = self.partial.open("w", newline="", encoding="utf-8")
         self._csv: csv.DictWriter[str] | None = None
         if self.format == ".csv":
             self._csv = csv.DictWriter(self._handle, fieldnames=self.columns)
@@ -51,6 +63,12 @@ class RowWriter:
     def flush(self) -> None:
         self._handle.flush()
 
+    def finish(self) -> None:
+        """Close and rename `<file>.partial` to `<file>`; the rows are complete."""
+        if self.partial is not None and self.path is not None:
+            self._handle.close()
+            self.partial.replace(self.path)
+
     def __enter__(self) -> RowWriter:
         return self
 
@@ -60,4 +78,7 @@ class RowWriter:
         error: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._handle.close()
+        if self.partial is not None:
+            self._handle.close()
+        else:
+            self._handle.flush()

@@ -1,0 +1,159 @@
+"""What a new user met on a fresh clone, run the way they ran it: console commands as
+subprocesses, checked by exit status, standard output and standard error."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from emotion.data.datamodule import LandmarkDataModule
+
+ROOT = Path(__file__).resolve().parents[1]
+FACE = Path(__file__).parent / "fixtures" / "astronaut.jpg"
+TINY = [
+    "model.width=16",
+    "model.depth=1",
+    "model.head_width=8",
+    "trainer.max_epochs=1",
+    "trainer.accelerator=cpu",
+    "data.batch_size=64",
+]
+
+
+def command(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory: pytest.TempPathFactory, tiny_store_path: Path) -> Path:
+    """One tiny run made by `emotion-train`, in a directory named after its overrides."""
+    workdir = tmp_path_factory.mktemp("cli")
+    done = command(
+        "emotion.train", "data=store", f"data.path={tiny_store_path}", *TINY, cwd=workdir
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "litlogger" not in done.stderr + done.stdout
+    (run_dir,) = (workdir / "outputs" / "train" / "runs").iterdir()
+    assert "=" in run_dir.name and "," in run_dir.name
+    return run_dir
+
+
+def test_resuming_shows_no_checkpoint_directory_warning(
+    cli_run: Path, tiny_store_path: Path
+) -> None:
+    workdir = cli_run.parents[3]
+    args = ["data=store", f"data.path={tiny_store_path}", *TINY, "trainer.max_epochs=2"]
+    done = command("emotion.train", *args, cwd=workdir)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "resuming from" in done.stdout + done.stderr
+    assert "exists and is not empty" not in done.stdout + done.stderr
+    assert "litlogger" not in done.stderr + done.stdout
+
+
+def test_metrics_json_is_as_readable_as_the_other_files(cli_run: Path) -> None:
+    metrics = stat.S_IMODE((cli_run / "metrics.json").stat().st_mode)
+    log = stat.S_IMODE((cli_run / "train.log").stat().st_mode)
+    assert metrics == log and metrics & stat.S_IROTH
+
+
+def test_eval_takes_the_run_directory_positionally(cli_run: Path) -> None:
+    done = command("emotion.evaluate.app", str(cli_run), "bootstrap.resamples=50", cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((cli_run / "eval" / "metrics.json").read_text())
+    trained = json.loads((cli_run / "metrics.json").read_text())
+    assert result["metrics"]["test/acc"] == pytest.approx(trained["test"]["test/acc"], abs=1e-6)
+    assert result["trained_on_synthetic"] is True
+    assert "SYNTHETIC" in (cli_run / "eval" / "report.md").read_text()
+
+
+def test_predict_without_output_writes_rows_to_standard_output(
+    cli_run: Path, tmp_path: Path
+) -> None:
+    done = command("emotion.predict", str(cli_run), str(FACE), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert list(tmp_path.iterdir()) == [], "nothing is written into the working directory"
+    (row,) = list(csv.DictReader(io.StringIO(done.stdout)))
+    assert row["face"] == "True" and row["label"] in ("neutral", "anxious")
+    assert row["trained_on_synthetic"] == "True"
+    assert "SYNTHETIC" in done.stderr and "wrote 1 rows" in done.stderr
+
+
+def test_predict_on_a_missing_path_predicts_the_rest_then_fails(
+    cli_run: Path, tmp_path: Path
+) -> None:
+    output = tmp_path / "p.csv"
+    missing = tmp_path / "nope.jpg"
+    done = command(
+        "emotion.predict", str(cli_run), str(missing), str(FACE), "-o", str(output), cwd=tmp_path
+    )
+    assert done.returncode == 2
+    assert done.stderr.count("error:") == 1 and str(missing) in done.stderr
+    rows = {row["source"]: row for row in csv.DictReader(output.open())}
+    assert rows[str(FACE)]["face"] == "True"
+    assert rows[str(missing)]["status"] == "unreadable"
+    summary = json.loads(output.with_name("p.csv.summary.json").read_text())
+    assert summary["trained_on_synthetic"] is True and summary["missing_inputs"] == [str(missing)]
+
+
+def test_export_says_synthetic_and_prints_no_library_noise(cli_run: Path, tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime", reason="needs the export extra")
+    import onnx
+
+    output = tmp_path / "model.onnx"
+    done = command("emotion.export", str(cli_run), "--output", str(output), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for noise in ("torchvision is not installed", "LeafSpec", "axis name: batch"):
+        assert noise not in done.stderr, noise
+    assert "SYNTHETIC" in done.stderr
+    properties = {p.key: p.value for p in onnx.load(str(output)).metadata_props}
+    assert json.loads(properties["trained_on_synthetic"]) is True
+    assert json.loads(output.with_suffix(".json").read_text())["trained_on_synthetic"] is True
+
+
+def test_a_user_error_is_printed_once(tmp_path: Path) -> None:
+    done = command("emotion.train", "data=store", "data.path=missing.h5", *TINY, cwd=tmp_path)
+    assert done.returncode == 2
+    terminal = done.stdout + done.stderr  # Hydra's log lines go to standard output
+    assert terminal.count("no landmark store at") == 1
+    assert terminal.count("fix:") == 1 and "Traceback" not in terminal
+    assert done.stderr.startswith("error:") or "\nerror:" in done.stderr
+    log = next((tmp_path / "outputs").rglob("train.log")).read_text()
+    assert "no landmark store at" in log, "the run's log still records why it stopped"
+
+
+def test_kfold_on_seven_people_validates_on_every_class(make_store) -> None:
+    """The README's k-fold command on the real sample (7 people, both classes each) failed
+    with "class 'neutral' has no samples in the val split" for 5 and 3 folds."""
+    people = [f"person{index}" for index in range(7)]
+    label, subject = [], []
+    for number, person in enumerate(people):
+        for position in range(3 + number % 3):
+            label.append(int(position > 0))  # one or two neutral, the rest anxious
+            subject.append(person)
+        label.append(0)
+        subject.append(person)
+    path = make_store(label, subject)
+    for num_folds in (5, 3):
+        for fold in range(num_folds):
+            data = LandmarkDataModule(
+                str(path), split_strategy="kfold", num_folds=num_folds, fold=fold
+            )
+            data.setup()
+            for stage in ("train", "val", "test"):
+                assert set(data.rows(stage).labels.tolist()) == {0, 1}, (num_folds, fold, stage)
