@@ -31,8 +31,8 @@ test-all: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check emotion tests benchmarks
-	$(BIN)/ruff format --check emotion tests benchmarks
+	$(BIN)/ruff check emotion tests
+	$(BIN)/ruff format --check emotion tests
 
 bench-train: $(STAMP)
 	$(BIN)/python -m emotion.bench train $(ARGS)

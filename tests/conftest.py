@@ -12,8 +12,10 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
-from emotion.data.schema import LandmarkStore, read_store, write_store
-from emotion.data.synthetic import SyntheticSettings, generate
+from emotion.store.io import read_store, write_store
+from emotion.store.schema import LandmarkStore
+from emotion.synthetic.generate import generate
+from emotion.synthetic.settings import SyntheticSettings
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 os.environ.setdefault("MPLBACKEND", "Agg")

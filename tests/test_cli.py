@@ -37,7 +37,7 @@ def test_a_2x2_multirun_writes_four_metrics_and_a_summary(
     tiny_store_path: Path, tmp_path: Path
 ) -> None:
     done = emotion(
-        "emotion.train",
+        "emotion.training",
         "-m",
         "data=store",
         f"data.path={tiny_store_path}",
@@ -65,11 +65,11 @@ def test_rerunning_the_same_command_uses_the_same_run_directory(
     tiny_store_path: Path, tmp_path: Path
 ) -> None:
     args = ["data=store", f"data.path={tiny_store_path}", *TINY]
-    first = emotion("emotion.train", *args, cwd=tmp_path)
+    first = emotion("emotion.training", *args, cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     runs = list((tmp_path / "outputs" / "train" / "runs").iterdir())
     assert len(runs) == 1 and "model.width=16" in runs[0].name
-    second = emotion("emotion.train", *args, "trainer.max_epochs=2", cwd=tmp_path)
+    second = emotion("emotion.training", *args, "trainer.max_epochs=2", cwd=tmp_path)
     assert second.returncode == 0, second.stderr[-3000:]
     assert list((tmp_path / "outputs" / "train" / "runs").iterdir()) == runs
     assert "resuming from" in second.stderr + second.stdout
@@ -96,7 +96,7 @@ def test_bad_input_gets_a_clear_message_without_a_traceback(
         if any(a.startswith("data=") for a in args)
         else ["data=store", f"data.path={tiny_store_path}"]
     )
-    done = emotion("emotion.train", *store, *TINY, *args, cwd=tmp_path)
+    done = emotion("emotion.training", *store, *TINY, *args, cwd=tmp_path)
     assert done.returncode != 0
     assert expected in done.stderr
     assert "Traceback" not in done.stderr
@@ -106,7 +106,7 @@ def test_bad_input_gets_a_clear_message_without_a_traceback(
 def test_optuna_preset_runs_trials(tiny_store_path: Path, tmp_path: Path) -> None:
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="needs the `sweep` extra")
     done = emotion(
-        "emotion.train",
+        "emotion.training",
         "hparams_search=optuna",
         "data=store",
         f"data.path={tiny_store_path}",

@@ -15,7 +15,7 @@ def test_ddp_on_cpu_trains_and_scores_every_test_row_once(
     tiny_store_path: Path, tmp_path: Path
 ) -> None:
     done = emotion(
-        "emotion.train",
+        "emotion.training",
         "data=store",
         f"data.path={tiny_store_path}",
         *TINY,

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from emotion.data.schema import read_store
-from emotion.ensemble import Ensemble, checkpoints_of, load_model
 from emotion.errors import EmotionError
-from emotion.evaluate.app import evaluate
-from emotion.trained import load_trained
+from emotion.evaluate.evaluation import evaluate
+from emotion.inference.ensemble import Ensemble, checkpoints_of, load_model
+from emotion.inference.trained import load_trained
+from emotion.store.io import read_store
 from tests.trained_run import eval_config, train_tiny
 
 
@@ -88,7 +88,7 @@ def test_exported_ensemble_graph_gives_the_mean_probabilities(
     onnxruntime = pytest.importorskip(
         "onnxruntime", reason="ONNX export needs the export extra: pip install -e '.[export]'"
     )
-    from emotion.export import export
+    from emotion.export.onnx import export
 
     info = export(str(sweeps["seeds"]), tmp_path / "ensemble.onnx")
     assert len(info["ensemble"]) == 2

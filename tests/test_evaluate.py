@@ -16,12 +16,13 @@ import pytest
 import torch
 from torchmetrics.functional.classification import multiclass_accuracy, multiclass_f1_score
 
-from emotion.data.schema import LandmarkStore, write_store
 from emotion.errors import EmotionError
-from emotion.evaluate.app import evaluate
 from emotion.evaluate.bootstrap import subject_bootstrap
+from emotion.evaluate.evaluation import evaluate
 from emotion.evaluate.scores import metrics_from_confusion
 from emotion.evaluate.threshold import at_threshold, choose_threshold
+from emotion.store.io import write_store
+from emotion.store.schema import LandmarkStore
 from tests.trained_run import eval_config, train_tiny
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from emotion.data.geometry import normalise
-from emotion.data.schema import SCHEMA_VERSION
+from emotion.checkpoint import PREPROCESSING_KEY
 from emotion.errors import EmotionError
-from emotion.export import deployable
-from emotion.models.classifier import PREPROCESSING_KEY, LandmarkClassifier
-from emotion.models.raw_landmarks import RawLandmarkModel
-from emotion.trained import load_trained
+from emotion.export.graph import RawLandmarkModel
+from emotion.export.onnx import deployable
+from emotion.features.preprocessing import normalise
+from emotion.inference.trained import load_trained
+from emotion.models.classifier import LandmarkClassifier
+from emotion.store.schema import SCHEMA_VERSION
 
 
 def _checkpoint(path: Path, normalization: str, aspect: bool) -> Path:
@@ -72,7 +73,7 @@ def test_onnx_matches_torch_on_random_landmarks(tmp_path: Path, aspect: bool) ->
         "onnxruntime", reason="ONNX export needs the export extra: pip install -e '.[export]'"
     )
     pytest.importorskip("onnx", reason="ONNX export needs the export extra")
-    from emotion.export import TOLERANCE, export
+    from emotion.export.onnx import TOLERANCE, export
 
     info = export(_checkpoint(tmp_path / "m.ckpt", "nose_unit", aspect), tmp_path / "m.onnx")
     assert info["onnx_bytes"] == (tmp_path / "m.onnx").stat().st_size > 0

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from emotion.data.classes import BINARY, CANONICAL_ORDER, SEVEN, emotion_in_name
-from emotion.data.schema import read_store
 from emotion.errors import EmotionError
 from emotion.extract.pipeline import extract
 from emotion.extract.plan import make_plan
 from emotion.extract.settings import ExtractSettings
+from emotion.store.classes import BINARY, CANONICAL_ORDER, SEVEN, emotion_in_name
+from emotion.store.io import read_store
 from tests.extract_tree import (
     CK_PLUS,
     FER,

@@ -19,17 +19,19 @@ from typing import Any
 
 import pytest
 
-from emotion.data.schema import partial_path_for, read_store
 from emotion.errors import EmotionError
-from emotion.extract import landmarks, pipeline
-from emotion.extract.decode import TooLarge, decode_upright
-from emotion.extract.landmarks import TaskRunner
+from emotion.extract import pipeline
 from emotion.extract.lock import store_lock
 from emotion.extract.pipeline import extract
 from emotion.extract.plan import Task
 from emotion.extract.settings import ExtractSettings
 from emotion.extract.sources import Container, list_members
+from emotion.facemesh import runner as facemesh_runner
+from emotion.facemesh.decode import TooLarge, decode_upright
+from emotion.facemesh.media import Failure, Media, Outcome
+from emotion.facemesh.runner import FaceMeshRunner
 from emotion.predict.inputs import collect_inputs
+from emotion.store.io import partial_path_for, read_store
 from tests.extract_tree import (
     FlaggedRawNameInfo,
     astronaut_bytes,
@@ -137,13 +139,13 @@ def test_every_failure_is_named_and_the_good_photos_are_kept(hostile: Path, tmp_
     assert anxious["sampled"] == anxious["faces"] + anxious["undecodable"] == 2 + 2
 
 
-class RecordingRunner(TaskRunner):
+class RecordingRunner(FaceMeshRunner):
     """Records the sources it runs; raises KeyboardInterrupt on the `stop_at`-th."""
 
     ran: list[str] = []
     stop_at: int | None = None
 
-    def run(self, task: Task) -> landmarks.Outcome:
+    def run(self, task: Task) -> Outcome:
         RecordingRunner.ran.append(task.source)
         if len(RecordingRunner.ran) == RecordingRunner.stop_at:
             raise KeyboardInterrupt
@@ -154,7 +156,7 @@ def test_failures_are_finished_work_a_resume_does_not_retry(
     hostile: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     output = tmp_path / "r.h5"
-    monkeypatch.setattr(pipeline, "TaskRunner", RecordingRunner)
+    monkeypatch.setattr(pipeline, "FaceMeshRunner", RecordingRunner)
     RecordingRunner.ran, RecordingRunner.stop_at = [], 11  # the last task, a good photo
     with deadline(120), pytest.raises(KeyboardInterrupt):
         extract(settings(hostile, output, "chunk_tasks=1"))
@@ -171,20 +173,20 @@ def test_failures_are_finished_work_a_resume_does_not_retry(
 
 
 @pytest.fixture(scope="module")
-def runner() -> Iterator[TaskRunner]:
-    made = TaskRunner(reduce="auto", video_stride=1, video_max_frames=1)
+def runner() -> Iterator[FaceMeshRunner]:
+    made = FaceMeshRunner(reduce="auto", video_stride=1, video_max_frames=1)
     yield made
     made.close()
 
 
-def _file_task(path: Path, video: bool = False) -> Task:
-    return Task(str(path), str(path), None, video, str(path), -1, "", "")
+def _file_task(path: Path, video: bool = False) -> Media:
+    return Media(str(path), str(path), None, video)
 
 
 def test_runner_turns_bad_files_into_named_outcomes(
-    runner: TaskRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    runner: FaceMeshRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """emotion-predict runs the same TaskRunner: a 0-byte photo is an unreadable row."""
+    """emotion-predict runs the same FaceMeshRunner: a 0-byte photo is an unreadable row."""
     empty = tmp_path / "empty.jpg"
     empty.write_bytes(b"")
     os.mkfifo(tmp_path / "fifo.jpg")
@@ -200,7 +202,7 @@ def test_runner_turns_bad_files_into_named_outcomes(
         big.write_bytes(astronaut_bytes())
         monkeypatch.setattr(runner, "max_bytes", 1000)
         outcomes["big"] = runner.run(_file_task(big))
-    kinds = {name: outcome.failures()[0][1] for name, outcome in outcomes.items()}
+    kinds = {name: outcome.failures[0].problem for name, outcome in outcomes.items()}
     assert kinds == {
         "empty": "empty_file",
         "fifo": "not_a_regular_file",
@@ -208,12 +210,12 @@ def test_runner_turns_bad_files_into_named_outcomes(
         "missing": "unreadable_file",
         "big": "too_large",
     }
-    assert outcomes["empty"].undecodable == [(str(empty), "empty file (0 bytes)")]
-    assert not any(outcome.rows or outcome.no_face for outcome in outcomes.values())
+    assert outcomes["empty"].failures == [Failure(None, "empty_file", "empty file (0 bytes)")]
+    assert not any(outcome.faces or outcome.no_face for outcome in outcomes.values())
 
 
 def test_an_unexpected_error_is_counted_as_failed(
-    runner: TaskRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    runner: FaceMeshRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     photo = tmp_path / "p.jpg"
     photo.write_bytes(astronaut_bytes())
@@ -221,9 +223,9 @@ def test_an_unexpected_error_is_counted_as_failed(
     def explode(*args: Any, **kwargs: Any) -> Any:
         raise KeyError("something nobody foresaw")
 
-    monkeypatch.setattr(landmarks, "decode_upright", explode)
+    monkeypatch.setattr(facemesh_runner, "decode_upright", explode)
     outcome = runner.run(_file_task(photo))
-    assert outcome.failures() == [(str(photo), "failed", "KeyError: 'something nobody foresaw'")]
+    assert outcome.failures == [Failure(None, "failed", "KeyError: 'something nobody foresaw'")]
 
 
 def test_pixel_caps_come_before_decoding() -> None:
@@ -236,7 +238,9 @@ def test_pixel_caps_come_before_decoding() -> None:
         decode_upright(face_file("PNG"), "auto", max_pixels=1000)  # PNG: PIL reads the header
 
 
-def test_zip_with_an_invalid_utf8_name_keeps_its_photos(runner: TaskRunner, tmp_path: Path) -> None:
+def test_zip_with_an_invalid_utf8_name_keeps_its_photos(
+    runner: FaceMeshRunner, tmp_path: Path
+) -> None:
     archive = tmp_path / "photos.zip"
     with zipfile.ZipFile(archive, "w") as handle:
         handle.writestr("a_good.jpg", astronaut_bytes())
@@ -248,9 +252,9 @@ def test_zip_with_an_invalid_utf8_name_keeps_its_photos(runner: TaskRunner, tmp_
     names = [member.name for member in members]
     assert names == ["a_good.jpg", "p9_\ufffd\ufffd_bad_utf8.jpg", "사람_불안.jpg"]
     found = collect_inputs([str(archive)])
-    assert len(found.tasks) == 3 and not found.unreadable
-    outcomes = [runner.run(task) for task in found.tasks]
-    assert all(len(outcome.rows) == 1 for outcome in outcomes)
+    assert len(found.media) == 3 and not found.unreadable
+    outcomes = [runner.run(media) for media in found.media]
+    assert all(len(outcome.faces) == 1 for outcome in outcomes)
 
 
 def test_predict_inputs_skip_special_files_and_name_explicit_ones(tmp_path: Path) -> None:
@@ -266,7 +270,7 @@ def test_predict_inputs_skip_special_files_and_name_explicit_ones(tmp_path: Path
         found = collect_inputs(
             [str(folder), str(folder / "fifo.jpg"), str(folder / "link.jpg"), str(tmp_path / "no")]
         )
-    assert [task.source for task in found.tasks] == [
+    assert [media.source for media in found.media] == [
         str(folder / "a.jpg"),
         str(folder / "file_link.jpg"),
         str(folder / "inner" / "b.jpg"),
@@ -297,7 +301,7 @@ def test_a_second_run_to_the_same_output_is_refused(
 ) -> None:
     """The second run must not even open the first one's `.partial` (mode "w" truncates)."""
     output = tmp_path / "locked.h5"
-    monkeypatch.setattr(pipeline, "TaskRunner", RecordingRunner)
+    monkeypatch.setattr(pipeline, "FaceMeshRunner", RecordingRunner)
     RecordingRunner.ran, RecordingRunner.stop_at = [], 4
     with deadline(120), pytest.raises(KeyboardInterrupt):
         extract(settings(hostile, output, "chunk_tasks=1"))

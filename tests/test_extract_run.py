@@ -10,13 +10,14 @@ import h5py
 import numpy as np
 import pytest
 
-from emotion.data.schema import LandmarkStore, partial_path_for, read_store
 from emotion.errors import EmotionError
 from emotion.extract import pipeline
 from emotion.extract.app import run
 from emotion.extract.merge import merge
 from emotion.extract.pipeline import extract
 from emotion.extract.settings import ExtractSettings, report_path
+from emotion.store.io import partial_path_for, read_store
+from emotion.store.schema import LandmarkStore
 from tests.extract_tree import (
     PERSON_A,
     PERSON_B,
@@ -139,7 +140,7 @@ def test_annotator_votes(tree: Tree, tmp_path: Path) -> None:
     assert votes["voted_embarrassed"] == 1 and votes["no_majority"] == 1
 
 
-class InterruptingRunner(pipeline.TaskRunner):
+class InterruptingRunner(pipeline.FaceMeshRunner):
     """Raises KeyboardInterrupt (as Ctrl-C would) when asked for its `stop_at`-th photo."""
 
     calls = 0
@@ -156,7 +157,7 @@ def test_resume_after_interruption_matches_a_clean_run(
     tree: Tree, baseline: tuple[Path, dict[str, Any]], tmp_path: Path, monkeypatch: Any
 ) -> None:
     output = tmp_path / "resumed.h5"
-    monkeypatch.setattr(pipeline, "TaskRunner", InterruptingRunner)
+    monkeypatch.setattr(pipeline, "FaceMeshRunner", InterruptingRunner)
     with pytest.raises(KeyboardInterrupt):
         extract(settings(tree.root, output, "chunk_tasks=2"))
     monkeypatch.undo()
@@ -253,7 +254,7 @@ from emotion.extract import pipeline
 from emotion.extract.settings import ExtractSettings
 
 calls = 0
-original = pipeline.TaskRunner.run
+original = pipeline.FaceMeshRunner.run
 
 
 def run_then_die(self, task):
@@ -264,7 +265,7 @@ def run_then_die(self, task):
     return original(self, task)
 
 
-pipeline.TaskRunner.run = run_then_die
+pipeline.FaceMeshRunner.run = run_then_die
 cfg = extract_config(sys.argv[1], sys.argv[2], "chunk_tasks=2")
 pipeline.extract(ExtractSettings.from_config(cfg))
 """
@@ -350,8 +351,8 @@ def test_detector_matches_the_public_facemesh_api() -> None:
     """The direct graph call returns what FaceMesh.process() returns, face or no face."""
     import mediapipe as mp
 
-    from emotion.extract.decode import decode_upright
-    from emotion.extract.landmarks import FaceMeshDetector
+    from emotion.facemesh.decode import decode_upright
+    from emotion.facemesh.mesh import FaceMeshDetector
     from tests.extract_tree import astronaut_bytes, no_face_jpeg
 
     images = [decode_upright(data)[0] for data in (astronaut_bytes(), no_face_jpeg())]

@@ -9,18 +9,18 @@ import numpy as np
 import pytest
 
 from emotion.errors import EmotionError
-from emotion.extract.decode import (
+from emotion.extract.labels import emotion_of_path, majority
+from emotion.extract.plan import shard_range, subject_of
+from emotion.extract.sampling import sample_positions
+from emotion.facemesh.decode import (
     UndecodableImage,
     auto_reduce,
     decode_upright,
     jpeg_size,
     parse_reduce,
 )
-from emotion.extract.labels import emotion_of_path, majority
-from emotion.extract.landmarks import landmark_array
-from emotion.extract.plan import shard_range, subject_of
-from emotion.extract.sampling import sample_positions
-from emotion.extract.sources import decode_zip_name
+from emotion.facemesh.files import decode_zip_name
+from emotion.facemesh.mesh import landmark_array
 from tests.extract_tree import astronaut_bytes, rotated_with_exif, write_zip
 
 
@@ -186,7 +186,7 @@ def test_other_formats_decode_to_rgb(image_format: str, mode: str, reduce: int |
 
 
 def test_an_empty_file_is_named() -> None:
-    from emotion.extract.decode import EmptyFile
+    from emotion.facemesh.decode import EmptyFile
 
     with pytest.raises(EmptyFile, match="0 bytes") as caught:
         decode_upright(b"", "auto")
@@ -194,7 +194,7 @@ def test_an_empty_file_is_named() -> None:
 
 
 def test_new_image_suffixes_are_images() -> None:
-    from emotion.extract.sources import member_kind
+    from emotion.facemesh.files import member_kind
 
     for name in ("KA.FE1.45.tiff", "a.TIF", "b.bmp", "c.webp", "AF01AFS.JPG"):
         assert member_kind(name) == "image"

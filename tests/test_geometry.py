@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emotion.data.geometry import NOSE_TIP, aspect_correct, normalise
+from emotion.features.geometry import NOSE_TIP, aspect_correct
+from emotion.features.preprocessing import normalise
 
 
 def test_nose_unit_puts_the_nose_at_the_origin_and_the_farthest_point_at_one() -> None:
@@ -37,3 +38,21 @@ def test_aspect_correction_restores_pixel_proportions() -> None:
 def test_unknown_normalisation_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown normalisation"):
         normalise(np.zeros((1, 478, 3), np.float32), method="procrustes?")
+
+
+def test_the_torch_twins_equal_the_numpy_steps() -> None:
+    """The exported graph normalises with the torch twins; training with the numpy steps."""
+    import torch
+
+    from emotion.features.geometry import aspect_correct_torch, nose_unit, nose_unit_torch
+
+    rng = np.random.default_rng(3)
+    raw = rng.random((6, 478, 3), dtype=np.float32)
+    raw[0] = raw[0, :1]  # every point at the nose: radius 0, left unscaled
+    size = rng.integers(240, 4000, (6, 2))
+    corrected = aspect_correct(raw, size)
+    twin = aspect_correct_torch(torch.from_numpy(raw), torch.from_numpy(size))
+    np.testing.assert_allclose(twin.numpy(), corrected, rtol=1e-6)
+    np.testing.assert_allclose(
+        nose_unit_torch(torch.from_numpy(corrected)).numpy(), nose_unit(corrected), atol=1e-6
+    )

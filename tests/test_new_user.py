@@ -45,7 +45,7 @@ def cli_run(tmp_path_factory: pytest.TempPathFactory, tiny_store_path: Path) -> 
     """One tiny run made by `emotion-train`, in a directory named after its overrides."""
     workdir = tmp_path_factory.mktemp("cli")
     done = command(
-        "emotion.train", "data=store", f"data.path={tiny_store_path}", *TINY, cwd=workdir
+        "emotion.training", "data=store", f"data.path={tiny_store_path}", *TINY, cwd=workdir
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "litlogger" not in done.stderr + done.stdout
@@ -59,7 +59,7 @@ def test_resuming_shows_no_checkpoint_directory_warning(
 ) -> None:
     workdir = cli_run.parents[3]
     args = ["data=store", f"data.path={tiny_store_path}", *TINY, "trainer.max_epochs=2"]
-    done = command("emotion.train", *args, cwd=workdir)
+    done = command("emotion.training", *args, cwd=workdir)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "resuming from" in done.stdout + done.stderr
     assert "exists and is not empty" not in done.stdout + done.stderr
@@ -127,7 +127,7 @@ def test_export_says_synthetic_and_prints_no_library_noise(cli_run: Path, tmp_pa
 
 
 def test_a_user_error_is_printed_once(tmp_path: Path) -> None:
-    done = command("emotion.train", "data=store", "data.path=missing.h5", *TINY, cwd=tmp_path)
+    done = command("emotion.training", "data=store", "data.path=missing.h5", *TINY, cwd=tmp_path)
     assert done.returncode == 2
     terminal = done.stdout + done.stderr  # Hydra's log lines go to standard output
     assert terminal.count("no landmark store at") == 1

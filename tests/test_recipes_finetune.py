@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from emotion.checkpoint import read_checkpoint
 from emotion.errors import EmotionError
 from emotion.models.classifier import LandmarkClassifier
-from emotion.recipes.finetune import load_trunk, read_checkpoint
-from emotion.train import train
+from emotion.recipes.finetune import load_trunk
+from emotion.training.train import train
 from tests.conftest import small_overrides
 
 KFOLD = ("data.split_strategy=kfold", "data.num_folds=3", "data.fold=0")

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from emotion.data.augment import random_pose
-from emotion.data.geometry import NORMALISATIONS, normalise
-from emotion.data.procrustes import RIGID_LANDMARKS, procrustes_align, reference_face
-from emotion.data.schema import LandmarkStore
-from emotion.data.subject_neutral import subtract_subject_neutral
-from emotion.data.synthetic import rotation_matrices
+from emotion.features.augment import random_pose
+from emotion.features.preprocessing import NORMALISATIONS, normalise
+from emotion.features.procrustes import RIGID_LANDMARKS, procrustes_align, reference_face
+from emotion.features.subject_neutral import subtract_subject_neutral
+from emotion.store.schema import LandmarkStore
+from emotion.synthetic.render import rotation_matrices
 
 
 def _similarity(points: np.ndarray, seed: int) -> np.ndarray:

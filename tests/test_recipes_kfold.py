@@ -6,8 +6,8 @@ from collections import Counter
 
 import pytest
 
-from emotion.data.schema import LandmarkStore
 from emotion.data.splits import kfold_split
+from emotion.store.schema import LandmarkStore
 
 
 @pytest.mark.parametrize("num_folds", [3, 5])

@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 from emotion.models.classifier import LandmarkClassifier
 from emotion.recipes.class_balance import balanced_weights
 from emotion.recipes.temperature import fit_temperature
-from emotion.train import train
+from emotion.training.train import train
 from tests.conftest import small_overrides
 
 OPTION_CALLBACKS = ("ema", "temperature", "class_balance", "init_trunk")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from emotion.compare import compare, load_recipe, render_markdown
-from emotion.summary import main
+from emotion.summary.app import main
+from emotion.summary.compare import compare, load_recipe, render_markdown
 
 METRICS = ("bal_acc", "acc", "f1_macro", "recall_anxious", "precision_neutral")
 

@@ -13,11 +13,12 @@ import pytest
 import torch
 
 from emotion.data.datamodule import LandmarkDataModule
-from emotion.data.schema import StoreError, read_store
 from emotion.errors import EmotionError
-from emotion.evaluate.app import evaluate
-from emotion.runs import LOCK_FILE
-from emotion.trained import load_trained
+from emotion.evaluate.evaluation import evaluate
+from emotion.inference.trained import load_trained
+from emotion.rundir import LOCK_FILE
+from emotion.store.io import read_store
+from emotion.store.schema import StoreError
 from tests.trained_run import eval_config, train_tiny
 
 
@@ -70,7 +71,7 @@ def test_export_refuses_a_graph_with_non_finite_outputs(
 ) -> None:
     """NaN > tolerance is false: a NaN-producing graph passed the onnxruntime check."""
     pytest.importorskip("onnxruntime", reason="needs the export extra")
-    import emotion.export as export_module
+    import emotion.export.onnx as export_module
 
     run_dir, _ = run
     real_deployable = export_module.deployable
@@ -89,7 +90,7 @@ def test_export_refuses_a_graph_with_non_finite_outputs(
 
 
 def test_predict_never_labels_nan_probabilities() -> None:
-    from emotion.predict.app import Predictor
+    from emotion.predict.predictor import Predictor
 
     class Model:
         class_names = ["neutral", "anxious"]

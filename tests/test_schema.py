@@ -9,15 +9,8 @@ import h5py
 import numpy as np
 import pytest
 
-from emotion.data.schema import (
-    SCHEMA_VERSION,
-    LandmarkStore,
-    StoreError,
-    StoreWriter,
-    partial_path_for,
-    read_store,
-    write_store,
-)
+from emotion.store.io import StoreWriter, partial_path_for, read_store, write_store
+from emotion.store.schema import SCHEMA_VERSION, LandmarkStore, StoreError
 
 
 def test_round_trip_keeps_every_column_and_attribute(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from emotion.errors import EmotionError
-from emotion.summary import load_runs, render, summarise
+from emotion.summary.table import load_runs, render, summarise
 
 
 def _write(root: Path, name: str, depth: int, seed: int, value: float) -> None:

@@ -9,18 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emotion.data.classes import BINARY
-from emotion.data.geometry import normalise
-from emotion.data.schema import LandmarkStore, read_store
-from emotion.data.synthetic import (
-    FEAR_ACTIONS,
-    SyntheticSettings,
-    build_face_model,
-    generate,
-    generate_store,
-    main,
-)
-from emotion.data.template import load_template
+from emotion.features.preprocessing import normalise
+from emotion.features.template import load_template
+from emotion.store.classes import BINARY
+from emotion.store.io import read_store
+from emotion.store.schema import LandmarkStore
+from emotion.synthetic.app import main
+from emotion.synthetic.face_model import FEAR_ACTIONS, build_face_model
+from emotion.synthetic.generate import generate, generate_store
+from emotion.synthetic.settings import SyntheticSettings
 
 SMALL = {"num_subjects": 12, "frames_per_subject": 10}
 
@@ -33,7 +30,7 @@ def store() -> LandmarkStore:
 def test_template_loads_without_mediapipe() -> None:
     code = (
         "import sys; sys.modules['mediapipe'] = None; sys.modules['cv2'] = None\n"
-        "from emotion.data.template import load_template\n"
+        "from emotion.features.template import load_template\n"
         "landmarks, size, provenance = load_template()\n"
         "assert landmarks.shape == (478, 3) and size == (512, 512)\n"
         "assert 'public domain' in provenance['licence']\n"

@@ -12,7 +12,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 
 from emotion.errors import EmotionError
 from emotion.models.classifier import LandmarkClassifier
-from emotion.train import train
+from emotion.training.train import train
 from tests.conftest import small_overrides
 
 

@@ -9,7 +9,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
-from emotion.train import train
+from emotion.training.train import train
 from tests.conftest import CONF_DIR, small_overrides
 
 

@@ -5,7 +5,7 @@ In one run, on this machine's CPU:
             torch.compile (skipped with the reason when it fails) and onnxruntime: single-sample
             latency (p50/p99) and batch throughput;
   predict   `emotion-predict`'s whole path on photos (decode + FaceMesh + batched model + CSV)
-            against the bare extraction loop (the extractor's TaskRunner alone) on the same
+            against the bare extraction loop (the extractor's FaceMeshRunner alone) on the same
             files, and the model's share of the per-photo time.
 Without --ckpt the model is the reference size (width 512, depth 3, head 256; 2.45 M
 parameters) with random weights: speed does not depend on what was learnt.
@@ -20,16 +20,12 @@ import os
 import platform
 import tempfile
 import time
-import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from emotion.export import deployable, example_inputs, export_onnx
-from emotion.trained import load_trained
+from emotion.bench.infer_backends import bench_backends, reference_checkpoint
 
 DEFAULT_ROOT = Path("../shared/data/aihub_sample")
 DEFAULT_OUTPUT = Path("outputs/bench/infer.json")
@@ -38,124 +34,11 @@ FIXTURE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "astronau
 log = logging.getLogger(__name__)
 
 
-def reference_checkpoint(path: Path) -> Path:
-    """A reference-size checkpoint with random weights and the default preprocessing."""
-    from emotion.data.schema import SCHEMA_VERSION
-    from emotion.models.classifier import PREPROCESSING_KEY, LandmarkClassifier
-
-    torch.manual_seed(0)
-    model = LandmarkClassifier(["neutral", "anxious"])
-    torch.save(
-        {
-            "state_dict": model.state_dict(),
-            "hyper_parameters": dict(model.hparams),
-            PREPROCESSING_KEY: {
-                "store_schema_version": SCHEMA_VERSION,
-                "normalization": "nose_unit",
-                "aspect_correction": False,
-            },
-        },
-        path,
-    )
-    return path
-
-
-def latency(call: Callable[[], Any], iterations: int, warmup: int = 50) -> dict[str, float]:
-    """Per-call wall time in milliseconds: p50, p99, mean."""
-    for _ in range(warmup):
-        call()
-    times = np.empty(iterations)
-    for index in range(iterations):
-        started = time.perf_counter_ns()
-        call()
-        times[index] = time.perf_counter_ns() - started
-    times /= 1e6
-    return {
-        "p50_ms": float(np.percentile(times, 50)),
-        "p99_ms": float(np.percentile(times, 99)),
-        "mean_ms": float(times.mean()),
-        "iterations": iterations,
-    }
-
-
-def throughput(call: Callable[[], Any], rows: int, iterations: int) -> dict[str, float]:
-    call()
-    started = time.perf_counter()
-    for _ in range(iterations):
-        call()
-    seconds = time.perf_counter() - started
-    return {"rows_per_s": rows * iterations / seconds, "batch": rows, "iterations": iterations}
-
-
-def bench_backends(
-    ckpt: Path,
-    workdir: Path,
-    single_iterations: int,
-    batch: int,
-    batch_iterations: int,
-    compile_model: bool,
-) -> dict[str, Any]:
-    trained = load_trained(ckpt)
-    module = deployable(trained)
-    (one,) = example_inputs(1, False)
-    (many,) = example_inputs(batch, False)
-    results: dict[str, Any] = {}
-
-    def torch_runner(model: Callable[[torch.Tensor], torch.Tensor]) -> dict[str, Any]:
-        with torch.inference_mode():
-            return {
-                "single": latency(lambda: model(one), single_iterations),
-                "batch": throughput(lambda: model(many), batch, batch_iterations),
-            }
-
-    results["torch_eager"] = torch_runner(module)
-    if compile_model:
-        try:
-            started = time.perf_counter()
-            compiled = torch.compile(module, dynamic=False)
-            with torch.inference_mode():
-                compiled(one)
-                compiled(many)
-            compile_s = time.perf_counter() - started
-            results["torch_compiled"] = {**torch_runner(compiled), "compile_s": compile_s}
-        except Exception as error:  # inductor needs a working C compiler and more
-            results["torch_compiled"] = {"skipped": f"{type(error).__name__}: {error}"[:300]}
-    else:
-        results["torch_compiled"] = {"skipped": "--no-compile"}
-    try:
-        import onnxruntime
-    except ImportError:
-        results["onnxruntime"] = {
-            "skipped": "onnxruntime is not installed (pip install -e '.[export]')"
-        }
-        return results
-    onnx_path = workdir / "model.onnx"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        export_onnx(module, onnx_path, trained.class_names)
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = torch.get_num_threads()
-    options.inter_op_num_threads = 1
-    session = onnxruntime.InferenceSession(
-        str(onnx_path), options, providers=["CPUExecutionProvider"]
-    )
-    one_np, many_np = one.numpy(), many.numpy()
-    results["onnxruntime"] = {
-        "single": latency(lambda: session.run(None, {"landmarks": one_np}), single_iterations),
-        "batch": throughput(
-            lambda: session.run(None, {"landmarks": many_np}), batch, batch_iterations
-        ),
-        "onnx_bytes": onnx_path.stat().st_size,
-        "version": onnxruntime.__version__,
-    }
-    return results
-
-
 def photo_files(root: Path, limit: int, folder: Path) -> tuple[list[Path], str]:
     """Up to `limit` photos written to `folder`: the real-face sample, else the fixture."""
     folder.mkdir(parents=True, exist_ok=True)
     if root.is_dir():
-        from emotion.bench.extract import load_photos
+        from emotion.bench.extract_photos import load_photos
 
         photos = load_photos(root)
         step = max(1, len(photos) // limit)
@@ -177,30 +60,31 @@ def photo_files(root: Path, limit: int, folder: Path) -> tuple[list[Path], str]:
 
 
 def bench_end_to_end(ckpt: Path, photos: list[Path], workdir: Path) -> dict[str, Any]:
-    """emotion-predict's whole path vs the extractor's TaskRunner alone, same files."""
-    from emotion.extract.landmarks import TaskRunner, quiet_native_logs
+    """emotion-predict's whole path vs the extractor's FaceMeshRunner alone, same files."""
+    from emotion.facemesh.mesh import quiet_native_logs
+    from emotion.facemesh.runner import FaceMeshRunner
     from emotion.predict.app import predict
     from emotion.predict.inputs import collect_inputs
 
     quiet_native_logs()
-    tasks = collect_inputs([str(photos[0].parent)]).tasks
+    media = collect_inputs([str(photos[0].parent)]).media
     started = time.perf_counter()
-    runner = TaskRunner(reduce=2, video_stride=1, video_max_frames=1)
+    runner = FaceMeshRunner(reduce=2, video_stride=1, video_max_frames=1)
     build_s = time.perf_counter() - started
-    runner.run(tasks[0])  # warm: first inference, file cache
+    runner.run(media[0])  # warm: first inference, file cache
     faces = 0
     loop_started = time.perf_counter()
-    for task in tasks:
-        faces += len(runner.run(task).rows)
+    for item in media:
+        faces += len(runner.run(item).faces)
     loop_s = time.perf_counter() - loop_started
     runner.close()
     bare = {
-        "photos": len(tasks),
+        "photos": len(media),
         "faces": faces,
         "graph_build_s": build_s,
         "loop_s": loop_s,
-        "photos_per_s": len(tasks) / loop_s,
-        "photos_per_s_with_build": len(tasks) / (loop_s + build_s),
+        "photos_per_s": len(media) / loop_s,
+        "photos_per_s_with_build": len(media) / (loop_s + build_s),
     }
     # Warm-up run on one photo (imports, first inference), then the timed run on all of them.
     predict(ckpt, [str(photos[0])], workdir / "warmup.csv")
@@ -225,7 +109,7 @@ def bench_end_to_end(ckpt: Path, photos: list[Path], workdir: Path) -> dict[str,
     }
 
 
-def main(argv: list[str] | None = None) -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m emotion.bench infer", description=__doc__)
     parser.add_argument("--ckpt", type=Path, help="default: reference size, random weights")
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="AI Hub-style sample")
@@ -242,9 +126,22 @@ def main(argv: list[str] | None = None) -> None:
         help="intra-op threads of torch and onnxruntime (default 1: a single sample is too "
         "small to split, and shared cores make multi-threaded timings erratic)",
     )
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    return parser
 
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    torch.set_num_threads(args.threads)
+    backends, end_to_end, described = measure(args)
+    result = result_json(args, backends, end_to_end, described)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    print_summary(backends, end_to_end, described)
+    print(f"wrote {args.output}")
+
+
+def measure(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """The model in each backend, then the predict rate; and which photos it ran on."""
     with tempfile.TemporaryDirectory(prefix="bench-infer-") as temporary:
         workdir = Path(temporary)
         ckpt = args.ckpt or reference_checkpoint(workdir / "reference.ckpt")
@@ -258,9 +155,19 @@ def main(argv: list[str] | None = None) -> None:
         )
         photos, described = photo_files(args.root, args.photos, workdir / "photos")
         end_to_end = bench_end_to_end(ckpt, photos, workdir)
+    return backends, end_to_end, described
+
+
+def result_json(
+    args: argparse.Namespace,
+    backends: dict[str, Any],
+    end_to_end: dict[str, Any],
+    described: str,
+) -> dict[str, Any]:
+    """The figures written to --output, with the machine and the targets."""
     e2e = end_to_end["predict_end_to_end"]
     onnx_single = backends.get("onnxruntime", {}).get("single", {}).get("p50_ms")
-    result = {
+    return {
         "machine": {
             "platform": platform.platform(),
             "processor": platform.processor(),
@@ -280,8 +187,10 @@ def main(argv: list[str] | None = None) -> None:
             else onnx_single < 0.3,
         },
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def print_summary(backends: dict[str, Any], end_to_end: dict[str, Any], described: str) -> None:
+    """One line per backend, then the bare extraction loop and the predict rate."""
     for name, figures in backends.items():
         if "skipped" in figures:
             print(f"{name:15s} skipped: {figures['skipped']}")
@@ -292,6 +201,7 @@ def main(argv: list[str] | None = None) -> None:
             f"batch {batch['batch']}: {batch['rows_per_s']:,.0f} rows/s"
         )
     bare = end_to_end["bare_extraction_loop"]
+    e2e = end_to_end["predict_end_to_end"]
     print(
         f"bare extraction loop: {bare['photos_per_s']:.1f} photos/s "
         f"({bare['photos_per_s_with_build']:.1f} with graph build)"
@@ -300,4 +210,3 @@ def main(argv: list[str] | None = None) -> None:
         f"predict end to end:   {e2e['photos_per_s']:.1f} photos/s, model "
         f"{100 * e2e['model_share_of_time']:.2f}% of the time ({described})"
     )
-    print(f"wrote {args.output}")

@@ -3,7 +3,7 @@
 Both run in the same process on the same in-memory tensors, the same model (seed_reference)
 and the same batch size, alternating, so machine noise hits both alike. The result is the
 ratio of median epoch times. It also times loading the HDF5 store into memory against merely
-reading the file's bytes. Data: SYNTHETIC landmarks (emotion.data.synthetic).
+reading the file's bytes. Data: SYNTHETIC landmarks (emotion.synthetic).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import platform
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +23,13 @@ import torch
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from emotion.callbacks import EpochSummary
 from emotion.data.datamodule import LandmarkDataModule
-from emotion.data.schema import read_store, write_store
-from emotion.data.synthetic import SyntheticSettings, generate
 from emotion.models.classifier import LandmarkClassifier
 from emotion.models.residual_mlp import ResidualMLP
+from emotion.store.io import read_store, write_store
+from emotion.synthetic.generate import generate
+from emotion.synthetic.settings import SyntheticSettings
+from emotion.training.callbacks import EpochSummary
 
 REFERENCE = {"width": 512, "depth": 3, "head_width": 256, "dropout": 0.3, "head_dropout": 0.2}
 TARGET_RATIO = 1.25
@@ -114,20 +116,45 @@ def time_loading(path: Path, repeats: int) -> dict[str, Any]:
     }
 
 
-def main(argv: list[str] | None = None) -> None:
+@dataclass(frozen=True)
+class Measurements:
+    """Every timing of one run (seconds), as measured."""
+
+    generate_s: float
+    loading: dict[str, Any]
+    setup_s: float
+    train_rows: int
+    framework: list[float]
+    bare: list[float]
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m emotion.bench train", description=__doc__)
     parser.add_argument("--samples", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3, help="alternating epochs of each kind")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--out", type=Path, default=Path("outputs/bench/train.json"))
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    measured = measure(args.samples, args.rounds)
+    result = result_json(args, measured)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print_summary(result)
+    print(f"wrote {args.out}")
 
+
+def measure(samples: int, rounds: int) -> Measurements:
+    """Synthetic store, its loading, then framework and bare epochs alternating."""
     with tempfile.TemporaryDirectory() as scratch:
         workdir = Path(scratch)
         start = time.perf_counter()
-        store = generate(SyntheticSettings(num_frames=args.samples, seed=0))
+        store = generate(SyntheticSettings(num_frames=samples, seed=0))
         generate_s = time.perf_counter() - start
         path = write_store(workdir / "bench.h5", store)
         loading = time_loading(path, repeats=3)
@@ -138,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
         train_rows = data.rows("train")
 
         framework, bare = [], []
-        for round_index in range(args.rounds):
+        for round_index in range(rounds):
             framework.append(framework_epoch(data, workdir / f"run{round_index}", round_index))
             bare.append(
                 bare_epoch(
@@ -146,13 +173,18 @@ def main(argv: list[str] | None = None) -> None:
                 )
             )
             print(f"round {round_index}: framework {framework[-1]:.2f} s, bare {bare[-1]:.2f} s")
+    return Measurements(generate_s, loading, setup_s, len(train_rows), framework, bare)
 
+
+def result_json(args: argparse.Namespace, measured: Measurements) -> dict[str, Any]:
+    """The figures written to --out: epochs, their ratio and target, loading, machine."""
+    framework, bare = measured.framework, measured.bare
     ratio = statistics.median(framework) / statistics.median(bare)
-    result = {
+    return {
         "benchmark": "train",
-        "data": "SYNTHETIC landmarks (emotion.data.synthetic), seed 0",
+        "data": "SYNTHETIC landmarks (emotion.synthetic), seed 0",
         "samples_generated": args.samples,
-        "train_rows_per_epoch": len(train_rows),
+        "train_rows_per_epoch": measured.train_rows,
         "model": {"architecture": "seed_reference", **REFERENCE},
         "batch_size": 256,
         "rounds": args.rounds,
@@ -164,10 +196,10 @@ def main(argv: list[str] | None = None) -> None:
         "ratio_framework_over_bare": ratio,
         "target_ratio": TARGET_RATIO,
         "meets_target": ratio <= TARGET_RATIO,
-        "framework_samples_per_s": len(train_rows) / statistics.median(framework),
-        "generate_synthetic_s": generate_s,
-        "datamodule_setup_s": setup_s,
-        "hdf5_loading": loading,
+        "framework_samples_per_s": measured.train_rows / statistics.median(framework),
+        "generate_synthetic_s": measured.generate_s,
+        "datamodule_setup_s": measured.setup_s,
+        "hdf5_loading": measured.loading,
         "machine": {
             "platform": platform.platform(),
             "processor": platform.processor(),
@@ -175,8 +207,10 @@ def main(argv: list[str] | None = None) -> None:
             "lightning": L.__version__,
         },
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def print_summary(result: dict[str, Any]) -> None:
+    """The medians, their ratio against the target, and the HDF5 loading ratio."""
     print(
         json.dumps(
             {
@@ -190,8 +224,8 @@ def main(argv: list[str] | None = None) -> None:
             }
         )
     )
+    loading = result["hdf5_loading"]
     print(f"hdf5: read_store / read_bytes = {loading['ratio_read_store_over_read_bytes']:.2f}")
-    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

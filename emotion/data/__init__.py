@@ -1,1 +1,2 @@
-"""Landmark data: the HDF5 store, the synthetic default, normalisation, splits, the DataModule."""
+"""Data loading: the LightningDataModule over a landmark store, its typed settings, subject
+splits and batches."""

@@ -15,6 +15,9 @@ import numpy as np
 from emotion.errors import EmotionError
 
 SPLIT_STRATEGIES = ("official", "kfold")
+# k-fold settings as the configs default them; only `kfold` reads them.
+DEFAULT_FOLD = 0
+DEFAULT_NUM_FOLDS = 5
 
 
 @dataclass

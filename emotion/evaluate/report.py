@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torchmetrics.classification import MulticlassConfusionMatrix  # noqa: E402
 
-from emotion.runs import write_json_atomic  # noqa: E402
+from emotion.rundir import write_json_atomic
 
 METRICS_JSON = "metrics.json"
 REPORT_MD = "report.md"
@@ -42,19 +42,20 @@ def _with_interval(result: dict[str, Any], key: str) -> str:
 
 def markdown(result: dict[str, Any]) -> str:
     """A one-page report a person can read and paste into a ticket."""
-    stage = result["split"]
-    names = result["class_names"]
+    sections = [header_lines, metric_lines, class_lines, confusion_lines, operating_point_lines]
+    return "\n".join(line for section in sections for line in section(result)) + "\n"
+
+
+def header_lines(result: dict[str, Any]) -> list[str]:
+    """What was scored: the model, the data, the split and the intervals."""
     data = result["data"]
     counts = result["counts"]
-    lines = [
-        f"# Evaluation on `{stage}`",
+    synthetic_model = result.get("trained_on_synthetic")
+    return [
+        f"# Evaluation on `{result['split']}`",
         "",
         f"- checkpoint: `{result['ckpt_path']}`"
-        + (
-            " (trained on **SYNTHETIC** landmarks, not real faces)"
-            if result.get("trained_on_synthetic")
-            else ""
-        ),
+        + (" (trained on **SYNTHETIC** landmarks, not real faces)" if synthetic_model else ""),
         f"- data: `{data['path']}`" + (" (**SYNTHETIC**)" if data.get("synthetic") else ""),
         f"- split strategy: {result['data_settings']['split_strategy']}, "
         f"drop_overlap={result['data_settings']['drop_overlap']}",
@@ -63,20 +64,31 @@ def markdown(result: dict[str, Any]) -> str:
         f"({counts['test_rows_dropped_for_overlap']} test photos dropped for it)",
         f"- intervals: {int(result['bootstrap']['confidence'] * 100)}% percentile bootstrap over "
         f"subjects, {result['bootstrap']['resamples']} resamples",
-        "",
-        "| metric | value [interval] |",
-        "|---|---|",
     ]
-    lines += [f"| {key} | {_with_interval(result, f'{stage}/{key}')} |" for key in HEADLINE]
-    lines += ["", "| class | precision | recall | F1 | photos |", "|---|---|---|---|---|"]
+
+
+def metric_lines(result: dict[str, Any]) -> list[str]:
+    stage = result["split"]
+    lines = ["", "| metric | value [interval] |", "|---|---|"]
+    return lines + [f"| {key} | {_with_interval(result, f'{stage}/{key}')} |" for key in HEADLINE]
+
+
+def class_lines(result: dict[str, Any]) -> list[str]:
+    stage = result["split"]
+    lines = ["", "| class | precision | recall | F1 | photos |", "|---|---|---|---|---|"]
     per_class = np.asarray(result["confusion_matrix"]["counts"]).sum(axis=1)
-    for index, name in enumerate(names):
+    for index, name in enumerate(result["class_names"]):
         cells = [
             _with_interval(result, f"{stage}/{kind}_{name}")
             for kind in ("precision", "recall", "f1")
         ]
         lines.append(f"| {name} | {' | '.join(cells)} | {int(per_class[index])} |")
-    lines += [
+    return lines
+
+
+def confusion_lines(result: dict[str, Any]) -> list[str]:
+    names = result["class_names"]
+    lines = [
         "",
         "Confusion matrix (rows: true, columns: predicted; counts and row fractions):",
         "",
@@ -90,28 +102,34 @@ def markdown(result: dict[str, Any]) -> str:
             f"{c} ({f:.2f})" for c, f in zip(counts_matrix[index], fractions[index], strict=True)
         ]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def operating_point_lines(result: dict[str, Any]) -> list[str]:
     point = result.get("operating_point")
-    if point:
-        lines += [
-            "",
-            f"## Operating point: {point['positive_class']} recall >= {point['target_recall']} "
-            "(chosen on val)",
-            "",
-            f"Threshold P({point['positive_class']}) >= {point['threshold']:.4f}.",
-            "",
-            "| | recall | precision | specificity | bal_acc | flagged |",
-            "|---|---|---|---|---|---|",
+    if not point:
+        return []
+    stage = result["split"]
+    lines = [
+        "",
+        f"## Operating point: {point['positive_class']} recall >= {point['target_recall']} "
+        "(chosen on val)",
+        "",
+        f"Threshold P({point['positive_class']}) >= {point['threshold']:.4f}.",
+        "",
+        "| | recall | precision | specificity | bal_acc | flagged |",
+        "|---|---|---|---|---|---|",
+    ]
+    rows = [("val (chosen on)", point["val"]), (f"{stage} at threshold", point["evaluated"])]
+    if point.get("at_0.5"):
+        rows.append((f"{stage} at 0.5", point["at_0.5"]))
+    for label, figures in rows:
+        cells = [
+            _fmt(figures[k])
+            for k in ("recall", "precision", "specificity", "bal_acc", "flagged_fraction")
         ]
-        rows = [("val (chosen on)", point["val"]), (f"{stage} at threshold", point["evaluated"])]
-        if point.get("at_0.5"):
-            rows.append((f"{stage} at 0.5", point["at_0.5"]))
-        for label, figures in rows:
-            cells = [
-                _fmt(figures[k])
-                for k in ("recall", "precision", "specificity", "bal_acc", "flagged_fraction")
-            ]
-            lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def write_outputs(result: dict[str, Any], output_dir: Path, tensorboard: bool) -> None:

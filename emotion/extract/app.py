@@ -1,9 +1,12 @@
-"""`emotion-extract`: a thin Hydra wrapper around `emotion.extract.pipeline.extract`."""
+"""`emotion-extract` (a thin Hydra wrapper around `emotion.extract.pipeline.extract`) and
+`emotion-extract-merge` (argparse, around `emotion.extract.merge.merge`)."""
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 import hydra
@@ -11,9 +14,10 @@ from omegaconf import DictConfig
 
 from emotion import CONFIG_DIR
 from emotion.errors import exit_on_user_error
-from emotion.extract.landmarks import quiet_native_logs
+from emotion.extract.merge import merge
 from emotion.extract.pipeline import extract
 from emotion.extract.settings import ExtractSettings
+from emotion.facemesh.mesh import quiet_native_logs
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +41,23 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 def main(cfg: DictConfig) -> None:
     quiet_native_logs()
     run(cfg)
+
+
+@exit_on_user_error
+def merge_main(argv: list[str] | None = None) -> None:
+    """`emotion-extract-merge OUTPUT [SHARD ...]`: join one run's shard files into one store."""
+    parser = argparse.ArgumentParser(
+        prog="emotion-extract-merge",
+        description="Join the shard files of one emotion-extract run into one store.",
+    )
+    parser.add_argument("output", type=Path, help="the store to write, e.g. data/aihub82.h5")
+    parser.add_argument(
+        "shards", type=Path, nargs="*", help="shard files (default: OUTPUT's shard-*-of-* files)"
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    merge(args.output, args.shards or None, overwrite=args.overwrite)
 
 
 if __name__ == "__main__":

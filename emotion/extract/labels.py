@@ -8,8 +8,18 @@ from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 
-from emotion.data.classes import emotion_in_name
-from emotion.extract.sources import nfc, open_zip, zip_member_names
+from emotion.errors import EmotionError
+from emotion.extract.report import Tally
+from emotion.extract.settings import ExtractSettings
+from emotion.extract.sources import (
+    NOT_REGULAR,
+    Container,
+    Member,
+    label_archives,
+    member_source,
+)
+from emotion.facemesh.files import nfc, open_zip, zip_member_names
+from emotion.store.classes import emotion_in_name
 
 ANNOTATORS = ("annot_A", "annot_B", "annot_C")
 
@@ -86,3 +96,64 @@ class AnnotatorVotes:
         if emotions is None:
             return False, None
         return True, majority(emotions)
+
+
+def load_votes(settings: ExtractSettings, layout: str, inventory: Tally) -> AnnotatorVotes | None:
+    if settings.labels_source != "annotators":
+        return None
+    if layout != "aihub":
+        raise EmotionError(
+            "labels.source=annotators needs the AI Hub layout with [라벨] label archives",
+            "use labels.source=folder for plain image folders",
+        )
+    not_regular: list[str] = []
+    votes = AnnotatorVotes.load(label_archives(settings.root, not_regular), settings.zip_encoding)
+    for example in not_regular:
+        inventory.problem(NOT_REGULAR, example)
+    for example in votes.problems:
+        inventory.problem("broken_label_archive", example)
+    if not len(votes):
+        raise EmotionError(
+            f"no annotator votes found in [라벨]*.zip under {settings.root}",
+            "add the label archives next to the photo archives, or use labels.source=folder",
+        )
+    return votes
+
+
+def member_emotion(
+    settings: ExtractSettings,
+    inventory: Tally,
+    container: Container,
+    member: Member,
+    folder_emotion: str | None,
+    votes: AnnotatorVotes | None,
+    vote_stats: dict[str, Counter[str]],
+    class_pattern: re.Pattern[str] | None,
+) -> str | None:
+    """The member's emotion, or None when it has none (counted and named in the report)."""
+    name = container.name
+    if class_pattern is not None:
+        emotion = emotion_by_regex(class_pattern, member.file_name, settings.class_map)
+        if emotion is None:
+            inventory.count(name, "other_emotion")
+            inventory.problem("no_emotion_in_name", member_source(container, member))
+        return emotion
+    if votes is None:
+        return folder_emotion
+    found, vote = votes.lookup(container.split, member.file_name)
+    stats = vote_stats[f"{folder_emotion}/{container.split}"]
+    stats["photos"] += 1
+    if not found:
+        stats["no_vote"] += 1
+        inventory.count(name, "no_vote")
+        inventory.problem("no_vote", member_source(container, member))
+        return None
+    if vote is None:
+        stats["no_majority"] += 1
+        inventory.count(name, "no_majority")
+        inventory.problem("no_majority", member_source(container, member))
+        return None
+    stats["vote_agrees" if vote == folder_emotion else "vote_differs"] += 1
+    if vote != folder_emotion:
+        stats[f"voted_{vote}"] += 1
+    return vote

@@ -7,7 +7,6 @@ Rows are copied in shard order, which is the order of an unsharded run.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import re
@@ -18,10 +17,9 @@ from typing import Any
 import h5py
 import numpy as np
 
-from emotion.data.schema import FIELDS, STRING_FIELDS, StoreWriter, open_store
-from emotion.errors import EmotionError, exit_on_user_error
+from emotion.errors import EmotionError
 from emotion.extract.lock import store_lock
-from emotion.extract.pipeline import (
+from emotion.extract.partial import (
     ATTR_ARCHIVES,
     ATTR_FINGERPRINT,
     ATTR_INVENTORY,
@@ -35,6 +33,8 @@ from emotion.extract.pipeline import (
 )
 from emotion.extract.report import Tally, summary_lines, write_report
 from emotion.extract.settings import report_path
+from emotion.store.io import StoreWriter, open_store
+from emotion.store.schema import FIELDS, STRING_FIELDS
 
 log = logging.getLogger(__name__)
 COPY_ROWS = 8192
@@ -188,23 +188,3 @@ def _rows(handle: h5py.File, begin: int, end: int) -> dict[str, np.ndarray]:
         else:
             columns[name] = dataset[begin:end]
     return columns
-
-
-@exit_on_user_error
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="emotion-extract-merge",
-        description="Join the shard files of one emotion-extract run into one store.",
-    )
-    parser.add_argument("output", type=Path, help="the store to write, e.g. data/aihub82.h5")
-    parser.add_argument(
-        "shards", type=Path, nargs="*", help="shard files (default: OUTPUT's shard-*-of-* files)"
-    )
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    merge(args.output, args.shards or None, overwrite=args.overwrite)
-
-
-if __name__ == "__main__":
-    main()

@@ -9,7 +9,6 @@ One run at a time writes a store: `<output>.lock` is held for the whole run.
 
 from __future__ import annotations
 
-import json
 import logging
 import multiprocessing
 import signal
@@ -17,83 +16,34 @@ import tempfile
 import threading
 import time
 from collections.abc import Generator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import h5py
-import numpy as np
-
-from emotion.data.schema import StoreWriter, partial_path_for
 from emotion.errors import EmotionError
-from emotion.extract.landmarks import Outcome, TaskRunner, init_worker, run_in_worker
 from emotion.extract.lock import store_lock
+from emotion.extract.partial import (
+    TOOL,
+    Batch,
+    open_writer,
+    report_from_store,
+    stored_fingerprint,
+    write_progress,
+)
 from emotion.extract.plan import Plan, Task, make_plan, shard_range
 from emotion.extract.progress import Progress
 from emotion.extract.report import (
     Tally,
-    build_report,
-    people_summary,
     summary_lines,
     write_report,
 )
 from emotion.extract.settings import ExtractSettings, report_path
+from emotion.facemesh.media import Outcome
+from emotion.facemesh.runner import FaceMeshRunner, init_worker, run_in_worker
+from emotion.store.io import StoreWriter
 
 log = logging.getLogger(__name__)
 
-TOOL = "emotion-extract"
 CHECKPOINT_EVERY_S = 10.0
-# Root attributes of an extracted store besides schema v1's own.
-ATTR_FINGERPRINT = "extract_fingerprint"
-ATTR_TASKS_DONE = "extract_tasks_done"
-ATTR_ROWS = "extract_rows"
-ATTR_PROCESSING = "extract_processing"
-ATTR_INVENTORY = "extract_inventory"
-ATTR_ARCHIVES = "extract_archives"
-ATTR_VOTES = "extract_votes"
-ATTR_SHARD = "extract_shard"
-
-
-@dataclass
-class Batch:
-    """Rows not yet written, with the processing counts that go with them."""
-
-    landmarks: list[np.ndarray] = field(default_factory=list)
-    label: list[int] = field(default_factory=list)
-    subject: list[str] = field(default_factory=list)
-    split: list[str] = field(default_factory=list)
-    source: list[str] = field(default_factory=list)
-    image_size: list[tuple[int, int]] = field(default_factory=list)
-    tasks: int = 0
-
-    def add(self, task: Task, outcome: Outcome, processing: Tally) -> None:
-        self.tasks += 1
-        for source, coords, size in outcome.rows:
-            self.landmarks.append(coords)
-            self.label.append(task.label)
-            self.subject.append(task.subject)
-            self.split.append(task.split)
-            self.source.append(source)
-            self.image_size.append(size)
-        processing.count(task.archive, "faces", len(outcome.rows))
-        processing.count(task.archive, "no_face", len(outcome.no_face))
-        processing.count(task.archive, "undecodable", len(outcome.undecodable))
-        if task.video:
-            processing.count(task.archive, "video_frames", outcome.frames)
-        for source in outcome.no_face:
-            processing.problem("no_face", source)
-        for source, problem, why in outcome.failures():
-            processing.problem(problem, f"{source} ({why})")
-
-    def columns(self) -> dict[str, np.ndarray]:
-        return {
-            "landmarks": np.stack(self.landmarks).astype(np.float32),
-            "label": np.asarray(self.label, dtype=np.int64),
-            "subject": np.asarray(self.subject, dtype=object),
-            "split": np.asarray(self.split, dtype=object),
-            "source": np.asarray(self.source, dtype=object),
-            "image_size": np.asarray(self.image_size, dtype=np.int32).reshape(-1, 2),
-        }
 
 
 def check_output_writable(path: Path) -> None:
@@ -134,14 +84,14 @@ def _extract_locked(settings: ExtractSettings, started: float) -> dict[str, Any]
         "total_tasks": len(plan.tasks),
     }
     if store_path.exists() and not settings.overwrite:
-        if _stored_fingerprint(store_path) == fingerprint:
+        if stored_fingerprint(store_path) == fingerprint:
             log.info("%s is already complete for these settings; nothing to do", store_path)
             return _finish(settings, plan, store_path, shard, started, len(tasks), {})
         raise EmotionError(
             f"{store_path} exists and was written from other data or settings",
             "pass overwrite=true to replace it, or choose another output",
         )
-    writer, done, processing = _open_writer(settings, plan, fingerprint, shard)
+    writer, done, processing = open_writer(settings, plan, fingerprint, shard)
     if done:
         log.info("resuming %s: %d of %d tasks already done", store_path, done, len(tasks))
     log.info(
@@ -157,75 +107,6 @@ def _extract_locked(settings: ExtractSettings, started: float) -> dict[str, Any]
     return _finish(settings, plan, store_path, shard, started, done, timing)
 
 
-def _stored_fingerprint(path: Path) -> str | None:
-    try:
-        with h5py.File(path, "r") as handle:
-            if not bool(handle.attrs.get("complete", False)):
-                return None
-            value = handle.attrs.get(ATTR_FINGERPRINT)
-            return value.decode() if isinstance(value, bytes) else value
-    except OSError:
-        return None
-
-
-def _open_writer(
-    settings: ExtractSettings, plan: Plan, fingerprint: str, shard: dict[str, int]
-) -> tuple[StoreWriter, int, Tally]:
-    """A resumed writer when a matching `.partial` is there, else a fresh one."""
-    store_path = settings.store_path
-    partial = partial_path_for(store_path)
-    if partial.exists() and not settings.overwrite:
-        checkpoint = _read_checkpoint(partial)
-        if checkpoint and checkpoint[0] == fingerprint:
-            _, done, rows, processing = checkpoint
-            return StoreWriter.resume(store_path, rows), done, processing
-        log.warning("%s is from other settings or unreadable; starting over", partial)
-    provenance = {
-        "root": str(settings.root.resolve()),
-        "layout": plan.layout,
-        "settings": settings.result_settings(),
-        "shard": shard,
-    }
-    writer = StoreWriter(
-        store_path,
-        list(plan.class_names),
-        synthetic=False,
-        provenance=provenance,
-        tool=TOOL,
-    )
-    attrs = writer.attrs
-    attrs[ATTR_FINGERPRINT] = fingerprint
-    attrs[ATTR_SHARD] = json.dumps(shard)
-    attrs[ATTR_INVENTORY] = json.dumps(plan.inventory.to_json(), ensure_ascii=False)
-    attrs[ATTR_ARCHIVES] = json.dumps(plan.archive_info, ensure_ascii=False)
-    attrs[ATTR_VOTES] = json.dumps(plan.votes, ensure_ascii=False)
-    processing = Tally()
-    _checkpoint(writer, 0, processing)
-    return writer, 0, processing
-
-
-def _read_checkpoint(partial: Path) -> tuple[str, int, int, Tally] | None:
-    try:
-        with h5py.File(partial, "r") as handle:
-            attrs = handle.attrs
-            return (
-                str(attrs[ATTR_FINGERPRINT]),
-                int(attrs[ATTR_TASKS_DONE]),
-                int(attrs[ATTR_ROWS]),
-                Tally.from_json(json.loads(attrs[ATTR_PROCESSING])),
-            )
-    except (OSError, KeyError, ValueError):
-        return None
-
-
-def _checkpoint(writer: StoreWriter, tasks_done: int, processing: Tally) -> None:
-    """Record what is on disk; written after the rows so a crash in between loses nothing."""
-    writer.attrs[ATTR_TASKS_DONE] = tasks_done
-    writer.attrs[ATTR_ROWS] = writer.rows
-    writer.attrs[ATTR_PROCESSING] = json.dumps(processing.to_json(), ensure_ascii=False)
-    writer.flush()
-
-
 def _outcomes(settings: ExtractSettings, tasks: list[Task]) -> Generator[Outcome, None, None]:
     """Outcomes in task order: in this process for one worker, else from a process pool."""
     options = {
@@ -239,7 +120,7 @@ def _outcomes(settings: ExtractSettings, tasks: list[Task]) -> Generator[Outcome
     if not tasks:
         return
     if settings.workers == 1:
-        runner = TaskRunner(**options)
+        runner = FaceMeshRunner(**options)
         try:
             for task in tasks:
                 yield runner.run(task)
@@ -304,7 +185,7 @@ def _process(
         nonlocal batch, last_checkpoint
         if batch.landmarks:
             writer.append(**batch.columns())
-        _checkpoint(writer, progress.done, processing)
+        write_progress(writer, progress.done, processing)
         batch = Batch()
         last_checkpoint = time.perf_counter()
 
@@ -314,7 +195,7 @@ def _process(
         with stop:
             for task, outcome in zip(tasks[done:], outcomes, strict=True):
                 batch.add(task, outcome, processing)
-                progress.update(len(outcome.rows), len(outcome.no_face), len(outcome.undecodable))
+                progress.update(len(outcome.faces), len(outcome.no_face), len(outcome.failures))
                 if stop.requested:
                     raise KeyboardInterrupt(stop.requested)
                 if (
@@ -365,40 +246,3 @@ def _finish(
         log.info("%s", line)
     log.info("wrote %s (%d rows) and %s", store_path, report["rows"], path)
     return report
-
-
-def report_from_store(
-    store_path: Path,
-    archive_info: dict[str, dict[str, Any]],
-    inventory: Tally,
-    votes: dict[str, Any] | None,
-) -> dict[str, Any]:
-    """The report of a finished store: its processing counts plus its rows, people and splits."""
-    with h5py.File(store_path, "r") as handle:
-        attrs = handle.attrs
-        class_names = json.loads(attrs["class_names"])
-        processing = Tally.from_json(json.loads(attrs[ATTR_PROCESSING]))
-        shard = json.loads(attrs.get(ATTR_SHARD, "{}"))
-        provenance = json.loads(attrs.get("provenance", "{}"))
-        subject = np.asarray(handle["subject"].asstr()[()], dtype=object)
-        split = np.asarray(handle["split"].asstr()[()], dtype=object)
-        label = handle["label"][()]
-    rows = {
-        name: {part: int(((label == index) & (split == part)).sum()) for part in ("train", "test")}
-        for index, name in enumerate(class_names)
-    }
-    return build_report(
-        archive_info=archive_info,
-        inventory=inventory,
-        processing=processing,
-        votes=votes,
-        rows_per_class_split=rows,
-        people=people_summary(subject, label, split, class_names),
-        extra={
-            "store": str(store_path),
-            "rows": int(label.shape[0]),
-            "class_names": class_names,
-            "shard": shard,
-            "provenance": provenance,
-        },
-    )

@@ -11,9 +11,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from emotion.data.classes import canonical_order
 from emotion.errors import EmotionError
-from emotion.extract.labels import AnnotatorVotes, emotion_by_regex, emotion_of_path
+from emotion.extract.labels import AnnotatorVotes, emotion_of_path, load_votes, member_emotion
 from emotion.extract.report import Tally
 from emotion.extract.sampling import sample_positions
 from emotion.extract.settings import ExtractSettings
@@ -26,24 +25,23 @@ from emotion.extract.sources import (
     aihub_containers,
     check_root,
     folder_containers,
-    label_archives,
     list_members,
+    member_path,
+    member_source,
 )
+from emotion.facemesh.media import Media
+from emotion.store.classes import canonical_order
 
 
 @dataclass(frozen=True)
-class Task:
-    """One unit of work for a FaceMesh worker: a photo, or every stride-th frame of a video."""
+class Task(Media):
+    """A photo (or video) to extract, with what the store records beside its landmarks."""
 
-    source: str  # the store's source column: "archive::member" or a path under the root
-    path: str  # the zip archive or the file
-    member: str | None  # the zip member to read, None for files
-    video: bool
     archive: str  # report key
-    label: int  # index into the plan's class_names (-1 outside extraction)
+    label: int  # index into the plan's class_names; numbered once every class is known
     subject: str
     split: str
-    emotion: str = ""  # the class name; labels are numbered once every class is known
+    emotion: str = ""  # the class name
 
 
 @dataclass
@@ -100,7 +98,7 @@ def make_plan(settings: ExtractSettings) -> Plan:
             f"source.root {settings.root} has Training/ or Validation/ but no photo archives",
             "they should hold [원천]EMOIMG_<감정>_TRAIN_0N.zip archives or unpacked folders",
         )
-    votes = _load_votes(settings, layout, inventory)
+    votes = load_votes(settings, layout, inventory)
     subject_pattern = compile_regex(settings.subject_regex, "subject.regex")
     class_pattern = (
         compile_regex(settings.class_regex, "source.class_regex") if settings.class_regex else None
@@ -132,28 +130,6 @@ def _number_labels(settings: ExtractSettings, plan: Plan) -> None:
             plan.inventory.problem("class_without_photos", name)
 
 
-def _load_votes(settings: ExtractSettings, layout: str, inventory: Tally) -> AnnotatorVotes | None:
-    if settings.labels_source != "annotators":
-        return None
-    if layout != "aihub":
-        raise EmotionError(
-            "labels.source=annotators needs the AI Hub layout with [라벨] label archives",
-            "use labels.source=folder for plain image folders",
-        )
-    not_regular: list[str] = []
-    votes = AnnotatorVotes.load(label_archives(settings.root, not_regular), settings.zip_encoding)
-    for example in not_regular:
-        inventory.problem(NOT_REGULAR, example)
-    for example in votes.problems:
-        inventory.problem("broken_label_archive", example)
-    if not len(votes):
-        raise EmotionError(
-            f"no annotator votes found in [라벨]*.zip under {settings.root}",
-            "add the label archives next to the photo archives, or use labels.source=folder",
-        )
-    return votes
-
-
 def _plan_container(
     settings: ExtractSettings,
     plan: Plan,
@@ -163,6 +139,7 @@ def _plan_container(
     subject_pattern: re.Pattern[str],
     class_pattern: re.Pattern[str] | None,
 ) -> None:
+    """Count the container's members, then add a task for each sampled photo of a class kept."""
     inventory = plan.inventory
     name = container.name
     folder_emotion = None if class_pattern else emotion_of_path(name, settings.class_map)
@@ -173,43 +150,18 @@ def _plan_container(
         inventory.problem(error.problem, error.detail)
         plan.archive_info[name]["status"] = error.problem
         return
-    media: list[Member] = []
-    for member in members:
-        inventory.count(name, "members")
-        is_media = member.kind == "image" or (member.kind == "video" and container.kind != "zip")
-        if is_media:
-            media.append(member)
-        elif member.kind in ("special", "folder_link"):
-            inventory.count(name, "not_regular_files")
-            kind = FOLDER_LINK if member.kind == "folder_link" else NOT_REGULAR
-            inventory.problem(kind, _source(container, member))
-        else:
-            inventory.count(name, "non_images")
-            inventory.problem("non_image", _source(container, member))
-    inventory.count(name, "seen", len(media))
-    if not media:
-        inventory.problem("empty_archive", name)
-        plan.archive_info[name]["status"] = "empty_archive"
-        return
-    if class_pattern is None and folder_emotion is None:
-        inventory.problem("no_emotion_in_name", name)
-        plan.archive_info[name]["status"] = "no_emotion_in_name"
+    media = _media_members(inventory, container, members)
+    skipped = _skip_reason(settings, container, len(media), folder_emotion, votes, class_pattern)
+    if skipped:
+        inventory.problem(*skipped)
+        plan.archive_info[name]["status"] = _skip_status(settings, skipped[0], folder_emotion)
+        if skipped[0] == "emotion_not_in_class_set":
+            inventory.count(name, "other_emotion", len(media))
         return
     allowed = settings.fixed_class_names  # None: classes=found keeps every class
-    if (
-        votes is None
-        and class_pattern is None
-        and allowed is not None
-        and folder_emotion not in allowed
-    ):
-        inventory.count(name, "other_emotion", len(media))
-        inventory.problem("emotion_not_in_class_set", f"{name} ({folder_emotion})")
-        chosen = settings.classes if isinstance(settings.classes, str) else "classes"
-        plan.archive_info[name]["status"] = f"skipped: {folder_emotion} not in {chosen}"
-        return
     candidates: list[tuple[Member, str]] = []
     for member in media:
-        emotion = _member_emotion(
+        emotion = member_emotion(
             settings, inventory, container, member, folder_emotion, votes, vote_stats, class_pattern
         )
         if emotion is None:
@@ -223,77 +175,77 @@ def _plan_container(
     )
     inventory.count(name, "sampled", len(kept))
     for position in kept:
-        member, emotion = candidates[position]
-        subject_text = (
-            member.file_name
-            if settings.subject_match_on == "file_name"
-            else _path(container, member)
-        )
-        plan.tasks.append(
-            Task(
-                source=_source(container, member),
-                path=str(container.path) if container.kind == "zip" else member.key,
-                member=member.key if container.kind == "zip" else None,
-                video=member.kind == "video",
-                archive=name,
-                label=-1,
-                subject=subject_of(subject_text, subject_pattern),
-                split=container.split,
-                emotion=emotion,
-            )
-        )
+        plan.tasks.append(_task(settings, container, *candidates[position], subject_pattern))
 
 
-def _member_emotion(
+def _media_members(inventory: Tally, container: Container, members: list[Member]) -> list[Member]:
+    """The photos (and, in folders, videos) among the members; everything else counted."""
+    media: list[Member] = []
+    for member in members:
+        inventory.count(container.name, "members")
+        if member.kind == "image" or (member.kind == "video" and container.kind != "zip"):
+            media.append(member)
+        elif member.kind in ("special", "folder_link"):
+            inventory.count(container.name, "not_regular_files")
+            kind = FOLDER_LINK if member.kind == "folder_link" else NOT_REGULAR
+            inventory.problem(kind, member_source(container, member))
+        else:
+            inventory.count(container.name, "non_images")
+            inventory.problem("non_image", member_source(container, member))
+    inventory.count(container.name, "seen", len(media))
+    return media
+
+
+def _skip_reason(
     settings: ExtractSettings,
-    inventory: Tally,
     container: Container,
-    member: Member,
+    media: int,
     folder_emotion: str | None,
     votes: AnnotatorVotes | None,
-    vote_stats: dict[str, Counter[str]],
     class_pattern: re.Pattern[str] | None,
-) -> str | None:
-    """The member's emotion, or None when it has none (counted and named in the report)."""
-    name = container.name
-    if class_pattern is not None:
-        emotion = emotion_by_regex(class_pattern, member.file_name, settings.class_map)
-        if emotion is None:
-            inventory.count(name, "other_emotion")
-            inventory.problem("no_emotion_in_name", _source(container, member))
-        return emotion
-    if votes is None:
-        return folder_emotion
-    found, vote = votes.lookup(container.split, member.file_name)
-    stats = vote_stats[f"{folder_emotion}/{container.split}"]
-    stats["photos"] += 1
-    if not found:
-        stats["no_vote"] += 1
-        inventory.count(name, "no_vote")
-        inventory.problem("no_vote", _source(container, member))
-        return None
-    if vote is None:
-        stats["no_majority"] += 1
-        inventory.count(name, "no_majority")
-        inventory.problem("no_majority", _source(container, member))
-        return None
-    stats["vote_agrees" if vote == folder_emotion else "vote_differs"] += 1
-    if vote != folder_emotion:
-        stats[f"voted_{vote}"] += 1
-    return vote
+) -> tuple[str, str] | None:
+    """(problem, example) when the whole container is skipped, else None."""
+    if not media:
+        return "empty_archive", container.name
+    if class_pattern is None and folder_emotion is None:
+        return "no_emotion_in_name", container.name
+    allowed = settings.fixed_class_names
+    by_folder = votes is None and class_pattern is None
+    if by_folder and allowed is not None and folder_emotion not in allowed:
+        return "emotion_not_in_class_set", f"{container.name} ({folder_emotion})"
+    return None
 
 
-def _path(container: Container, member: Member) -> str:
-    """The member's path under the root; a zip archive counts as a folder."""
-    return member.name if container.name == "." else f"{container.name}/{member.name}"
+def _skip_status(settings: ExtractSettings, problem: str, folder_emotion: str | None) -> str:
+    if problem != "emotion_not_in_class_set":
+        return problem
+    chosen = settings.classes if isinstance(settings.classes, str) else "classes"
+    return f"skipped: {folder_emotion} not in {chosen}"
 
 
-def _source(container: Container, member: Member) -> str:
-    if container.kind == "zip":
-        return f"{container.name}::{member.name}"
-    if container.name == ".":
-        return member.name
-    return f"{container.name}/{member.name}"
+def _task(
+    settings: ExtractSettings,
+    container: Container,
+    member: Member,
+    emotion: str,
+    subject_pattern: re.Pattern[str],
+) -> Task:
+    subject_text = (
+        member.file_name
+        if settings.subject_match_on == "file_name"
+        else member_path(container, member)
+    )
+    return Task(
+        source=member_source(container, member),
+        path=str(container.path) if container.kind == "zip" else member.key,
+        member=member.key if container.kind == "zip" else None,
+        video=member.kind == "video",
+        archive=container.name,
+        label=-1,
+        subject=subject_of(subject_text, subject_pattern),
+        split=container.split,
+        emotion=emotion,
+    )
 
 
 def shard_range(count: int, index: int, shards: int) -> tuple[int, int]:

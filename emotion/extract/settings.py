@@ -10,9 +10,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emotion.data.classes import CLASS_SETS, class_map_key
 from emotion.errors import EmotionError
-from emotion.extract.decode import MAX_BYTES, MAX_PIXELS, MIN_SHORT_SIDE, parse_reduce
+from emotion.facemesh.decode import MAX_BYTES, MAX_PIXELS, MIN_SHORT_SIDE, parse_reduce
+from emotion.store.classes import CLASS_SETS, class_map_key
 
 LAYOUTS = ("auto", "aihub", "folders")
 LABEL_SOURCES = ("folder", "annotators")

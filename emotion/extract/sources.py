@@ -12,19 +12,22 @@ never opened: opening a FIFO blocks for ever.
 from __future__ import annotations
 
 import os
-import stat
-import unicodedata
-import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from emotion.errors import EmotionError
+from emotion.facemesh.files import (
+    IMAGE_SUFFIXES,
+    VIDEO_SUFFIXES,
+    entry_kind,
+    is_regular_file,
+    member_kind,
+    nfc,
+    open_zip,
+    walk_entries,
+    zip_member_names,
+)
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
-VIDEO_SUFFIXES = (".mp4", ".avi")
 # AI Hub split folder -> store split.
 AIHUB_SPLITS = {"training": "train", "validation": "test"}
 # Plain-folder path components that name a split.
@@ -37,15 +40,10 @@ FOLDER_SPLITS = {
     "val": "test",
 }
 LABEL_ARCHIVE_MARK = "[라벨]"
-UTF8_NAME_FLAG = 0x800
 # The report's names for entries skipped unopened: not a regular file once resolved (FIFO,
 # socket, device, broken link), and a link to a folder.
 NOT_REGULAR = "not_a_regular_file"
 FOLDER_LINK = "folder_link_not_followed"
-
-
-def nfc(text: str) -> str:
-    return unicodedata.normalize("NFC", text)
 
 
 @dataclass(frozen=True)
@@ -81,125 +79,6 @@ class ContainerError(Exception):
         super().__init__(f"{problem}: {detail}")
         self.problem = problem
         self.detail = detail
-
-
-def member_kind(name: str) -> str:
-    suffix = os.path.splitext(name)[1].lower()
-    if suffix in IMAGE_SUFFIXES:
-        return "image"
-    if suffix in VIDEO_SUFFIXES:
-        return "video"
-    return "other"
-
-
-def decode_zip_name(
-    info: zipfile.ZipInfo, legacy_encoding: str = "cp949", flagged_names_raw: bool = False
-) -> str:
-    """A member's real name: zipfile decodes names without the UTF-8 flag as cp437.
-
-    AI Hub archives hold CP949 bytes without the flag; some tools write UTF-8 without it.
-    Valid UTF-8 is tried first (CP949 Hangul is almost never valid UTF-8), then CP949.
-    `flagged_names_raw`: the archive was opened by `open_zip`'s lenient fallback, so names
-    with the flag came back as cp437 too; they are decoded as UTF-8 here, invalid bytes
-    replaced, instead of losing the archive.
-    """
-    if info.flag_bits & UTF8_NAME_FLAG:
-        if not flagged_names_raw:
-            return nfc(info.filename)
-        return nfc(info.filename.encode("cp437").decode("utf-8", errors="replace"))
-    try:
-        raw = info.filename.encode("cp437")
-    except UnicodeEncodeError:
-        return nfc(info.filename)
-    for encoding in ("utf-8", legacy_encoding):
-        try:
-            return nfc(raw.decode(encoding))
-        except (UnicodeDecodeError, LookupError):
-            continue
-    return nfc(info.filename)
-
-
-# zipfile decodes a name flagged UTF-8 strictly, so one member whose flagged name is not UTF-8
-# raises UnicodeDecodeError while listing and the whole archive is lost. The flag's mask is a
-# private module constant that `ZipFile._RealGetContents` (listing) and `ZipFile.open` (which
-# compares the local header's name with the listing's) read at call time; set to 0, both
-# decode every name as cp437, which never fails. Private, so `open_zip` checks it exists. The
-# change lasts one call, only for archives the normal opening refused, and each extraction
-# worker (and emotion-predict) reads zips on one thread, so no other zip reading sees it.
-_UTF8_MASK_NAME = "_MASK_UTF_FILENAME"
-
-
-@contextmanager
-def _flagged_names_as_cp437() -> Iterator[None]:
-    saved = getattr(zipfile, _UTF8_MASK_NAME)
-    setattr(zipfile, _UTF8_MASK_NAME, 0)
-    try:
-        yield
-    finally:
-        setattr(zipfile, _UTF8_MASK_NAME, saved)
-
-
-class LenientNameZipFile(zipfile.ZipFile):
-    """A ZipFile that reads every member name as cp437 bytes (see `decode_zip_name`)."""
-
-    def _RealGetContents(self) -> None:  # noqa: N802 (zipfile's name)
-        with _flagged_names_as_cp437():
-            super()._RealGetContents()  # type: ignore[misc]
-
-    def open(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        with _flagged_names_as_cp437():
-            return super().open(*args, **kwargs)
-
-
-def open_zip(path: str | os.PathLike[str]) -> zipfile.ZipFile:
-    """Open a zip for reading; every zip the extractor and emotion-predict read comes here.
-
-    Falls back to `LenientNameZipFile` when a flagged member name is not UTF-8. Refuses
-    anything but a regular file (a FIFO named `.zip` would block for ever).
-    """
-    if not stat.S_ISREG(os.stat(path).st_mode):
-        raise zipfile.BadZipFile(f"{path} is not a regular file")
-    try:
-        return zipfile.ZipFile(path)
-    except UnicodeDecodeError:
-        if not hasattr(zipfile, _UTF8_MASK_NAME):
-            raise
-        return LenientNameZipFile(path)
-
-
-def zip_member_names(
-    archive: zipfile.ZipFile, legacy_encoding: str = "cp949"
-) -> list[tuple[zipfile.ZipInfo, str]]:
-    """Every file member (no folders) of an `open_zip` archive with its decoded NFC name."""
-    raw = isinstance(archive, LenientNameZipFile)
-    return [
-        (info, decode_zip_name(info, legacy_encoding, flagged_names_raw=raw))
-        for info in archive.infolist()
-        if not info.is_dir()
-    ]
-
-
-def entry_kind(entry: os.DirEntry[str]) -> str:
-    """What a folder entry is: "folder" (a real one), "file" (a regular file or a link to
-    one), "folder_link" or "special" (FIFO, socket, device, broken or unreadable link)."""
-    try:
-        if entry.is_dir(follow_symlinks=False):
-            return "folder"
-        if entry.is_file():  # follows links; True only for regular files
-            return "file"
-        if entry.is_symlink() and entry.is_dir():
-            return "folder_link"
-    except OSError:
-        pass
-    return "special"
-
-
-def is_regular_file(path: str | os.PathLike[str]) -> bool:
-    """True for a regular file or a link to one; False for anything else or nothing."""
-    try:
-        return stat.S_ISREG(os.stat(path).st_mode)
-    except (OSError, ValueError):
-        return False
 
 
 def is_aihub_root(root: Path) -> bool:
@@ -302,24 +181,6 @@ def list_members(container: Container, legacy_encoding: str = "cp949") -> list[M
     return sorted(members, key=lambda member: member.name)
 
 
-def walk_entries(top: Path, errors: list[OSError]) -> Iterator[tuple[Path, str]]:
-    """(path, `entry_kind`) of everything under `top`, descending real folders only."""
-    pending = [top]
-    while pending:
-        directory = pending.pop()
-        try:
-            with os.scandir(directory) as scan:
-                entries = [(Path(entry.path), entry_kind(entry)) for entry in scan]
-        except OSError as error:
-            errors.append(error)
-            continue
-        for path, kind in entries:
-            if kind == "folder":
-                pending.append(path)
-            else:
-                yield path, kind
-
-
 def _folder_members(container: Container) -> list[Member]:
     members: list[Member] = []
     errors: list[OSError] = []
@@ -378,3 +239,16 @@ def _holds_media(root: Path) -> bool:
         if any(member_kind(name) != "other" for name in files):
             return True
     return False
+
+
+def member_path(container: Container, member: Member) -> str:
+    """The member's path under the root; a zip archive counts as a folder."""
+    return member.name if container.name == "." else f"{container.name}/{member.name}"
+
+
+def member_source(container: Container, member: Member) -> str:
+    if container.kind == "zip":
+        return f"{container.name}::{member.name}"
+    if container.name == ".":
+        return member.name
+    return f"{container.name}/{member.name}"

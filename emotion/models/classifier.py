@@ -15,25 +15,10 @@ import torch
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
-from emotion.data.data_settings import CHECKPOINT_KEY as DATA_SETTINGS_KEY
-from emotion.data.data_settings import data_settings
-from emotion.data.schema import SCHEMA_VERSION
+from emotion.checkpoint import record_training
+from emotion.data.datamodule import LandmarkDataModule
 from emotion.models.metrics import evaluation_metrics
 from emotion.models.residual_mlp import INPUT_DIM, ResidualMLP, count_parameters
-
-# Checkpoint key holding how landmarks were turned into features (the data module's settings),
-# so evaluation, prediction and export need no config to feed the model what it was trained on.
-PREPROCESSING_KEY = "landmark_preprocessing"
-
-ARCHITECTURE_KEYS = (
-    "input_dim",
-    "class_names",
-    "width",
-    "depth",
-    "head_width",
-    "dropout",
-    "head_dropout",
-)
 
 
 class LandmarkClassifier(L.LightningModule):
@@ -129,24 +114,21 @@ class LandmarkClassifier(L.LightningModule):
         return self.model(features).softmax(dim=1)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Keep inside the checkpoint, as plain values: the validation metrics it was chosen by,
-        and what its inputs were (`data_settings`: geometry, classes, split, people per stage;
-        `landmark_preprocessing`: the part deployment needs)."""
-        if self._trainer is not None:
-            checkpoint["val_metrics"] = {
-                key: float(value)
-                for key, value in self.trainer.callback_metrics.items()
-                if key.startswith("val/")
-            }
-            datamodule = getattr(self.trainer, "datamodule", None)
-            if datamodule is not None and hasattr(datamodule, "subjects"):
-                settings = data_settings(datamodule)
-                checkpoint[DATA_SETTINGS_KEY] = settings
-                checkpoint[PREPROCESSING_KEY] = {
-                    "store_schema_version": SCHEMA_VERSION,
-                    "normalization": settings["normalization"],
-                    "aspect_correction": settings["aspect_correction"],
-                }
+        """Add what `emotion.checkpoint` says a training checkpoint carries: the validation
+        metrics it was chosen by, and how its inputs were made and from which people."""
+        if self._trainer is None:
+            return
+        val_metrics = {
+            key: float(value)
+            for key, value in self.trainer.callback_metrics.items()
+            if key.startswith("val/")
+        }
+        datamodule = self.trainer.datamodule
+        record_training(
+            checkpoint,
+            val_metrics,
+            datamodule if isinstance(datamodule, LandmarkDataModule) else None,
+        )
 
     def configure_optimizers(self) -> Any:
         """AdamW with cosine annealing over the epochs, after an optional linear warm-up."""

@@ -5,7 +5,7 @@
     emotion-predict path/to/best.ckpt clip.mp4 --video-stride 5 --ema-alpha 0.2 -o preds.jsonl
     emotion-predict outputs/train/multiruns/seeds photo.jpg     # an ensemble: every run in it
 
-Landmarks come from the extractor's own worker (`emotion.extract.landmarks.TaskRunner`: the
+Landmarks come from the extractor's own worker (`emotion.facemesh.runner.FaceMeshRunner`: the
 same upright, reduced-resolution decoding and FaceMesh graph), the features from the
 checkpoint's own normalisation, and the model runs on batches of faces. Every photo and every
 sampled video frame gets a row, with or without a face; unreadable items are rows too.
@@ -15,184 +15,24 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-
-from emotion.ensemble import Ensemble, load_model
 from emotion.errors import EmotionError, exit_on_user_error
-from emotion.extract.decode import parse_reduce
-from emotion.extract.landmarks import Outcome, TaskRunner, quiet_native_logs
-from emotion.extract.plan import Task
+from emotion.facemesh.decode import parse_reduce
+from emotion.facemesh.mesh import quiet_native_logs
+from emotion.facemesh.runner import FaceMeshRunner
+from emotion.inference.ensemble import Ensemble, load_model
+from emotion.inference.trained import TrainedModel, check_photo_ready, warn_synthetic
 from emotion.predict.inputs import collect_inputs
-from emotion.predict.smoothing import VideoTrack
+from emotion.predict.predictor import Item, Predictor, items_of
 from emotion.predict.writer import FORMATS, RowWriter
-from emotion.runs import write_json_atomic
-from emotion.trained import TrainedModel, check_photo_ready, warn_synthetic
+from emotion.rundir import write_json_atomic
 
 log = logging.getLogger(__name__)
-
-FRAME_SUFFIX = re.compile(r"#frame=(\d+)$")
-
-
-@contextmanager
-def torch_threads(count: int) -> Iterator[None]:
-    """Run the model on `count` threads, then restore. One thread by default: the batches are
-    small next to FaceMesh's work, and several OpenMP threads on cores that FaceMesh's own
-    thread pool (or another job) keeps busy stall each other at every barrier."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-@dataclass
-class Item:
-    """One photo or video frame on its way to a row."""
-
-    source: str
-    frame: int | None
-    video: bool
-    status: str  # ok | no_face | unreadable
-    error: str | None = None
-    landmarks: np.ndarray | None = None
-    image_size: tuple[int, int] | None = None
-
-
-def items_of(task: Task, outcome: Outcome) -> list[Item]:
-    """The extractor's outcome as items, video frames in frame order."""
-
-    def split(source: str) -> tuple[str, int | None]:
-        match = FRAME_SUFFIX.search(source)
-        if not task.video or match is None:
-            return source, None
-        return source[: match.start()], int(match.group(1))
-
-    items = []
-    for source, coords, size in outcome.rows:
-        name, frame = split(source)
-        items.append(Item(name, frame, task.video, "ok", landmarks=coords, image_size=size))
-    for source in outcome.no_face:
-        name, frame = split(source)
-        items.append(Item(name, frame, task.video, "no_face"))
-    for source, why in outcome.undecodable:
-        name, frame = split(source)
-        items.append(Item(name, frame, task.video, "unreadable", error=why))
-    return sorted(items, key=lambda item: -1 if item.frame is None else item.frame)
-
-
-class Predictor:
-    """Batches faces through the model and writes rows in input order."""
-
-    def __init__(
-        self,
-        trained: TrainedModel | Ensemble,
-        writer: RowWriter,
-        *,
-        batch_size: int,
-        ema_alpha: float,
-        threshold: float | None,
-        positive_class: str,
-        threads: int = 1,
-    ) -> None:
-        self.trained = trained
-        self.threads = threads
-        self.writer = writer
-        self.batch_size = batch_size
-        self.ema_alpha = ema_alpha
-        self.threshold = threshold
-        self.positive = trained.class_names.index(positive_class) if threshold is not None else 0
-        self.pending: list[Item] = []
-        self.tracks: dict[str, VideoTrack] = {}
-        self.counts = {
-            "photos": 0,
-            "frames": 0,
-            "faces": 0,
-            "no_face": 0,
-            "unreadable": 0,
-            "non_finite": 0,
-        }
-        self.trained_on_synthetic = trained.trained_on_synthetic
-        self.model_seconds = 0.0
-
-    def add(self, items: list[Item]) -> None:
-        self.pending.extend(items)
-        if sum(item.landmarks is not None for item in self.pending) >= self.batch_size:
-            self.flush()
-
-    def label(self, probabilities: np.ndarray) -> str | None:
-        """argmax, or with a threshold: positive when P(positive) >= threshold; None when a
-        probability is not finite (argmax of NaN would name class 0 for no reason)."""
-        names = self.trained.class_names
-        if not np.isfinite(probabilities).all():
-            return None
-        if self.threshold is None:
-            return names[int(np.argmax(probabilities))]
-        if probabilities[self.positive] >= self.threshold:
-            return names[self.positive]
-        others = probabilities.copy()
-        others[self.positive] = -1.0
-        return names[int(np.argmax(others))]
-
-    def flush(self) -> None:
-        faces = [item for item in self.pending if item.landmarks is not None]
-        probabilities = np.empty((0, len(self.trained.class_names)))
-        if faces:
-            started = time.perf_counter()
-            landmarks = np.stack([item.landmarks for item in faces])  # type: ignore[misc]
-            sizes = np.asarray([item.image_size for item in faces], dtype=np.int32)
-            features = self.trained.features(landmarks, sizes)
-            with torch_threads(self.threads):
-                probabilities = self.trained.probabilities(features, self.batch_size).numpy()
-            self.model_seconds += time.perf_counter() - started
-        scores = iter(probabilities)
-        for item in self.pending:
-            self.writer.write(self.row(item, next(scores) if item.landmarks is not None else None))
-        self.writer.flush()
-        self.pending = []
-
-    def row(self, item: Item, probabilities: np.ndarray | None) -> dict[str, Any]:
-        names = self.trained.class_names
-        self.counts["frames" if item.video else "photos"] += 1
-        self.counts[{"ok": "faces"}.get(item.status, item.status)] += 1
-        row: dict[str, Any] = {
-            "source": item.source,
-            "frame": item.frame,
-            "face": item.status == "ok",
-            "status": item.status,
-            "error": item.error,
-        }
-        row["trained_on_synthetic"] = self.trained_on_synthetic
-        if probabilities is not None:
-            row.update(
-                {f"p_{n}": round(float(p), 6) for n, p in zip(names, probabilities, strict=True)}
-            )
-            row["label"] = self.label(probabilities)
-            if row["label"] is None:
-                row.update(status="error", error="the model gave non-finite probabilities")
-                self.counts["non_finite"] += 1
-        if item.video:
-            track = self.tracks.setdefault(item.source, VideoTrack(names, self.ema_alpha))
-            smoothed = track.update(probabilities, item.status)
-            if smoothed is not None:
-                row.update(
-                    {
-                        f"smoothed_p_{n}": round(float(p), 6)
-                        for n, p in zip(names, smoothed, strict=True)
-                    }
-                )
-                row["smoothed_label"] = self.label(smoothed)
-        return row
 
 
 def predict(
@@ -218,23 +58,18 @@ def predict(
     if not 0.0 < ema_alpha <= 1.0:
         raise EmotionError(f"--ema-alpha {ema_alpha} must lie in (0, 1]", "e.g. 0.3")
     reduce = parse_reduce(reduce)
-    trained = load_model(str(model) if isinstance(model, Path) else model)
-    check_photo_ready(trained)
-    if trained.trained_on_synthetic:
-        warn_synthetic(trained.description)
-    if threshold is not None and positive_class not in trained.class_names:
-        raise EmotionError(
-            f"--positive-class {positive_class!r} is not one of {trained.class_names}"
-        )
+    trained = model_for_photos(model, threshold, positive_class)
     found = collect_inputs(inputs, zip_encoding)
-    if not found.tasks and not found.unreadable:
+    if not found.media and not found.unreadable:
         raise EmotionError(
             f"no photos, videos or zip archives in {inputs}",
             "pass .jpg/.jpeg/.png photos, .mp4/.avi videos, .zip archives or folders of them",
         )
     started = time.perf_counter()
     quiet_native_logs()
-    runner = TaskRunner(reduce=reduce, video_stride=video_stride, video_max_frames=video_max_frames)
+    runner = FaceMeshRunner(
+        reduce=reduce, video_stride=video_stride, video_max_frames=video_max_frames
+    )
     try:
         with RowWriter(output, trained.class_names, row_format) as writer:
             predictor = Predictor(
@@ -247,19 +82,33 @@ def predict(
                 threads=threads,
             )
             predictor.add(
-                [
-                    Item(source, None, False, "unreadable", error=why)
-                    for source, why in found.unreadable
-                ]
+                [Item(source, None, False, "unreadable", why) for source, why in found.unreadable]
             )
-            for task in found.tasks:
-                predictor.add(items_of(task, runner.run(task)))
+            for media in found.media:
+                predictor.add(items_of(media, runner.run(media)))
             predictor.flush()
             writer.finish()
     finally:
         runner.close()
-    seconds = time.perf_counter() - started
     summary = {
+        **run_summary(trained, predictor, writer, inputs, output, threshold),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    if output is not None:
+        write_json_atomic(output.with_name(output.name + ".summary.json"), summary)
+    return summary
+
+
+def run_summary(
+    trained: TrainedModel | Ensemble,
+    predictor: Predictor,
+    writer: RowWriter,
+    inputs: list[str],
+    output: Path | None,
+    threshold: float | None,
+) -> dict[str, Any]:
+    """The `<output>.summary.json` of a run: the model, the counts, per-video summaries."""
+    return {
         "checkpoint": trained.description,
         "ensemble": [str(path) for path in trained.checkpoints]
         if len(trained.checkpoints) > 1
@@ -272,12 +121,23 @@ def predict(
         "threshold": threshold,
         **predictor.counts,
         "videos": {source: track.summary() for source, track in predictor.tracks.items()},
-        "seconds": round(seconds, 3),
         "model_seconds": round(predictor.model_seconds, 4),
     }
-    if output is not None:
-        write_json_atomic(output.with_name(output.name + ".summary.json"), summary)
-    return summary
+
+
+def model_for_photos(
+    model: Path | str | Sequence[str], threshold: float | None, positive_class: str
+) -> TrainedModel | Ensemble:
+    """The model (or ensemble), refused when a photo alone cannot be scored with it."""
+    trained = load_model(str(model) if isinstance(model, Path) else model)
+    check_photo_ready(trained)
+    if trained.trained_on_synthetic:
+        warn_synthetic(trained.description)
+    if threshold is not None and positive_class not in trained.class_names:
+        raise EmotionError(
+            f"--positive-class {positive_class!r} is not one of {trained.class_names}"
+        )
+    return trained
 
 
 def output_format(output: Path | None, row_format: str | None) -> str:

@@ -1,10 +1,10 @@
-"""Expand the paths given on the command line into extractor tasks, one per photo or video.
+"""Expand the paths given on the command line into media to run FaceMesh on.
 
 Folders are searched recursively; zip archives give their image members (CP949 names
 decoded as the extractor does). A path that is missing or of an unknown kind is not a reason
 to stop: it becomes an `unreadable` item in the output.
 
-Links follow the extractor's rule (`emotion.extract.sources`): links to regular files are
+Links follow the extractor's rule (`emotion.facemesh.files`): links to regular files are
 followed, links to folders are not, and what is not a regular file once resolved (FIFO,
 socket, device, broken link) is never opened: skipped inside a folder, an `unreadable` item
 when named on the command line.
@@ -16,60 +16,44 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from emotion.extract.plan import Task
-from emotion.extract.sources import (
+from emotion.facemesh.files import (
     IMAGE_SUFFIXES,
     VIDEO_SUFFIXES,
-    Container,
-    ContainerError,
     is_regular_file,
-    list_members,
     member_kind,
+    open_zip,
     walk_entries,
+    zip_member_names,
 )
+from emotion.facemesh.media import Media
 
 NOT_REGULAR_WHY = "not a regular file (a FIFO, socket, device or broken link); not opened"
 
 
 @dataclass
 class Inputs:
-    tasks: list[Task] = field(default_factory=list)
+    media: list[Media] = field(default_factory=list)
     unreadable: list[tuple[str, str]] = field(default_factory=list)  # (source, why)
 
 
-def _task(source: str, path: Path, member: str | None = None, video: bool = False) -> Task:
-    return Task(
-        source=source,
-        path=str(path),
-        member=member,
-        video=video,
-        archive=str(path),
-        label=-1,
-        subject="",
-        split="",
-    )
-
-
-def _zip_tasks(path: Path, found: Inputs, zip_encoding: str) -> None:
-    container = Container(name=path.name, path=path, kind="zip", split="")
+def _zip_media(path: Path, found: Inputs, zip_encoding: str) -> None:
     try:
-        members = list_members(container, zip_encoding)
-    except ContainerError as error:
-        found.unreadable.append((str(path), str(error)))
+        with open_zip(path) as archive:
+            named = zip_member_names(archive, zip_encoding)
+    except Exception as error:  # any broken archive is an unreadable item, never fatal
+        found.unreadable.append((str(path), f"broken_zip: {type(error).__name__}: {error}"))
         return
-    for member in members:
-        if member.kind == "image":
-            found.tasks.append(_task(f"{path}::{member.name}", path, member=member.key))
+    for info, name in sorted(named, key=lambda pair: pair[1]):
+        if member_kind(name) == "image":
+            found.media.append(Media(f"{path}::{name}", str(path), info.filename, False))
 
 
-def _file_tasks(path: Path, found: Inputs, zip_encoding: str, explicit: bool) -> None:
+def _file_media(path: Path, found: Inputs, zip_encoding: str, explicit: bool) -> None:
     kind = member_kind(path.name)
-    if kind == "image":
-        found.tasks.append(_task(str(path), path))
-    elif kind == "video":
-        found.tasks.append(_task(str(path), path, video=True))
+    if kind in ("image", "video"):
+        found.media.append(Media(str(path), str(path), None, kind == "video"))
     elif path.suffix.lower() == ".zip":
-        _zip_tasks(path, found, zip_encoding)
+        _zip_media(path, found, zip_encoding)
     elif explicit:
         kinds = f"image ({'/'.join(IMAGE_SUFFIXES)}), video ({'/'.join(VIDEO_SUFFIXES)})"
         found.unreadable.append((str(path), f"not an {kinds} or zip archive"))
@@ -82,15 +66,15 @@ def _folder_files(folder: Path) -> list[Path]:
 
 
 def collect_inputs(paths: list[str], zip_encoding: str = "cp949") -> Inputs:
-    """Tasks in a stable order: arguments as given, folder contents sorted by path."""
+    """Media in a stable order: arguments as given, folder contents sorted by path."""
     found = Inputs()
     for given in paths:
         path = Path(given)
         if path.is_dir():
             for child in _folder_files(path):
-                _file_tasks(child, found, zip_encoding, explicit=False)
+                _file_media(child, found, zip_encoding, explicit=False)
         elif is_regular_file(path):
-            _file_tasks(path, found, zip_encoding, explicit=True)
+            _file_media(path, found, zip_encoding, explicit=True)
         elif os.path.lexists(path):
             found.unreadable.append((given, NOT_REGULAR_WHY))
         else:

@@ -11,7 +11,6 @@ epochs, so the new head settles before the trunk's features move: Lightning's Ba
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -19,21 +18,11 @@ import torch
 from lightning.pytorch.callbacks import BaseFinetuning
 from torch.optim import Optimizer
 
-from emotion.data.data_settings import CHECKPOINT_KEY, GEOMETRY_KEYS, data_settings
+from emotion.checkpoint import GEOMETRY_KEYS, data_record, data_record_of, read_checkpoint
 from emotion.errors import EmotionError
 
 log = logging.getLogger(__name__)
 TRUNK_PREFIX = "model.trunk."
-
-
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """The checkpoint as plain tensors and values; refuses anything that needs pickle."""
-    if not Path(path).is_file():
-        raise EmotionError(
-            f"init_from={path} does not exist",
-            "point init_from at a .ckpt written by emotion-train (e.g. experiment=pretrain7)",
-        )
-    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def check_geometry(recorded: dict[str, Any] | None, current: dict[str, Any], path: str) -> None:
@@ -112,9 +101,12 @@ class TrunkFromCheckpoint(BaseFinetuning):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         # Runs before Lightning restores a resumed run, so resuming keeps the trained weights.
         if stage == "fit":
-            source = read_checkpoint(self.checkpoint)
-            recorded = source.get(CHECKPOINT_KEY)
-            current = data_settings(trainer.datamodule)
+            source = read_checkpoint(
+                self.checkpoint,
+                "point init_from at a .ckpt written by emotion-train (e.g. experiment=pretrain7)",
+            )
+            recorded = data_record_of(source) or None
+            current = data_record(trainer.datamodule)
             check_geometry(recorded, current, self.checkpoint)
             if not self.allow_subject_overlap:
                 check_no_test_leak(recorded, current, self.checkpoint)

@@ -22,8 +22,9 @@ import torch
 from torch.nn import functional as F
 from torchmetrics.classification import MulticlassCalibrationError
 
+from emotion.checkpoint import write_temperature
+
 log = logging.getLogger(__name__)
-CHECKPOINT_KEY = "temperature"
 # A validation set the model separates perfectly (or gets all wrong) drives the NLL-optimal T to
 # 0 (or infinity); tiny validation sets do that. T is kept inside these bounds, with a warning.
 TEMPERATURE_BOUNDS = (0.05, 20.0)
@@ -110,6 +111,4 @@ class TemperatureScaling(L.Callback):
         path = trainer.ckpt_path
         if self.temperature is None or not path or not trainer.is_global_zero:
             return
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        checkpoint[CHECKPOINT_KEY] = self.temperature
-        torch.save(checkpoint, path)
+        write_temperature(path, self.temperature)

@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# Recipe table: subject k-fold cross-validation of every recipe, several seeds, on
+#   (a) the SYNTHETIC default data and
+#   (b) the real-face sample (AI Hub layout) at $SAMPLE, skipped cleanly when absent;
+# then one comparison table (Markdown + JSON) per data set, with paired per-fold differences
+# against experiment=seed_reference, written to outputs/recipes/ and printed, and the README's
+# brief table of both (outputs/recipes/table_<tag>.md, emotion/bench/recipes_table.py).
+#
+#   bash emotion/bench/recipes.sh                                  # full settings (slow on CPU)
+#   EPOCHS=5 SEEDS=1,2,3 FOLDS=3 REAL_EPOCHS=100 bash emotion/bench/recipes.sh   # reduced
+#
+# Knobs (environment variables):
+#   EPOCHS        epochs of every synthetic recipe (unset: each recipe's own, 200 for
+#                 seed_reference; then the `default` recipe, 60 epochs, is run too)
+#   REAL_EPOCHS   epochs on the real sample (default 200, the reference's; it is tiny)
+#   SEEDS         model seeds, comma-separated (default 1,2,3)
+#   FOLDS         subject folds on synthetic (default 5); REAL_FOLDS on the sample (default 3:
+#                 it has 7 people, and each fold needs a validation person of each class)
+#   SYNTH_RECIPES, REAL_RECIPES   space-separated subsets of the recipe names below ("" runs
+#                 none and only rewrites the tables from the runs already there)
+#   SAMPLE        the AI Hub-layout folder (default /work/shared/data/aihub_sample)
+#   THREADS       torch threads per process (default 1: faster on a shared, small CPU)
+#   PYTHON        interpreter (default: python)
+set -euo pipefail
+
+PYTHON=${PYTHON:-python}
+SEEDS=${SEEDS:-1,2,3}
+FOLDS=${FOLDS:-5}
+REAL_FOLDS=${REAL_FOLDS:-3}
+REAL_EPOCHS=${REAL_EPOCHS:-200}
+SAMPLE=${SAMPLE:-/work/shared/data/aihub_sample}
+export OMP_NUM_THREADS=${THREADS:-1} MKL_NUM_THREADS=${THREADS:-1}
+OUT=outputs/recipes
+TAG="e${EPOCHS:-own}_f${FOLDS}_s${SEEDS//,/-}"
+RUNS="$OUT/runs/$TAG"
+
+# name -> overrides on top of the common ones. Everything except `default` and `recommended`
+# is seed_reference plus one change, so each row isolates one option. `default` (no overrides:
+# the defaults, which are seed_reference + aspect correction over 60 epochs) is the `aspect`
+# row whenever the epochs are fixed (EPOCHS, and always on the real sample).
+declare -A RECIPE=(
+  [seed_reference]="experiment=seed_reference"
+  [default]=""
+  [recommended]="experiment=recommended"
+  [aspect]="experiment=seed_reference data.aspect_correction=true"
+  [procrustes]="experiment=seed_reference data.normalization=procrustes data.aspect_correction=true"
+  [procrustes_rigid]="experiment=seed_reference data.normalization=procrustes_rigid data.aspect_correction=true"
+  [subject_neutral]="experiment=seed_reference data.normalization=subject_neutral data.aspect_correction=true"
+  [pose_aug]="experiment=seed_reference data.rotation_aug_deg=5 data.scale_aug_std=0.05"
+  [ema]="experiment=seed_reference ema=on"
+  [balanced]="experiment=seed_reference class_balance=loss_weights"
+)
+# `ensemble` (after seed_reference): per fold, the seed_reference runs of every seed averaged
+# as one model by emotion-eval (emotion/ensemble.py); compared with one model's fold mean.
+DEFAULT_SYNTH="seed_reference ensemble default recommended aspect procrustes procrustes_rigid subject_neutral pose_aug ema"
+DEFAULT_REAL="seed_reference ensemble recommended aspect procrustes procrustes_rigid subject_neutral pose_aug ema balanced finetune"
+SYNTH_RECIPES=${SYNTH_RECIPES-$DEFAULT_SYNTH}
+REAL_RECIPES=${REAL_RECIPES-$DEFAULT_REAL}
+
+fold_list() { seq -s, 0 $(($1 - 1)); }
+
+# sweep <dir> <folds> <overrides...>: one Hydra multirun over folds x seeds into <dir>.
+sweep() {
+  local dir=$1 folds=$2
+  shift 2
+  $PYTHON -m emotion.training -m "$@" \
+    data.split_strategy=kfold data.num_folds="$folds" data.fold="$(fold_list "$folds")" \
+    seed="$SEEDS" progress_bar=none \
+    hydra.sweep.dir="$dir" 'hydra.sweep.subdir=fold${data.fold}_seed${seed}'
+}
+
+# ensemble <dir> <folds>: per fold, <dir>/seed_reference's runs of all seeds as one model,
+# scored by emotion-eval on that fold's test people into <dir>/ensemble/fold<k>/metrics.json.
+ensemble() {
+  local dir=$1 folds=$2
+  for fold in $(seq 0 $(($folds - 1))); do
+    $PYTHON -m emotion.evaluate.app "run_dir='$dir/seed_reference/fold${fold}_seed*'" \
+      output_dir="$dir/ensemble/fold$fold" tensorboard=false bootstrap.resamples=200 >/dev/null
+  done
+}
+
+summarise() {  # summarise <name> <dir>: the comparison table of every recipe under <dir>
+  local name=$1 dir=$2
+  local recipes=()
+  for path in "$dir"/*/; do
+    if [ -d "$path" ] && [ "$(basename "$path")" != pretrain7 ]; then
+      recipes+=("${path%/}")
+    fi
+  done
+  if [ ${#recipes[@]} -eq 0 ]; then
+    echo "nothing to summarise under $dir"
+    return 0
+  fi
+  $PYTHON -m emotion.summary "${recipes[@]}" --compare --baseline seed_reference \
+    --metric test/bal_acc --format markdown --out "$OUT/$name.md" --json "$OUT/$name.json"
+}
+
+# brief <json>...: the README's table (emotion/bench/recipes_table.py) from this run's tables.
+brief() {
+  local tables=()
+  for table in "$@"; do
+    [ -f "${table#*=}" ] && tables+=("$table")
+  done
+  [ ${#tables[@]} -gt 0 ] || return 0
+  $PYTHON -m emotion.bench.recipes_table "${tables[@]}" --out "$OUT/table_$TAG.md" >/dev/null
+  echo "README table: $OUT/table_$TAG.md"
+}
+
+# The whole run is one function, read in full before it starts: bash reads a script as it goes,
+# so editing this file during an hour-long run would otherwise change what the run does next.
+main() {
+  mkdir -p "$OUT"
+
+  # (a) synthetic default --------------------------------------------------------------------
+  for name in $SYNTH_RECIPES; do
+    if [ "$name" = default ] && [ -n "${EPOCHS:-}" ]; then
+      echo "skip default: with EPOCHS set it is \`aspect\` exactly (seed_reference's network and"
+      echo "optimiser with data.aspect_correction=true; they differ only in epochs)"
+      continue
+    fi
+    echo "== synthetic: $name"
+    if [ "$name" = ensemble ]; then
+      ensemble "$RUNS/synthetic" "$FOLDS"
+      continue
+    fi
+    # shellcheck disable=SC2086
+    sweep "$RUNS/synthetic/$name" "$FOLDS" ${RECIPE[$name]} ${EPOCHS:+trainer.max_epochs=$EPOCHS}
+  done
+  summarise "synthetic_$TAG" "$RUNS/synthetic"
+
+  # (b) the real-face sample -----------------------------------------------------------------
+  if [ ! -d "$SAMPLE" ]; then
+    echo "no real-face sample at $SAMPLE: skipping (b)"
+    brief "synthetic=$OUT/synthetic_$TAG.json"
+    exit 0
+  fi
+  REAL_TAG="e${REAL_EPOCHS}_f${REAL_FOLDS}_s${SEEDS//,/-}"
+  REAL_RUNS="$OUT/runs/$REAL_TAG/real_sample"
+  BINARY=data/aihub_sample_binary.h5
+  SEVEN=data/aihub_sample_seven.h5
+  if [ -n "$REAL_RECIPES" ]; then
+    [ -f "$BINARY" ] || $PYTHON -m emotion.extract.app source.root="$SAMPLE" output="$BINARY"
+    [ -f "$SEVEN" ] || $PYTHON -m emotion.extract.app source.root="$SAMPLE" classes=seven \
+      output="$SEVEN"
+  fi
+  # 7 people: a quarter of the training people (at least one) validate.
+  REAL=(data=store data.val_fraction=0.25 trainer.max_epochs="$REAL_EPOCHS")
+
+  for name in $REAL_RECIPES; do
+    echo "== real sample: $name"
+    if [ "$name" = ensemble ]; then
+      ensemble "$REAL_RUNS" "$REAL_FOLDS"
+      continue
+    fi
+    if [ "$name" = finetune ]; then
+      # Pre-train on the 7 emotions of the same people, same subject folds (the fine-tune
+      # refuses a trunk whose pre-training saw its test people), then fine-tune each fold/seed.
+      sweep "$REAL_RUNS/pretrain7" "$REAL_FOLDS" experiment=pretrain7 data.path="$SEVEN" \
+        "${REAL[@]}"
+      sweep "$REAL_RUNS/finetune" "$REAL_FOLDS" experiment=finetune_binary data.path="$BINARY" \
+        "${REAL[@]}" freeze_trunk_epochs=10 \
+        "init_from=$REAL_RUNS/pretrain7/fold\${data.fold}_seed\${seed}/checkpoints/last.ckpt"
+      continue
+    fi
+    # shellcheck disable=SC2086
+    sweep "$REAL_RUNS/$name" "$REAL_FOLDS" ${RECIPE[$name]} data.path="$BINARY" "${REAL[@]}"
+  done
+  summarise "real_sample_$REAL_TAG" "$REAL_RUNS"
+  if [ -d "$REAL_RUNS/pretrain7" ]; then
+    echo "== real sample, seven-class task (the pre-training runs)"
+    $PYTHON -m emotion.summary "$REAL_RUNS/pretrain7" --per-fold --metric test/bal_acc \
+      --format markdown --out "$OUT/real_sample_seven_$REAL_TAG.md" \
+      --json "$OUT/real_sample_seven_$REAL_TAG.json"
+  fi
+  brief "synthetic=$OUT/synthetic_$TAG.json" "real sample=$OUT/real_sample_$REAL_TAG.json"
+}
+
+main "$@"

@@ -1,0 +1,212 @@
+"""The checkpoint contract: everything an `emotion-train` checkpoint carries, named, written
+and read in this one place.
+
+A checkpoint is Lightning's dict (`state_dict`, `hyper_parameters`, `epoch`, ...) plus:
+
+    val_metrics             {"val/...": float}: the validation metrics it was chosen by
+    landmark_preprocessing  {store_schema_version, normalization, aspect_correction}: how raw
+                            landmarks become its input (`emotion.features.preprocessing`)
+    data_settings           what it was trained on: geometry, classes, store path, whether the
+                            store is SYNTHETIC, the split settings and the people per stage
+    temperature             float, fitted by `calibration=temperature` (absent otherwise)
+
+Every value is plain (numbers, strings, lists, dicts), so `torch.load(weights_only=True)`
+reads it and `LandmarkClassifier(**hyper_parameters)` rebuilds the network without a config.
+"""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from emotion.errors import EmotionError
+from emotion.features.preprocessing import NORMALISATIONS, Preprocessing
+from emotion.store.schema import SCHEMA_VERSION
+
+if TYPE_CHECKING:
+    from emotion.data.datamodule import LandmarkDataModule
+
+STATE_DICT_KEY = "state_dict"
+HYPER_PARAMETERS_KEY = "hyper_parameters"
+VAL_METRICS_KEY = "val_metrics"
+PREPROCESSING_KEY = "landmark_preprocessing"
+DATA_SETTINGS_KEY = "data_settings"
+TEMPERATURE_KEY = "temperature"
+
+# Hyperparameters that define the network: a checkpoint only resumes into the same ones.
+ARCHITECTURE_KEYS = (
+    "input_dim",
+    "class_names",
+    "width",
+    "depth",
+    "head_width",
+    "dropout",
+    "head_dropout",
+)
+# Data settings that change what a feature vector means; a trunk only transfers when they match.
+GEOMETRY_KEYS = ("normalization", "aspect_correction", "input_dim")
+STAGES = ("train", "val", "test")
+
+
+# -- writing (LandmarkClassifier.on_save_checkpoint, calibration) --------------------------------
+
+
+def preprocessing_record(preprocessing: Preprocessing) -> dict[str, Any]:
+    return {"store_schema_version": SCHEMA_VERSION, **preprocessing.to_record()}
+
+
+def data_record(datamodule: LandmarkDataModule) -> dict[str, Any]:
+    """How the inputs were made and which people the model saw, as plain values: a trunk is
+    only reusable on features made the same way, and a model only honestly tested on people
+    it never saw; both checks need this record to travel with the checkpoint alone."""
+    settings = datamodule.settings
+    return {
+        "normalization": settings.normalization,
+        "aspect_correction": bool(settings.aspect_correction),
+        "input_dim": int(datamodule.input_dim),
+        "class_names": [str(name) for name in datamodule.class_names],
+        "path": str(datamodule.path),
+        "synthetic": bool(datamodule.is_synthetic),
+        "split_strategy": settings.split_strategy,
+        "val_fraction": float(settings.val_fraction),
+        "drop_overlap": bool(settings.drop_overlap),
+        "fold": int(settings.fold),
+        "num_folds": int(settings.num_folds),
+        "split_seed": int(settings.split_seed),
+        "subjects": {
+            stage: sorted({str(person) for person in datamodule.subjects(stage).tolist()})
+            for stage in STAGES
+        },
+    }
+
+
+def record_training(
+    checkpoint: dict[str, Any],
+    val_metrics: dict[str, float],
+    datamodule: LandmarkDataModule | None,
+) -> None:
+    """Everything a training run adds to the checkpoint Lightning is saving."""
+    checkpoint[VAL_METRICS_KEY] = dict(val_metrics)
+    if datamodule is not None:
+        checkpoint[DATA_SETTINGS_KEY] = data_record(datamodule)
+        checkpoint[PREPROCESSING_KEY] = preprocessing_record(datamodule.settings.preprocessing)
+
+
+def write_temperature(path: str | Path, temperature: float) -> None:
+    """Store a fitted softmax temperature in an existing checkpoint file."""
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    checkpoint[TEMPERATURE_KEY] = float(temperature)
+    torch.save(checkpoint, path)
+
+
+# -- reading -------------------------------------------------------------------------------------
+
+
+def read_checkpoint(
+    path: str | Path, fix: str = "pass a .ckpt written by emotion-train"
+) -> dict[str, Any]:
+    """torch.load with weights_only=True; a missing, corrupt or foreign file is a user error."""
+    if not Path(path).is_file():
+        raise EmotionError(f"checkpoint {path} does not exist", fix)
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, OSError) as error:
+        raise EmotionError(
+            f"{path} is not a readable PyTorch checkpoint ({type(error).__name__}: "
+            f"{str(error).splitlines()[0][:200] if str(error) else 'no detail'})",
+            fix,
+        ) from None
+    if not isinstance(checkpoint, dict) or not {STATE_DICT_KEY, HYPER_PARAMETERS_KEY} <= set(
+        checkpoint
+    ):
+        raise EmotionError(
+            f"{path} is not a Lightning checkpoint of emotion-train (no state_dict and "
+            "hyper_parameters)",
+            fix,
+        )
+    return checkpoint
+
+
+def hyperparameters(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    return dict(checkpoint.get(HYPER_PARAMETERS_KEY, {}))
+
+
+def val_metrics(checkpoint: dict[str, Any]) -> dict[str, float]:
+    return dict(checkpoint.get(VAL_METRICS_KEY, {}))
+
+
+def data_record_of(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """The data record; empty for checkpoints older than it."""
+    return dict(checkpoint.get(DATA_SETTINGS_KEY) or {})
+
+
+def temperature_of(checkpoint: dict[str, Any]) -> float:
+    return float(checkpoint.get(TEMPERATURE_KEY) or 1.0)
+
+
+def preprocessing_of(
+    checkpoint: dict[str, Any], run_config: dict[str, Any], path: Path
+) -> Preprocessing:
+    """The checkpoint's landmark preprocessing; for checkpoints older than that record, the
+    run's saved config beside it. Without either, refuse to guess."""
+    stored = checkpoint.get(PREPROCESSING_KEY)
+    if stored is None:
+        data = run_config.get("data") or {}
+        if "normalization" not in data:
+            raise EmotionError(
+                f"{path} does not say how its landmarks were normalised, and no run config "
+                "(metrics.json or .hydra/config.yaml) was found beside it",
+                "keep the checkpoint inside its run directory (<run_dir>/checkpoints/), or "
+                "retrain with this version of emotion-train",
+            )
+        stored = {"store_schema_version": SCHEMA_VERSION, **data}
+    version = stored.get("store_schema_version")
+    if version != SCHEMA_VERSION:
+        raise EmotionError(
+            f"{path} was trained on landmark store schema v{version}; this version reads "
+            f"v{SCHEMA_VERSION}",
+            "retrain the model with this version of emotion-train",
+        )
+    if stored["normalization"] not in NORMALISATIONS:
+        raise EmotionError(f"{path} uses an unknown normalisation {stored['normalization']!r}")
+    return Preprocessing.from_record(stored)
+
+
+def check_finite_weights(checkpoint: dict[str, Any], path: Path) -> None:
+    """Refuse a checkpoint holding NaN or inf: every probability it gives would be NaN."""
+    broken = [
+        name
+        for name, value in checkpoint[STATE_DICT_KEY].items()
+        if isinstance(value, torch.Tensor)
+        and value.is_floating_point()
+        and not bool(torch.isfinite(value).all())
+    ]
+    if broken:
+        raise EmotionError(
+            f"{path} holds NaN or infinite weights ({len(broken)} tensors, e.g. {broken[0]})",
+            "use an earlier checkpoint of that run; the training that wrote this one diverged",
+        )
+
+
+def check_same_architecture(path: str | Path, wanted: dict[str, Any]) -> None:
+    """Refuse to resume a checkpoint of a different model, naming the keys that differ."""
+    saved = hyperparameters(
+        read_checkpoint(
+            path, "point ckpt_path at an intact .ckpt, or start over with overwrite=true"
+        )
+    )
+    changed = {
+        key: (saved.get(key), wanted.get(key))
+        for key in ARCHITECTURE_KEYS
+        if key in saved and saved.get(key) != wanted.get(key)
+    }
+    if changed:
+        shown = ", ".join(f"{key}: {old} -> {new}" for key, (old, new) in changed.items())
+        raise EmotionError(
+            f"{path} holds a different model ({shown})",
+            "pick another run_name=... for the new model, or start over with overwrite=true",
+        )

@@ -1,0 +1,75 @@
+"""Every data setting of a run as one typed, checked object (`conf/data/*.yaml` keys)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from emotion.data.splits import DEFAULT_FOLD, DEFAULT_NUM_FOLDS, SPLIT_STRATEGIES
+from emotion.errors import EmotionError
+from emotion.features.preprocessing import NORMALISATIONS, Preprocessing
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """What the data module reads, how it splits, batches and augments it."""
+
+    path: str
+    synthetic: dict[str, Any] | None = None  # the synthetic default's generator settings
+    normalization: str = "nose_unit"
+    aspect_correction: bool = False
+    split_strategy: str = "official"
+    val_fraction: float = 0.15
+    drop_overlap: bool = True
+    fold: int = DEFAULT_FOLD
+    num_folds: int = DEFAULT_NUM_FOLDS
+    split_seed: int = 0
+    noise_std: float = 0.0
+    batch_size: int = 256
+    eval_batch_size: int = 1024
+    seed: int = 0
+    pin_memory: bool = False
+    # Debugging: train on this many fixed batches and validate on the same rows. Done by the
+    # data module, not with Trainer(overfit_batches), which swaps in a per-sample sampler.
+    overfit_batches: int = 0
+    # Training-only augmentation of head pose and face size (emotion.features.augment).
+    rotation_aug_deg: float = 0.0
+    scale_aug_std: float = 0.0
+    # Drop classes with no rows in the whole store (e.g. 'hurt' in a sample without it).
+    drop_empty_classes: bool = False
+
+    def __post_init__(self) -> None:
+        if self.normalization not in NORMALISATIONS:
+            raise EmotionError(
+                f"data.normalization={self.normalization!r} is not known",
+                f"choose one of {list(NORMALISATIONS)}",
+            )
+        if self.split_strategy not in SPLIT_STRATEGIES:
+            raise EmotionError(
+                f"data.split_strategy={self.split_strategy!r} is not known",
+                f"choose one of {list(SPLIT_STRATEGIES)}",
+            )
+        if self.split_strategy == "official" and (self.fold, self.num_folds) != (
+            DEFAULT_FOLD,
+            DEFAULT_NUM_FOLDS,
+        ):
+            raise EmotionError(
+                f"data.fold={self.fold} and data.num_folds={self.num_folds} only apply to "
+                "data.split_strategy=kfold; with official they would be silently ignored",
+                "add data.split_strategy=kfold, or leave data.fold and data.num_folds out",
+            )
+        if self.noise_std < 0:
+            raise EmotionError(f"data.noise_std={self.noise_std} is negative", "use 0 for no noise")
+        if self.batch_size < 2:
+            raise EmotionError(
+                f"data.batch_size={self.batch_size}; BatchNorm needs at least 2 rows per batch"
+            )
+
+    @classmethod
+    def names(cls) -> set[str]:
+        """The setting names: what a saved run config's `data` may pass on."""
+        return {field.name for field in fields(cls)}
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        return Preprocessing(self.normalization, self.aspect_correction)

@@ -1,0 +1,204 @@
+"""`evaluate(cfg)`: score one split of a store with a trained model (or an ensemble) and
+write the report. The model comes from its checkpoint alone; the data settings from its run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from emotion.data.datamodule import STAGES, LandmarkDataModule
+from emotion.data.settings import DataSettings
+from emotion.errors import EmotionError
+from emotion.evaluate.bootstrap import subject_bootstrap
+from emotion.evaluate.report import REPORT_MD, write_outputs
+from emotion.evaluate.scores import confusion_counts, point_metrics, row_normalised
+from emotion.evaluate.threshold import operating_point
+from emotion.inference.ensemble import Ensemble, check_people_unseen, load_model, members_of
+from emotion.inference.trained import TrainedModel, check_class_names
+
+log = logging.getLogger(__name__)
+
+# Split settings a checkpoint records (emotion.checkpoint.data_record): enough to rebuild its
+# split when the checkpoint travels without its run directory.
+RECORDED_SPLIT_KEYS = (
+    "path",
+    "split_strategy",
+    "val_fraction",
+    "drop_overlap",
+    "fold",
+    "num_folds",
+    "split_seed",
+)
+
+
+@dataclass
+class Scored:
+    """One split's rows as the model scored them."""
+
+    probabilities: torch.Tensor
+    labels: torch.Tensor
+    subjects: np.ndarray
+
+
+def model_arguments(cfg: DictConfig) -> list[str]:
+    """ckpt_path or run_dir, each one path or a list (several paths: an ensemble)."""
+    chosen = cfg.ckpt_path if cfg.ckpt_path else cfg.run_dir
+    if not chosen:
+        raise EmotionError(
+            "no model given",
+            "pass run_dir=outputs/train/runs/<run_name> (or a sweep folder for an ensemble) "
+            "or ckpt_path=<file.ckpt>",
+        )
+    if isinstance(chosen, str):
+        return [chosen]
+    return [str(item) for item in chosen]
+
+
+def data_settings(trained: TrainedModel | Ensemble, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The run's saved data settings (else the checkpoint's own record), with the non-null
+    overrides on top; the preprocessing from the checkpoint; no training noise."""
+    saved = dict(trained.run_config.get("data") or {})
+    if not saved:
+        record = members_of(trained)[0].data_record
+        saved = {key: record[key] for key in RECORDED_SPLIT_KEYS if key in record}
+    settings = {key: value for key, value in saved.items() if key in DataSettings.names()}
+    settings.update({key: value for key, value in overrides.items() if value is not None})
+    if not settings.get("path"):
+        raise EmotionError(
+            f"no data store: {trained.description} has no run config beside it naming one",
+            "pass data.path=<store.h5>",
+        )
+    settings.update(trained.preprocessing.to_record(), noise_std=0.0)
+    return settings
+
+
+def scored_split(
+    trained: TrainedModel | Ensemble, datamodule: LandmarkDataModule, split: str
+) -> Scored:
+    rows = datamodule.rows(split)
+    batch = datamodule.settings.eval_batch_size
+    probabilities = trained.probabilities(rows.features, batch)
+    return Scored(probabilities, rows.labels, datamodule.subjects(split))
+
+
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    """Score one split of a store with a checkpoint; write and return the report's numbers."""
+    if cfg.split not in STAGES:
+        raise EmotionError(f"split={cfg.split!r} is not known", f"choose one of {list(STAGES)}")
+    trained = load_model(model_arguments(cfg))
+    overrides = OmegaConf.to_container(cfg.data, resolve=True)
+    datamodule = LandmarkDataModule(**data_settings(trained, overrides))  # type: ignore[arg-type]
+    datamodule.setup()
+    check_class_names(trained, datamodule.class_names, f"store {datamodule.path}")
+    people = {str(person) for person in datamodule.subjects(cfg.split).tolist()}
+    check_people_unseen(trained, cfg.split, people, str(datamodule.path))
+
+    scored = scored_split(trained, datamodule, cfg.split)
+    result = build_result(cfg, trained, datamodule, scored)
+    if cfg.threshold.target_recall is not None:
+        val = scored_split(trained, datamodule, "val")
+        result["operating_point"] = operating_point(
+            (val.probabilities, val.labels),
+            (scored.probabilities, scored.labels),
+            trained.class_names,
+            cfg.threshold.positive_class,
+            float(cfg.threshold.target_recall),
+        )
+    output_dir = Path(cfg.output_dir) if cfg.output_dir else default_output_dir(trained)
+    result["output_dir"] = str(output_dir)
+    write_outputs(result, output_dir, tensorboard=cfg.tensorboard)
+    log.info("%s", (output_dir / REPORT_MD).read_text())
+    log.info("wrote %s", output_dir)
+    return result
+
+
+def build_result(
+    cfg: DictConfig,
+    trained: TrainedModel | Ensemble,
+    datamodule: LandmarkDataModule,
+    scored: Scored,
+) -> dict[str, Any]:
+    """What metrics.json holds: the model, the data, point metrics, intervals, confusion."""
+    names = trained.class_names
+    confusion = confusion_counts(scored.probabilities, scored.labels, len(names))
+    bootstrap = {
+        "unit": "subject",
+        "resamples": cfg.bootstrap.resamples,
+        "confidence": cfg.bootstrap.confidence,
+        "seed": cfg.bootstrap.seed,
+        "method": "percentile",
+    }
+    return {
+        "split": cfg.split,
+        **model_description(trained),
+        "metrics": point_metrics(
+            scored.probabilities, scored.labels, names, cfg.split, cfg.calibration_bins
+        ),
+        "intervals": subject_bootstrap(
+            scored.probabilities,
+            scored.labels,
+            scored.subjects,
+            names,
+            cfg.split,
+            resamples=cfg.bootstrap.resamples,
+            confidence=cfg.bootstrap.confidence,
+            seed=cfg.bootstrap.seed,
+            calibration_bins=cfg.calibration_bins,
+        ),
+        "bootstrap": bootstrap,
+        "confusion_matrix": {
+            "rows": "true class",
+            "columns": "predicted class",
+            "counts": confusion.tolist(),
+            "row_normalised": row_normalised(confusion).round(6).tolist(),
+        },
+        "counts": split_counts(datamodule, cfg.split),
+        "data": datamodule.summary,
+        "data_settings": {
+            key: value
+            for key, value in dataclasses.asdict(datamodule.settings).items()
+            if key != "synthetic"
+        },
+    }
+
+
+def model_description(trained: TrainedModel | Ensemble) -> dict[str, Any]:
+    ensemble = isinstance(trained, Ensemble)
+    return {
+        "ckpt_path": trained.description,
+        "run_dir": str(trained.run_dir) if trained.run_dir else None,
+        "ensemble": [str(path) for path in trained.checkpoints] if ensemble else None,
+        "temperature": [member.temperature for member in members_of(trained)],
+        "class_names": trained.class_names,
+        "normalization": trained.normalization,
+        "aspect_correction": trained.aspect_correction,
+        "trained_on_synthetic": trained.trained_on_synthetic,
+    }
+
+
+def split_counts(datamodule: LandmarkDataModule, split: str) -> dict[str, Any]:
+    summary = datamodule.summary
+    stage = summary["stages"][split]
+    return {
+        "photos": stage["rows"],
+        "subjects": stage["subjects"],
+        "photos_per_class": stage["rows_per_class"],
+        "test_subjects_seen_in_training": summary["test_subjects_seen_in_training"],
+        "test_rows_dropped_for_overlap": summary["test_rows_dropped_for_overlap"],
+    }
+
+
+def default_output_dir(trained: TrainedModel | Ensemble) -> Path:
+    """<run_dir>/eval; an ensemble's goes to <sweep folder>/eval-ensemble."""
+    name = "eval-ensemble" if isinstance(trained, Ensemble) else "eval"
+    if trained.run_dir is not None:
+        return trained.run_dir / name
+    return trained.checkpoints[0].resolve().parent / name

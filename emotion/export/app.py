@@ -1,0 +1,47 @@
+"""`emotion-export`: a thin argparse wrapper around `emotion.export.onnx.export`.
+
+emotion-export outputs/train/runs/default                 # -> <run_dir>/export/model.onnx
+emotion-export path/to/best.ckpt --output model.onnx --torch-export
+emotion-export outputs/train/multiruns/seeds              # ensemble -> <sweep>/export/...
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from emotion.errors import exit_on_user_error
+from emotion.export.onnx import TOLERANCE, export
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="emotion-export", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "model",
+        nargs="+",
+        help="a run directory (its best checkpoint) or a .ckpt file; several, a sweep folder "
+        "or a quoted glob make one ensemble graph (probabilities averaged)",
+    )
+    parser.add_argument("--output", type=Path, help="default: <run_dir>/export/model.onnx")
+    parser.add_argument("--torch-export", action="store_true", help="also write a .pt2")
+    parser.add_argument("--tolerance", type=float, default=TOLERANCE)
+    return parser.parse_args(argv)
+
+
+@exit_on_user_error
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    info = export(
+        args.model, args.output, with_torch_export=args.torch_export, tolerance=args.tolerance
+    )
+    print(
+        f"wrote {info['onnx']} ({info['onnx_bytes'] / 2**20:.2f} MiB); onnxruntime vs torch: "
+        f"max |diff| {info['check']['max_abs_difference']:.1e} <= {info['check']['tolerance']:.0e}"
+    )
+    if "torch_export" in info:
+        print(f"wrote {info['torch_export']} ({info['torch_export_bytes'] / 2**20:.2f} MiB)")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

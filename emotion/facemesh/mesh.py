@@ -1,0 +1,160 @@
+"""MediaPipe FaceMesh for still photos: one face, 478 refined landmarks, one graph reused.
+
+Building the graph costs more than running it on one photo, so each process builds one
+(`FaceMeshDetector`) and feeds it every image.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from emotion.store.schema import NUM_COORDS, NUM_LANDMARKS
+
+
+def quiet_native_logs() -> None:
+    """Keep MediaPipe / TF Lite / glog from filling the terminal (set before importing them)."""
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "2")
+
+
+@contextmanager
+def silenced_stderr() -> Iterator[None]:
+    """Send the C++ side's stderr (absl pre-init warnings) to /dev/null for a moment."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def still_face_mesh() -> Any:
+    """MediaPipe's legacy FaceMesh for still photos (one face, refined: 478 points).
+
+    The same graph, models and options as `mp.solutions.face_mesh.FaceMesh(
+    static_image_mode=True, max_num_faces=1, refine_landmarks=True)`, with two changes that
+    tests/test_extract_run.py checks do not change a landmark:
+    - the graph runs on the calling thread (MediaPipe's ApplicationThreadExecutor). By default
+      it gets a pool as wide as the machine, whose idle threads spin on the other cores (0.3 ms
+      of CPU a photo, measured unpinned), the other workers' cores when there are several; a
+      one-thread pool still pays a hand-off per photo (0.06 ms on a pass-through graph);
+    - `first_face` feeds the graph and reads its output directly. The public `process()`
+      builds a new namedtuple class on every call (0.2-0.4 ms, a few per cent of a photo).
+    """
+    import mediapipe as mp
+    from mediapipe.framework import calculator_pb2
+    from mediapipe.python import packet_getter
+    from mediapipe.python.solution_base import SolutionBase
+    from mediapipe.python.solutions import face_mesh
+
+    package_root = Path(mp.__file__).resolve().parent.parent
+    binary_graph = (package_root / face_mesh._BINARYPB_FILE_PATH).read_bytes()
+
+    class StillFaceMesh(face_mesh.FaceMesh):
+        def __init__(self) -> None:
+            graph = calculator_pb2.CalculatorGraphConfig.FromString(binary_graph)
+            # Unnamed, so the graph's default executor: calculators run inside
+            # wait_until_idle() on this thread, not on a pool.
+            graph.executor.add(type="ApplicationThreadExecutor")
+            # What FaceMesh.__init__ passes, for static_image_mode=True, max_num_faces=1,
+            # refine_landmarks=True and the default confidences (0.5).
+            SolutionBase.__init__(
+                self,
+                graph_config=graph,
+                side_inputs={"num_faces": 1, "with_attention": True, "use_prev_landmarks": False},
+                calculator_params={
+                    "facedetectionshortrangecpu__facedetectionshortrange__facedetection__"
+                    "TensorsToDetectionsCalculator.min_score_thresh": 0.5,
+                    "facelandmarkcpu__ThresholdingCalculator.threshold": 0.5,
+                },
+                outputs=["multi_face_landmarks"],
+            )
+            self._image_stream = next(iter(self._input_stream_type_info))
+            self._image_type = self._input_stream_type_info[self._image_stream]
+
+        def first_face(self, rgb: np.ndarray) -> Any | None:
+            """The first face's NormalizedLandmarkList, or None when no face is found."""
+            if rgb.ndim != 3 or rgb.shape[2] != 3:
+                raise ValueError(f"expected an RGB image, got shape {rgb.shape}")
+            self._graph_outputs.clear()
+            self._simulated_timestamp += 33333  # as process() does: 30 fps simulated
+            packet = self._make_packet(self._image_type, rgb).at(self._simulated_timestamp)
+            self._graph.add_packet_to_input_stream(stream=self._image_stream, packet=packet)
+            self._graph.wait_until_idle()
+            faces = self._graph_outputs.get("multi_face_landmarks")
+            if faces is None or faces.is_empty():
+                return None
+            found = packet_getter.get_proto_list(faces)
+            return found[0] if found else None
+
+    return StillFaceMesh()
+
+
+class FaceMeshDetector:
+    """MediaPipe FaceMesh (legacy solutions API) for still images: one face, 478 points."""
+
+    def __init__(self) -> None:
+        quiet_native_logs()
+        with silenced_stderr():
+            self._mesh = still_face_mesh()
+            # The first call loads the TF Lite models and logs about them; do it quietly.
+            self._mesh.first_face(np.zeros((64, 64, 3), dtype=np.uint8))
+        self._quiet_until_first_face = True
+
+    def landmarks(self, rgb: np.ndarray) -> np.ndarray | None:
+        """(478, 3) raw normalised coordinates, or None when there is no face."""
+        if self._quiet_until_first_face:
+            # The graph logs a one-off warning on its first face; keep it off the terminal.
+            with silenced_stderr():
+                face = self._mesh.first_face(rgb)
+            self._quiet_until_first_face = face is None
+        else:
+            face = self._mesh.first_face(rgb)
+        if face is None:
+            return None
+        coords = landmark_array(face)
+        if coords.shape != (NUM_LANDMARKS, NUM_COORDS):
+            return None
+        return coords
+
+    def close(self) -> None:
+        self._mesh.close()
+
+
+# A NormalizedLandmark serialised with x, y, z only: 0x0a <len 15>, then tag + 4-byte float per
+# coordinate. 17 bytes a point, so a whole face is a (points, 17) byte table.
+_WIRE_POINT_BYTES = 17
+_WIRE_TAG_COLUMNS = np.array([0, 1, 2, 7, 12])
+_WIRE_TAGS = np.array([0x0A, 0x0F, 0x0D, 0x15, 0x1D], dtype=np.uint8)
+_WIRE_FLOAT_COLUMNS = np.array([3, 4, 5, 6, 8, 9, 10, 11, 13, 14, 15, 16])
+
+
+def landmark_array(face: Any) -> np.ndarray:
+    """(points, 3) float32 from a NormalizedLandmarkList.
+
+    Read from its serialised bytes when they have the plain x, y, z layout (about 10 us),
+    else point by point through protobuf attributes (about 0.2 ms, 3 % of a photo's cost).
+    """
+    wire = np.frombuffer(face.SerializeToString(), dtype=np.uint8)
+    if wire.size and wire.size % _WIRE_POINT_BYTES == 0:
+        table = wire.reshape(-1, _WIRE_POINT_BYTES)
+        if (table[:, _WIRE_TAG_COLUMNS] == _WIRE_TAGS).all():
+            floats = np.ascontiguousarray(table[:, _WIRE_FLOAT_COLUMNS]).view("<f4")
+            return floats.reshape(-1, NUM_COORDS).astype(np.float32)
+    return np.array([(p.x, p.y, p.z) for p in face.landmark], dtype=np.float32)

@@ -1,0 +1,165 @@
+"""A trained model as evaluation, prediction and export meet it: from a checkpoint alone.
+
+The model and its class names come from the checkpoint, never from today's config defaults.
+How raw landmarks become features (normalisation, aspect correction) comes from the
+checkpoint too (`landmark_preprocessing`, written since the evaluation branch), or, for older
+checkpoints, from the run's saved config. So does a temperature fitted by
+`calibration=temperature`, which every probability then uses.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from emotion.checkpoint import (
+    check_finite_weights,
+    data_record_of,
+    hyperparameters,
+    preprocessing_of,
+    read_checkpoint,
+    temperature_of,
+)
+from emotion.errors import EmotionError
+from emotion.features.preprocessing import Preprocessing
+from emotion.models.classifier import LandmarkClassifier
+from emotion.rundir import METRICS_FILE, run_dir_of, saved_run_config
+from emotion.store.schema import NUM_COORDS, NUM_LANDMARKS, SCHEMA_VERSION
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainedModel:
+    """A classifier in eval mode plus everything needed to feed it raw landmarks."""
+
+    model: LandmarkClassifier
+    class_names: list[str]
+    preprocessing: Preprocessing
+    ckpt_path: Path
+    run_dir: Path | None
+    run_config: dict[str, Any] = field(default_factory=dict)
+    # Softmax temperature fitted on validation (calibration=temperature); 1.0 when none was.
+    temperature: float = 1.0
+    # The checkpoint's data record (split, people per stage); empty for older checkpoints.
+    data_record: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def trained_on_synthetic(self) -> bool:
+        """Whether the training data was SYNTHETIC: the checkpoint's record, else the run's
+        metrics.json, else the store its config names says so."""
+        if "synthetic" in self.data_record:
+            return bool(self.data_record["synthetic"])
+        if self.run_dir is not None and (self.run_dir / METRICS_FILE).is_file():
+            metrics = json.loads((self.run_dir / METRICS_FILE).read_text())
+            if "synthetic_data" in metrics:
+                return bool(metrics["synthetic_data"])
+        return bool((self.run_config.get("data") or {}).get("synthetic"))
+
+    @property
+    def normalization(self) -> str:
+        return self.preprocessing.normalization
+
+    @property
+    def aspect_correction(self) -> bool:
+        return self.preprocessing.aspect_correction
+
+    @property
+    def description(self) -> str:
+        return str(self.ckpt_path)
+
+    @property
+    def checkpoints(self) -> list[Path]:
+        return [self.ckpt_path]
+
+    def features(self, landmarks: np.ndarray, image_size: np.ndarray | None) -> torch.Tensor:
+        """Raw (N, 478, 3) landmarks to the (N, 1434) features the model was trained on."""
+        return self.preprocessing.features(landmarks, image_size)
+
+    @torch.inference_mode()
+    def probabilities(self, features: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+        """Softmax outputs in batches, as `trainer.test` computes them, of the logits divided
+        by the fitted temperature (which changes no decision, only the confidence)."""
+        if len(features) == 0:
+            return torch.empty(0, len(self.class_names))
+        parts = [
+            (self.model(features[start : start + batch_size]) / self.temperature).softmax(dim=1)
+            for start in range(0, len(features), batch_size)
+        ]
+        return torch.cat(parts)
+
+
+def load_trained(ckpt_path: Path) -> TrainedModel:
+    """Rebuild the classifier from a checkpoint alone, in eval mode on the CPU."""
+    checkpoint = read_checkpoint(
+        ckpt_path, "pass a .ckpt written by emotion-train (checkpoints/best-*.ckpt or last.ckpt)"
+    )
+    hparams = hyperparameters(checkpoint)
+    if hparams.get("input_dim") != NUM_LANDMARKS * NUM_COORDS:
+        raise EmotionError(
+            f"{ckpt_path} expects {hparams.get('input_dim')} features, not the "
+            f"{NUM_LANDMARKS} x {NUM_COORDS} landmarks of store schema v{SCHEMA_VERSION}",
+            "use a checkpoint trained on a schema-v1 store",
+        )
+    check_finite_weights(checkpoint, ckpt_path)
+    run_dir = run_dir_of(ckpt_path)
+    run_config = saved_run_config(run_dir)
+    preprocessing = preprocessing_of(checkpoint, run_config, ckpt_path)
+    try:
+        model = LandmarkClassifier(**hparams)
+        model.load_state_dict(checkpoint["state_dict"])
+    except (TypeError, RuntimeError) as error:
+        raise EmotionError(
+            f"{ckpt_path} does not fit this version's LandmarkClassifier: "
+            f"{str(error).splitlines()[0][:300]}",
+            "use a checkpoint written by this version of emotion-train",
+        ) from None
+    model.eval()
+    return TrainedModel(
+        model=model,
+        class_names=list(hparams["class_names"]),
+        preprocessing=preprocessing,
+        ckpt_path=ckpt_path,
+        run_dir=run_dir,
+        run_config=run_config,
+        temperature=temperature_of(checkpoint),
+        data_record=data_record_of(checkpoint),
+    )
+
+
+def warn_synthetic(description: str) -> None:
+    """Say on stderr, once per command, that a model never saw a real face."""
+    print(
+        f"warning: {description} was trained on SYNTHETIC landmarks (generated, not real "
+        "faces); its probabilities on real photos say little. Train on extracted photos "
+        "(emotion-train data=store data.path=...) before using it on people.",
+        file=sys.stderr,
+    )
+
+
+def check_photo_ready(trained: Any) -> None:
+    """Refuse models whose features need more than the photo itself."""
+    if trained.normalization == "subject_neutral":
+        raise EmotionError(
+            f"{trained.description} was trained with data.normalization=subject_neutral, "
+            "which needs each person's neutral photos from the training data; a photo alone "
+            "cannot be normalised that way",
+            "predict and export with a model trained on nose_unit or procrustes features",
+        )
+
+
+def check_class_names(trained: Any, data_class_names: list[str], where: str) -> None:
+    """Refuse data labelled with another class set: indices would mean other emotions."""
+    if list(data_class_names) != trained.class_names:
+        raise EmotionError(
+            f"{where} has classes {list(data_class_names)}, but the model "
+            f"{trained.description} was trained on {trained.class_names}",
+            "evaluate on a store extracted with the same class set (emotion-extract classes=...)",
+        )

@@ -1,0 +1,163 @@
+"""From FaceMesh outcomes to output rows: faces batched through the model, rows in input
+order, video frames smoothed per video."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from emotion.facemesh.media import Media, Outcome
+from emotion.inference.ensemble import Ensemble
+from emotion.inference.trained import TrainedModel
+from emotion.predict.smoothing import VideoTrack
+from emotion.predict.writer import RowWriter
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run the model on `count` threads, then restore. One thread by default: the batches are
+    small next to FaceMesh's work, and several OpenMP threads on cores that FaceMesh's own
+    thread pool (or another job) keeps busy stall each other at every barrier."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@dataclass
+class Item:
+    """One photo or video frame on its way to a row."""
+
+    source: str
+    frame: int | None
+    video: bool
+    status: str  # ok | no_face | unreadable
+    error: str | None = None
+    landmarks: np.ndarray | None = None
+    image_size: tuple[int, int] | None = None
+
+
+def items_of(media: Media, outcome: Outcome) -> list[Item]:
+    """FaceMesh's outcome for one photo or video as items, video frames in frame order."""
+    items = [
+        Item(media.source, face.frame, media.video, "ok", None, face.landmarks, face.image_size)
+        for face in outcome.faces
+    ]
+    items += [Item(media.source, frame, media.video, "no_face") for frame in outcome.no_face]
+    items += [
+        Item(media.source, failure.frame, media.video, "unreadable", failure.why)
+        for failure in outcome.failures
+    ]
+    return sorted(items, key=lambda item: -1 if item.frame is None else item.frame)
+
+
+class Predictor:
+    """Batches faces through the model and writes rows in input order."""
+
+    def __init__(
+        self,
+        trained: TrainedModel | Ensemble,
+        writer: RowWriter,
+        *,
+        batch_size: int,
+        ema_alpha: float,
+        threshold: float | None,
+        positive_class: str,
+        threads: int = 1,
+    ) -> None:
+        self.trained = trained
+        self.threads = threads
+        self.writer = writer
+        self.batch_size = batch_size
+        self.ema_alpha = ema_alpha
+        self.threshold = threshold
+        self.positive = trained.class_names.index(positive_class) if threshold is not None else 0
+        self.pending: list[Item] = []
+        self.tracks: dict[str, VideoTrack] = {}
+        self.counts = {
+            "photos": 0,
+            "frames": 0,
+            "faces": 0,
+            "no_face": 0,
+            "unreadable": 0,
+            "non_finite": 0,
+        }
+        self.trained_on_synthetic = trained.trained_on_synthetic
+        self.model_seconds = 0.0
+
+    def add(self, items: list[Item]) -> None:
+        self.pending.extend(items)
+        if sum(item.landmarks is not None for item in self.pending) >= self.batch_size:
+            self.flush()
+
+    def label(self, probabilities: np.ndarray) -> str | None:
+        """argmax, or with a threshold: positive when P(positive) >= threshold; None when a
+        probability is not finite (argmax of NaN would name class 0 for no reason)."""
+        names = self.trained.class_names
+        if not np.isfinite(probabilities).all():
+            return None
+        if self.threshold is None:
+            return names[int(np.argmax(probabilities))]
+        if probabilities[self.positive] >= self.threshold:
+            return names[self.positive]
+        others = probabilities.copy()
+        others[self.positive] = -1.0
+        return names[int(np.argmax(others))]
+
+    def flush(self) -> None:
+        faces = [item for item in self.pending if item.landmarks is not None]
+        probabilities = np.empty((0, len(self.trained.class_names)))
+        if faces:
+            started = time.perf_counter()
+            landmarks = np.stack([item.landmarks for item in faces])  # type: ignore[misc]
+            sizes = np.asarray([item.image_size for item in faces], dtype=np.int32)
+            features = self.trained.features(landmarks, sizes)
+            with torch_threads(self.threads):
+                probabilities = self.trained.probabilities(features, self.batch_size).numpy()
+            self.model_seconds += time.perf_counter() - started
+        scores = iter(probabilities)
+        for item in self.pending:
+            self.writer.write(self.row(item, next(scores) if item.landmarks is not None else None))
+        self.writer.flush()
+        self.pending = []
+
+    def row(self, item: Item, probabilities: np.ndarray | None) -> dict[str, Any]:
+        names = self.trained.class_names
+        self.counts["frames" if item.video else "photos"] += 1
+        self.counts[{"ok": "faces"}.get(item.status, item.status)] += 1
+        row: dict[str, Any] = {
+            "source": item.source,
+            "frame": item.frame,
+            "face": item.status == "ok",
+            "status": item.status,
+            "error": item.error,
+        }
+        row["trained_on_synthetic"] = self.trained_on_synthetic
+        if probabilities is not None:
+            row.update(
+                {f"p_{n}": round(float(p), 6) for n, p in zip(names, probabilities, strict=True)}
+            )
+            row["label"] = self.label(probabilities)
+            if row["label"] is None:
+                row.update(status="error", error="the model gave non-finite probabilities")
+                self.counts["non_finite"] += 1
+        if item.video:
+            track = self.tracks.setdefault(item.source, VideoTrack(names, self.ema_alpha))
+            smoothed = track.update(probabilities, item.status)
+            if smoothed is not None:
+                row.update(
+                    {
+                        f"smoothed_p_{n}": round(float(p), 6)
+                        for n, p in zip(names, smoothed, strict=True)
+                    }
+                )
+                row["smoothed_label"] = self.label(smoothed)
+        return row

@@ -1,0 +1,108 @@
+"""A run directory: its layout, finding a run's files in it, and writing them safely.
+
+    <run_dir>/checkpoints/best-epochNNN.ckpt, last.ckpt
+    <run_dir>/tensorboard/        events
+    <run_dir>/metrics.json        the finished run's results, config and data summary
+    <run_dir>/.hydra/config.yaml  the composed config
+    <run_dir>/.lock               held while emotion-train runs in it
+
+Training writes this layout (`emotion.training`); evaluation, prediction, export and the
+sweep summaries read it. Files are found relative to the run directory itself, so a copied
+or moved run is read as itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+from emotion.errors import EmotionError
+
+CHECKPOINT_DIR = "checkpoints"
+TENSORBOARD_DIR = "tensorboard"
+METRICS_FILE = "metrics.json"
+LOCK_FILE = ".lock"
+HYDRA_CONFIG = Path(".hydra") / "config.yaml"
+
+
+def resolve_checkpoint(ckpt_path: str | None, run_dir: str | None) -> Path:
+    """`ckpt_path`, or a run directory's best checkpoint (metrics.json, else checkpoints/)."""
+    if ckpt_path:
+        path = Path(ckpt_path)
+        if not path.is_file():
+            raise EmotionError(
+                f"checkpoint {path} does not exist",
+                "pass ckpt_path=<file.ckpt> or run_dir=outputs/train/runs/<run_name>",
+            )
+        return path
+    if not run_dir:
+        raise EmotionError(
+            "no model given", "pass run_dir=outputs/train/runs/<run_name> or ckpt_path=<file.ckpt>"
+        )
+    folder = Path(run_dir)
+    if not folder.is_dir():
+        raise EmotionError(f"run directory {folder} does not exist", "check the path")
+    metrics = folder / METRICS_FILE
+    if metrics.is_file():
+        # Only the file name: a copied or moved run directory must score its own checkpoint,
+        # not the one at the absolute path its metrics.json still names.
+        best = json.loads(metrics.read_text()).get("best_checkpoint")
+        if best and (folder / CHECKPOINT_DIR / Path(best).name).is_file():
+            return folder / CHECKPOINT_DIR / Path(best).name
+    best_files = sorted((folder / CHECKPOINT_DIR).glob("best-*.ckpt"))
+    if best_files:
+        return best_files[-1]
+    raise EmotionError(
+        f"{folder} holds no best checkpoint ({CHECKPOINT_DIR}/best-*.ckpt)",
+        "finish training that run first, or pass ckpt_path=<file.ckpt>",
+    )
+
+
+def run_dir_of(ckpt_path: Path) -> Path | None:
+    """The run directory a checkpoint belongs to: <run_dir>/checkpoints/<file>.ckpt."""
+    folder = ckpt_path.resolve().parent.parent
+    if (folder / METRICS_FILE).is_file() or (folder / HYDRA_CONFIG).is_file():
+        return folder
+    return None
+
+
+def saved_run_config(run_dir: Path | None) -> dict[str, Any]:
+    """The run's fully resolved config: metrics.json `config`, else .hydra/config.yaml."""
+    if run_dir is None:
+        return {}
+    metrics = run_dir / METRICS_FILE
+    if metrics.is_file():
+        config = json.loads(metrics.read_text()).get("config")
+        if config:
+            return dict(config)
+    hydra_config = run_dir / HYDRA_CONFIG
+    if hydra_config.is_file():
+        from omegaconf import OmegaConf
+
+        loaded = OmegaConf.load(hydra_config)
+        try:
+            return dict(OmegaConf.to_container(loaded, resolve=True))  # type: ignore[arg-type]
+        except Exception:  # interpolations of Hydra's runtime cannot resolve outside a run
+            return dict(OmegaConf.to_container(loaded, resolve=False))  # type: ignore[arg-type]
+    return {}
+
+
+def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
+    """Write JSON to a temporary file and rename it, so no half-written file is ever seen.
+
+    The temporary file is created like any other file (mode 0666 less the umask), not with
+    mkstemp's private 0600, so the result is as readable as everything else in the run."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(handle, "w") as stream:
+            json.dump(payload, stream, indent=2, ensure_ascii=False, default=str)
+            stream.write("\n")
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,199 @@
+"""HDF5 landmark store, schema v1: the one contract between extraction, synthesis and training.
+
+Layout (documented in docs/schema.md):
+
+    landmarks   float32 (N, 478, 3)  MediaPipe's raw normalised image coordinates
+    label       int64   (N,)         index into class_names
+    subject     str     (N,)         the person
+    split       str     (N,)         "train" (AI Hub Training) or "test" (AI Hub Validation)
+    source      str     (N,)         "archive::member" or a file path
+    image_size  int32   (N, 2)       (width, height) in pixels
+
+Root attributes: schema_version, class_names (JSON list), synthetic (bool), created_at,
+tool, tool_version, provenance (JSON: generator or extractor settings) and complete (bool,
+written last). A store without complete=True is a partial write and is refused on read.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from emotion.errors import EmotionError
+
+SCHEMA_VERSION = 1
+NUM_LANDMARKS = 478
+NUM_COORDS = 3
+SPLITS = ("train", "test")
+
+_STRING = h5py.string_dtype("utf-8")
+
+# name -> (dtype kind accepted on read, trailing shape, dtype written)
+FIELDS: dict[str, tuple[str, tuple[int, ...], Any]] = {
+    "landmarks": ("f", (NUM_LANDMARKS, NUM_COORDS), np.float32),
+    "label": ("iu", (), np.int64),
+    "subject": ("OSU", (), _STRING),
+    "split": ("OSU", (), _STRING),
+    "source": ("OSU", (), _STRING),
+    "image_size": ("iu", (2,), np.int32),
+}
+STRING_FIELDS = ("subject", "split", "source")
+REQUIRED_ATTRS = ("schema_version", "class_names", "complete")
+
+
+class StoreError(EmotionError):
+    """A landmark store that is missing, partial or of the wrong schema."""
+
+
+@dataclass
+class LandmarkStore:
+    """A schema-v1 store held in memory: one row per face."""
+
+    landmarks: np.ndarray
+    label: np.ndarray
+    subject: np.ndarray
+    split: np.ndarray
+    source: np.ndarray
+    image_size: np.ndarray
+    class_names: list[str]
+    synthetic: bool = False
+    provenance: dict[str, Any] = field(default_factory=dict)
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.label.shape[0])
+
+    def select(self, rows: np.ndarray) -> LandmarkStore:
+        """The store restricted to `rows` (a boolean mask or index array)."""
+        return LandmarkStore(
+            landmarks=self.landmarks[rows],
+            label=self.label[rows],
+            subject=self.subject[rows],
+            split=self.split[rows],
+            source=self.source[rows],
+            image_size=self.image_size[rows],
+            class_names=list(self.class_names),
+            synthetic=self.synthetic,
+            provenance=dict(self.provenance),
+            attrs=dict(self.attrs),
+        )
+
+    def columns(self) -> dict[str, np.ndarray]:
+        return {name: getattr(self, name) for name in FIELDS}
+
+
+FIX = "re-create the store with emotion-extract (schema v1, see docs/schema.md)"
+
+
+def validate(handle: h5py.File, path: Path) -> int:
+    """Check a store against schema v1 and return its row count."""
+    class_names = validate_attributes(handle, path)
+    count = validate_datasets(handle, path)
+    if count:
+        validate_values(handle, path, class_names)
+    return count
+
+
+def validate_attributes(handle: h5py.File, path: Path) -> list[str]:
+    """The root attributes: present, of the right type, the right version, complete."""
+    for attr in REQUIRED_ATTRS:
+        if attr not in handle.attrs:
+            raise StoreError(f"{path}: root attribute '{attr}' is missing", FIX)
+    version = plain_value(handle.attrs["schema_version"])
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise StoreError(
+            f"{path}: attribute 'schema_version' is {version!r}, expected the integer "
+            f"{SCHEMA_VERSION}",
+            FIX,
+        )
+    if version != SCHEMA_VERSION:
+        raise StoreError(
+            f"{path}: schema_version is {version}, this version of emotion reads {SCHEMA_VERSION}",
+            FIX,
+        )
+    complete = plain_value(handle.attrs["complete"])
+    if not isinstance(complete, (bool, int)) or complete not in (0, 1):
+        raise StoreError(
+            f"{path}: attribute 'complete' is {complete!r}, expected a boolean (true once the "
+            "writer finished)",
+            FIX,
+        )
+    if not complete:
+        raise StoreError(
+            f"{path} is incomplete: the write that made it was interrupted",
+            "rerun the same command that wrote it; emotion-extract resumes where it stopped",
+        )
+    try:
+        class_names = json.loads(plain_value(handle.attrs["class_names"]))
+    except (TypeError, ValueError) as error:
+        raise StoreError(
+            f"{path}: attribute 'class_names' is not a JSON list ({error})", FIX
+        ) from error
+    if not isinstance(class_names, list) or not all(isinstance(n, str) for n in class_names):
+        raise StoreError(f"{path}: attribute 'class_names' must be a JSON list of strings", FIX)
+    return class_names
+
+
+def validate_datasets(handle: h5py.File, path: Path) -> int:
+    """Every field present, as a dataset of the right dtype and shape, all equally long."""
+    count: int | None = None
+    for name, (kinds, tail, _) in FIELDS.items():
+        if name not in handle:
+            raise StoreError(f"{path}: dataset '{name}' is missing", FIX)
+        dataset = handle[name]
+        if not isinstance(dataset, h5py.Dataset):
+            raise StoreError(f"{path}: '{name}' is a group, expected a dataset", FIX)
+        kind = "S" if h5py.check_string_dtype(dataset.dtype) else dataset.dtype.kind
+        if kind not in kinds:
+            raise StoreError(
+                f"{path}: dataset '{name}' has dtype {dataset.dtype}, expected "
+                f"{'a string' if name in STRING_FIELDS else FIELDS[name][2].__name__}",
+                FIX,
+            )
+        if tuple(dataset.shape[1:]) != tail:
+            expected = "(" + ", ".join(["N", *map(str, tail)]) + ("," if not tail else "") + ")"
+            raise StoreError(
+                f"{path}: dataset '{name}' has shape {dataset.shape}, expected {expected}", FIX
+            )
+        if count is None:
+            count = dataset.shape[0]
+        elif dataset.shape[0] != count:
+            raise StoreError(
+                f"{path}: dataset '{name}' has {dataset.shape[0]} rows, 'landmarks' has {count}",
+                FIX,
+            )
+    assert count is not None
+    return count
+
+
+def validate_values(handle: h5py.File, path: Path, class_names: list[str]) -> None:
+    """Labels index the class names; splits are train or test."""
+    labels = handle["label"][()]
+    if labels.min() < 0 or labels.max() >= len(class_names):
+        raise StoreError(
+            f"{path}: dataset 'label' holds {int(labels.min())}..{int(labels.max())}, "
+            f"outside 0..{len(class_names) - 1} for class_names {class_names}",
+            FIX,
+        )
+    unknown = set(handle["split"].asstr()[()]) - set(SPLITS)
+    if unknown:
+        raise StoreError(
+            f"{path}: dataset 'split' holds {sorted(unknown)}, expected only {list(SPLITS)}",
+            FIX,
+        )
+
+
+def plain_value(value: Any) -> Any:
+    """h5py attribute values as plain Python values."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value

@@ -1,0 +1,234 @@
+"""Cross-validated recipes side by side: per-fold values and paired differences to a baseline.
+
+A recipe is a set of runs (one sweep directory: folds x seeds). Folds differ in difficulty far
+more than recipes differ from each other, so comparing two recipes' means hides a real
+difference in fold noise. Pairing each run with the baseline run of the SAME fold and seed
+(same people, same initialisation seed) and averaging the differences removes that shared
+noise. `within noise` means |mean difference| < 2 standard errors of the paired differences
+(runs of one fold share their test people, so this is optimistic, not a formal test).
+
+A recipe directory may instead hold ensemble evaluations (`emotion-eval` of a fold's seeds,
+whose metrics.json has `ensemble`): one row per fold, paired with the MEAN of the baseline's
+runs of that fold, i.e. the ensemble against what one model of that fold scores on average.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from emotion.errors import EmotionError
+from emotion.rundir import METRICS_FILE
+
+REPORTED = (
+    "test/bal_acc",
+    "test/acc",
+    "test/f1_macro",
+    "test/recall_anxious",
+    "test/precision_neutral",
+)
+# Runs pair up when these match: the same subject folds, fold and seed.
+PAIR_KEYS = ("data.num_folds", "data.split_seed", "data.fold", "seed")
+
+
+@dataclass
+class Run:
+    key: tuple[Any, ...]
+    fold: int
+    metrics: dict[str, float]
+    path: str
+
+
+@dataclass
+class Recipe:
+    name: str
+    runs: list[Run] = field(default_factory=list)
+
+    def values(self, metric: str) -> list[float]:
+        return [run.metrics[metric] for run in self.runs if metric in run.metrics]
+
+    def per_fold(self, metric: str) -> dict[int, float]:
+        """Mean over seeds of each fold."""
+        folds: dict[int, list[float]] = {}
+        for run in self.runs:
+            if metric in run.metrics:
+                folds.setdefault(run.fold, []).append(run.metrics[metric])
+        return {fold: statistics.fmean(values) for fold, values in sorted(folds.items())}
+
+
+def _select(config: dict[str, Any], dotted: str) -> Any:
+    value: Any = config
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def load_recipe(name: str, root: Path) -> Recipe:
+    """Every finished training run (metrics.json) under `root`; or, where there is none,
+    every ensemble evaluation. Evaluations inside run directories are never extra runs."""
+    paths = sorted(root.rglob(METRICS_FILE))
+    results = [(path, json.loads(path.read_text())) for path in paths]
+    runs = [_training_run(path, result) for path, result in results if "config" in result]
+    if not runs:
+        runs = [_ensemble_run(path, result) for path, result in results if result.get("ensemble")]
+    if not runs:
+        raise EmotionError(
+            f"no training run or ensemble evaluation ({METRICS_FILE}) under {root}",
+            "run the sweep first, or check the path",
+        )
+    return Recipe(name, runs)
+
+
+def _training_run(path: Path, result: dict[str, Any]) -> Run:
+    config = result["config"]
+    metrics = {
+        key: float(value)
+        for stage in ("val", "test")
+        for key, value in result.get(stage, {}).items()
+        if isinstance(value, (int, float))
+    }
+    key = tuple(_select(config, dotted) for dotted in PAIR_KEYS)
+    fold = _select(config, "data.fold")
+    return Run(key, int(fold or 0), metrics, str(path.parent))
+
+
+def _ensemble_run(path: Path, result: dict[str, Any]) -> Run:
+    """An ensemble over a fold's seeds: the pair key of its fold, with no seed."""
+    config = {"data": result.get("data_settings", {}), "seed": None}
+    metrics = {
+        key: float(value)
+        for key, value in result.get("metrics", {}).items()
+        if isinstance(value, (int, float))
+    }
+    key = tuple(_select(config, dotted) for dotted in PAIR_KEYS)
+    fold = _select(config, "data.fold")
+    return Run(key, int(fold or 0), metrics, str(path.parent))
+
+
+def parse_recipe_arg(text: str) -> tuple[str, Path]:
+    """`name=path` or a path, named after its last directory."""
+    if "=" in text and not Path(text).exists():
+        name, path = text.split("=", 1)
+        return name, Path(path)
+    return Path(text).name, Path(text)
+
+
+def mean_std(values: list[float]) -> dict[str, Any]:
+    if not values:
+        return {"n": 0, "mean": math.nan, "std": math.nan}
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return {"n": len(values), "mean": statistics.fmean(values), "std": std}
+
+
+def paired_difference(recipe: Recipe, baseline: Recipe, metric: str) -> dict[str, Any]:
+    """Recipe minus baseline over runs of the same fold and seed, with per-fold means."""
+    base = {run.key: run.metrics[metric] for run in baseline.runs if metric in run.metrics}
+    fold_means: dict[tuple[Any, ...], list[float]] = {}
+    for run in baseline.runs:
+        if metric in run.metrics:
+            fold_means.setdefault(run.key[:-1], []).append(run.metrics[metric])
+    for fold_key, values in fold_means.items():
+        base.setdefault((*fold_key, None), statistics.fmean(values))  # for seedless ensembles
+    pairs = [
+        (run.fold, run.metrics[metric] - base[run.key])
+        for run in recipe.runs
+        if metric in run.metrics and run.key in base
+    ]
+    differences = [difference for _, difference in pairs]
+    summary = mean_std(differences)
+    per_fold: dict[int, list[float]] = {}
+    for fold, difference in pairs:
+        per_fold.setdefault(fold, []).append(difference)
+    summary["per_fold"] = {f: statistics.fmean(v) for f, v in sorted(per_fold.items())}
+    summary["values"] = differences
+    standard_error = summary["std"] / math.sqrt(summary["n"]) if summary["n"] > 1 else math.inf
+    summary["standard_error"] = standard_error
+    if summary["n"] == 0:
+        summary["verdict"] = "no pairs"
+    elif abs(summary["mean"]) < 2 * standard_error:
+        summary["verdict"] = "within noise"
+    else:
+        summary["verdict"] = "better" if summary["mean"] > 0 else "worse"
+    return summary
+
+
+def compare(
+    recipes: list[Recipe], baseline: str | None, metrics: tuple[str, ...] = REPORTED
+) -> dict[str, Any]:
+    """Everything the tables show, as plain data (this is the JSON output)."""
+    names = [recipe.name for recipe in recipes]
+    if baseline is not None and baseline not in names:
+        raise EmotionError(f"baseline {baseline!r} is not among the recipes {names}")
+    base = next((recipe for recipe in recipes if recipe.name == baseline), None)
+    if base is not None:  # the baseline's row first, the others in the order given
+        recipes = [base, *(recipe for recipe in recipes if recipe is not base)]
+    present = [m for m in metrics if any(recipe.values(m) for recipe in recipes)]
+    rows = []
+    for recipe in recipes:
+        row: dict[str, Any] = {
+            "recipe": recipe.name,
+            "runs": len(recipe.runs),
+            "metrics": {m: mean_std(recipe.values(m)) for m in present},
+            "per_fold": {m: recipe.per_fold(m) for m in present},
+        }
+        if base is not None and recipe is not base:
+            row["paired_vs_baseline"] = {m: paired_difference(recipe, base, m) for m in present}
+        rows.append(row)
+    return {"baseline": baseline, "metrics": present, "pair_keys": list(PAIR_KEYS), "rows": rows}
+
+
+def _cell(stats: dict[str, Any]) -> str:
+    return "-" if not stats["n"] else f"{stats['mean']:.4f} ± {stats['std']:.4f}"
+
+
+def _signed(stats: dict[str, Any]) -> str:
+    return "-" if not stats["n"] else f"{stats['mean']:+.4f} ± {stats['std']:.4f}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def render_markdown(table: dict[str, Any], metric: str) -> str:
+    """Summary (mean ± std, paired difference on `metric`), then per-fold values."""
+    metrics = table["metrics"]
+    short = [m.split("/", 1)[1] for m in metrics]
+    baseline = table["baseline"]
+    header = ["recipe", "runs", *short]
+    if baseline:
+        header += [f"Δ {metric.split('/', 1)[1]} vs {baseline} (paired)", "pairs", "verdict"]
+    rows = []
+    for row in table["rows"]:
+        cells = [row["recipe"], str(row["runs"]), *(_cell(row["metrics"][m]) for m in metrics)]
+        if baseline:
+            paired = row.get("paired_vs_baseline", {}).get(metric)
+            cells += (
+                [_signed(paired), str(paired["n"]), paired["verdict"]]
+                if paired
+                else ["(baseline)", "-", "-"]
+            )
+        rows.append(cells)
+    lines = _table(header, rows)
+    folds = sorted({int(f) for row in table["rows"] for f in row["per_fold"][metrics[0]]})
+    lines += ["", "Per fold (mean over seeds):", ""]
+    fold_rows = []
+    for row in table["rows"]:
+        for name, full in zip(short, metrics, strict=True):
+            values = {int(k): v for k, v in row["per_fold"][full].items()}
+            fold_rows.append(
+                [row["recipe"], name, *(f"{values[f]:.4f}" if f in values else "-" for f in folds)]
+            )
+        paired = row.get("paired_vs_baseline", {}).get(metric)
+        if paired:
+            values = {int(k): v for k, v in paired["per_fold"].items()}
+            fold_rows.append(
+                [row["recipe"], f"Δ {metric.split('/', 1)[1]}"]
+                + [f"{values[f]:+.4f}" if f in values else "-" for f in folds]
+            )
+    lines += _table(["recipe", "metric", *(f"fold {f}" for f in folds)], fold_rows)
+    return "\n".join(lines)

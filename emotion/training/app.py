@@ -1,0 +1,56 @@
+"""`emotion-train`: a thin Hydra wrapper around `emotion.training.train.train(cfg)`.
+
+    emotion-train                                   # synthetic default data, generated if missing
+    emotion-train experiment=seed_reference         # the reference recipe, 200 epochs
+    emotion-train -m model.depth=2,4 data.noise_std=0,0.002
+    emotion-train data=store data.path=data/aihub82.h5
+
+Torch and Lightning are imported only once Hydra has composed the config, so a typo in an
+override is reported at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from emotion import CONFIG_DIR
+from emotion.errors import exit_on_user_error
+
+
+def run_name_from_overrides(override_dirname: str, limit: int = 150) -> str:
+    """A directory name from the command-line overrides: same command, same directory."""
+    if not override_dirname:
+        return "default"
+    name = override_dirname.replace("/", "_")
+    if len(name) > limit:
+        digest = hashlib.sha1(name.encode()).hexdigest()[:10]
+        name = f"{name[: limit - 11]}-{digest}"
+    return name
+
+
+OmegaConf.register_new_resolver("run_name", run_name_from_overrides, replace=True)
+
+
+@exit_on_user_error
+def run(cfg: DictConfig) -> float | None:
+    """Train; return `optimized_metric` for a sweeper (Optuna maximises it)."""
+    from emotion.training.train import train
+
+    result = train(cfg)
+    metric = cfg.get("optimized_metric")
+    if not metric:
+        return None
+    stage = metric.split("/")[0]
+    return result.get(stage, {}).get(metric)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    return run(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,201 @@
+"""`train(cfg)`: one training run from a composed `conf/train.yaml`, start to metrics.json.
+
+Where the pieces meet: the data module (`emotion.data`) and the classifier
+(`emotion.models`) are built from the config, the run directory is locked and resumed or
+started (`emotion.training.resume`), Lightning fits and tests, and the results are written
+(`metrics.json`, the TensorBoard HPARAMS entry).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+from hydra.errors import InstantiationException
+from lightning.fabric.utilities.rank_zero import rank_zero_only
+from lightning.pytorch.callbacks import LearningRateMonitor
+from omegaconf import DictConfig, OmegaConf
+
+from emotion.checkpoint import check_same_architecture, read_checkpoint, val_metrics
+from emotion.data.datamodule import LandmarkDataModule
+from emotion.errors import EmotionError
+from emotion.models.classifier import LandmarkClassifier
+from emotion.notices import silence_known_notices
+from emotion.rundir import METRICS_FILE, write_json_atomic
+from emotion.training.resume import plan_resume, run_directory_lock
+
+log = logging.getLogger(__name__)
+silence_known_notices()
+
+PROGRESS_BARS = ("auto", "rich", "tqdm", "none")
+# The same flat keys in every run's HPARAMS entry, so TensorBoard can compare runs.
+HPARAM_KEYS = {
+    "depth": "model.depth",
+    "width": "model.width",
+    "head_width": "model.head_width",
+    "dropout": "model.dropout",
+    "lr": "model.lr",
+    "weight_decay": "model.weight_decay",
+    "label_smoothing": "model.label_smoothing",
+    "noise_std": "data.noise_std",
+    "batch_size": "data.batch_size",
+    "normalization": "data.normalization",
+    "aspect_correction": "data.aspect_correction",
+    "split_strategy": "data.split_strategy",
+    "fold": "data.fold",
+    "max_epochs": "trainer.max_epochs",
+    "seed": "seed",
+}
+
+
+def build(config: DictConfig, **kwargs: Any) -> Any:
+    """hydra.utils.instantiate, but a user error inside a constructor stays a user error."""
+    try:
+        return hydra.utils.instantiate(config, _convert_="all", **kwargs)
+    except InstantiationException as error:
+        cause = error.__cause__
+        if isinstance(cause, EmotionError):
+            raise cause from None
+        raise EmotionError(
+            str(error), "check the spelling of the keys in that config group"
+        ) from error
+
+
+def progress_bar_callbacks(choice: str) -> tuple[list[L.Callback], bool]:
+    """A rich bar when interactive, none (plain epoch log lines instead) when logging to a file."""
+    if choice not in PROGRESS_BARS:
+        raise EmotionError(
+            f"progress_bar={choice!r} is not known", f"choose one of {PROGRESS_BARS}"
+        )
+    if choice == "auto":
+        choice = "rich" if sys.stderr.isatty() else "none"
+    if choice == "rich":
+        from lightning.pytorch.callbacks import RichProgressBar
+
+        return [RichProgressBar()], True
+    if choice == "tqdm":
+        from lightning.pytorch.callbacks import TQDMProgressBar
+
+        return [TQDMProgressBar()], True
+    return [], False
+
+
+def flat_hparams(cfg: DictConfig, n_params: int) -> dict[str, Any]:
+    values = {key: OmegaConf.select(cfg, path) for key, path in HPARAM_KEYS.items()}
+    values["n_params"] = n_params
+    return values
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Train, then test the best checkpoint; returns what metrics.json holds.
+
+    The run directory is locked for the whole run (rank 0), so a second run cannot mix its
+    checkpoints and metrics into this one's."""
+    run_dir = Path(cfg.paths.run_dir)
+    with run_directory_lock(run_dir, enabled=rank_zero_only.rank == 0):
+        return _train_in(run_dir, cfg)
+
+
+def _train_in(run_dir: Path, cfg: DictConfig) -> dict[str, Any]:
+    L.seed_everything(cfg.seed, workers=True)
+    datamodule: LandmarkDataModule = build(cfg.data)
+    datamodule.setup()
+    model: LandmarkClassifier = build(
+        cfg.model, class_names=datamodule.class_names, input_dim=datamodule.input_dim
+    )
+    n_params = model.num_parameters
+    log.info("model: %s parameters, %.1f MB as float32", f"{n_params:,}", n_params * 4 / 1e6)
+
+    plan = plan_resume(
+        run_dir,
+        resume=cfg.resume,
+        ckpt_path=cfg.ckpt_path,
+        overwrite=cfg.overwrite,
+        is_global_zero=rank_zero_only.rank == 0,
+    )
+    log.info("%s", plan.reason)
+    if plan.ckpt_path:
+        check_same_architecture(plan.ckpt_path, dict(model.hparams))
+
+    trainer = build_trainer(cfg, run_dir)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=plan.ckpt_path)
+    best = ""
+    if trainer.checkpoint_callback is not None and not trainer.fast_dev_run:
+        best = trainer.checkpoint_callback.best_model_path or ""
+    test = trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=True)[0]
+    result = run_result(cfg, trainer, model, datamodule, best, test)
+    if trainer.is_global_zero:
+        write_json_atomic(run_dir / METRICS_FILE, result)
+        log_final_hparams(trainer, cfg, result)
+        log.info("wrote %s", run_dir / METRICS_FILE)
+    return result
+
+
+def build_trainer(cfg: DictConfig, run_dir: Path) -> L.Trainer:
+    """The Trainer with the configured callbacks and loggers, and a progress bar or none."""
+    bar_callbacks, show_bar = progress_bar_callbacks(cfg.progress_bar)
+    callbacks = [build(c) for c in cfg.get("callbacks", {}).values() if c] + bar_callbacks
+    loggers = [build(c) for c in cfg.get("logger", {}).values() if c]
+    if not loggers:  # logger=none: the learning-rate monitor has nowhere to write and would fail
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    return build(
+        cfg.trainer,
+        logger=loggers or False,
+        callbacks=callbacks,
+        default_root_dir=str(run_dir),
+        enable_progress_bar=show_bar,
+    )
+
+
+def run_result(
+    cfg: DictConfig,
+    trainer: L.Trainer,
+    model: LandmarkClassifier,
+    datamodule: LandmarkDataModule,
+    best: str,
+    test: dict[str, float],
+) -> dict[str, Any]:
+    """What metrics.json holds: the tested checkpoint's val and test metrics, and the run."""
+    n_params = model.num_parameters
+    val = val_metrics(read_checkpoint(best)) if best else _scalars(trainer.callback_metrics, "val/")
+    return {
+        "status": "finished",
+        "run_dir": str(cfg.paths.run_dir),
+        "synthetic_data": datamodule.is_synthetic,
+        "seed": cfg.seed,
+        "n_params": n_params,
+        "model_size_mb": round(n_params * 4 / 1e6, 3),  # float32 weights, MB = 10^6 bytes
+        "best_checkpoint": best or None,
+        "monitor": cfg.monitor,
+        "epochs": trainer.current_epoch,
+        "global_step": trainer.global_step,
+        "val": val,
+        "test": {key: value for key, value in test.items() if key.startswith("test/")},
+        "test_confusion_matrix": model.confusion_matrices["test"].tolist(),
+        "class_names": datamodule.class_names,
+        "data": datamodule.summary,
+        "command": " ".join(sys.argv),
+        "config": OmegaConf.to_container(cfg, resolve=True),
+    }
+
+
+def log_final_hparams(trainer: L.Trainer, cfg: DictConfig, result: dict[str, Any]) -> None:
+    """One HPARAMS entry per run, the same flat keys everywhere, with the final metrics."""
+    headline = {**result["val"], **result["test"]}
+    hp_metrics = {
+        f"hp/{key.replace('/', '_')}": value
+        for key, value in headline.items()
+        if key.split("/")[1] in ("acc", "bal_acc", "f1_macro", "auroc", "loss")
+    }
+    for logger in trainer.loggers:
+        logger.log_hyperparams(flat_hparams(cfg, result["n_params"]), metrics=hp_metrics)
+        # The test stage already closed the writer; flush and close the one reopened above.
+        logger.finalize("success")
+
+
+def _scalars(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
+    return {key: float(value) for key, value in metrics.items() if key.startswith(prefix)}

@@ -1,0 +1,93 @@
+"""The package's rooms import each other one way: no import cycle between modules, nor
+between rooms (the subpackages and root modules of `emotion/`).
+
+Every import counts, including those inside functions (a cycle hidden in a function-local
+import is still a cycle); only imports under `if TYPE_CHECKING:` are left out, since they
+never run.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "emotion"
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def runtime_imports(tree: ast.AST) -> Iterator[str]:
+    """Absolute module names imported anywhere except under `if TYPE_CHECKING:`."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            node.body = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.module
+            yield from (f"{node.module}.{alias.name}" for alias in node.names)
+
+
+def import_graph() -> dict[str, set[str]]:
+    modules = {module_name(path): path for path in PACKAGE.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        imported = runtime_imports(ast.parse(path.read_text()))
+        graph[name] = {target for target in imported if target in modules and target != name}
+    return graph
+
+
+def room(module: str) -> str:
+    """`emotion.data.splits` -> `emotion.data`; `emotion.checkpoint` -> itself."""
+    return ".".join(module.split(".")[:2])
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle as a path that starts and ends at the same node, or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for target in sorted(graph.get(node, ())):
+            if state.get(target) == 1:
+                return path[path.index(target) :] + [target]
+            if target not in state and (cycle := visit(target)):
+                return cycle
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_no_module_imports_itself_back() -> None:
+    cycle = find_cycle(import_graph())
+    assert cycle is None, " -> ".join(cycle or [])
+
+
+def test_no_room_imports_itself_back() -> None:
+    rooms: dict[str, set[str]] = {}
+    for module, targets in import_graph().items():
+        if module == "emotion":
+            continue
+        inside = {room(target) for target in targets} - {room(module), "emotion"}
+        rooms.setdefault(room(module), set()).update(inside)
+    cycle = find_cycle(rooms)
+    assert cycle is None, " -> ".join(cycle or [])
+
+
+def test_the_check_finds_a_cycle_hidden_in_a_function() -> None:
+    code = "def later():\n    from emotion.b import thing\n"
+    graph = {"emotion.a": set(runtime_imports(ast.parse(code))) & {"emotion.b"}}
+    graph["emotion.b"] = {"emotion.a"}
+    assert find_cycle(graph) == ["emotion.a", "emotion.b", "emotion.a"]
