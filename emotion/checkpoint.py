@@ -4,8 +4,9 @@ and read in this one place.
 A checkpoint is Lightning's dict (`state_dict`, `hyper_parameters`, `epoch`, ...) plus:
 
     val_metrics             {"val/...": float}: the validation metrics it was chosen by
-    landmark_preprocessing  {store_schema_version, normalization, aspect_correction}: how raw
-                            landmarks become its input (`emotion.features.preprocessing`)
+    landmark_preprocessing  {store_schema_version, normalization, aspect_correction, baseline,
+                            enroll_per_subject, baseline_features}: how raw landmarks become its
+                            input (`emotion.features.preprocessing`)
     data_settings           what it was trained on: geometry, classes, store path, whether the
                             store is SYNTHETIC, the split settings and the people per stage
     temperature             float, fitted by `calibration=temperature` (absent otherwise)
@@ -73,6 +74,7 @@ def data_record(datamodule: LandmarkDataModule) -> dict[str, Any]:
         "synthetic": bool(datamodule.is_synthetic),
         "split_strategy": settings.split_strategy,
         "val_fraction": float(settings.val_fraction),
+        "min_val_subjects": int(settings.min_val_subjects),
         "drop_overlap": bool(settings.drop_overlap),
         "fold": int(settings.fold),
         "num_folds": int(settings.num_folds),
@@ -170,6 +172,12 @@ def preprocessing_of(
             f"{path} was trained on landmark store schema v{version}; this version reads "
             f"v{SCHEMA_VERSION}",
             "retrain the model with this version of emotion-train",
+        )
+    if stored["normalization"] == "subject_neutral":
+        raise EmotionError(
+            f"{path} was trained with data.normalization=subject_neutral, which the personal "
+            "baseline replaced: its validation and test people never had a reference",
+            "retrain with data.baseline=enrolled (or session)",
         )
     if stored["normalization"] not in NORMALISATIONS:
         raise EmotionError(f"{path} uses an unknown normalisation {stored['normalization']!r}")

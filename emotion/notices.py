@@ -36,9 +36,19 @@ class _DropPrefix(logging.Filter):
 
 
 def silence_known_notices() -> None:
-    """Install the filters (idempotent): warnings by message, log lines by logger and prefix."""
+    """Install the filters (idempotent): warnings by message, log lines by logger and prefix.
+
+    Also: `lightning` gives its own logger a console handler on import. Imported after Hydra
+    has set up logging (the commands import it lazily), Lightning's records then reach both
+    that handler and Hydra's: every line twice. Hydra's handlers (console and the run's log
+    file) are kept, Lightning's own is dropped."""
     for pattern, _ in WARNINGS:
         warnings.filterwarnings("ignore", message=pattern)
+    if logging.getLogger().handlers:
+        lightning = logging.getLogger("lightning")
+        for handler in list(lightning.handlers):
+            if type(handler) is logging.StreamHandler:
+                lightning.removeHandler(handler)
     for name, prefix, _ in LOG_LINES:
         logger = logging.getLogger(name)
         if not any(isinstance(f, _DropPrefix) and f.prefix == prefix for f in logger.filters):

@@ -29,7 +29,7 @@ HYDRA_CONFIG = Path(".hydra") / "config.yaml"
 
 
 def resolve_checkpoint(ckpt_path: str | None, run_dir: str | None) -> Path:
-    """`ckpt_path`, or a run directory's best checkpoint (metrics.json, else checkpoints/)."""
+    """`ckpt_path`, or the checkpoint a run directory tested (metrics.json, else its best)."""
     if ckpt_path:
         path = Path(ckpt_path)
         if not path.is_file():
@@ -47,16 +47,19 @@ def resolve_checkpoint(ckpt_path: str | None, run_dir: str | None) -> Path:
         raise EmotionError(f"run directory {folder} does not exist", "check the path")
     metrics = folder / METRICS_FILE
     if metrics.is_file():
-        # Only the file name: a copied or moved run directory must score its own checkpoint,
-        # not the one at the absolute path its metrics.json still names.
-        best = json.loads(metrics.read_text()).get("best_checkpoint")
-        if best and (folder / CHECKPOINT_DIR / Path(best).name).is_file():
-            return folder / CHECKPOINT_DIR / Path(best).name
+        # The checkpoint the run tested (best on val, or last: `select`); only the file name,
+        # so a copied or moved run directory scores its own checkpoint, not the one at the
+        # absolute path its metrics.json still names.
+        result = json.loads(metrics.read_text())
+        chosen = result.get("tested_checkpoint") or result.get("best_checkpoint")
+        if chosen and (folder / CHECKPOINT_DIR / Path(chosen).name).is_file():
+            return folder / CHECKPOINT_DIR / Path(chosen).name
     best_files = sorted((folder / CHECKPOINT_DIR).glob("best-*.ckpt"))
     if best_files:
         return best_files[-1]
     raise EmotionError(
-        f"{folder} holds no best checkpoint ({CHECKPOINT_DIR}/best-*.ckpt)",
+        f"{folder} holds no best checkpoint ({CHECKPOINT_DIR}/best-*.ckpt), and no "
+        "metrics.json naming the one it tested",
         "finish training that run first, or pass ckpt_path=<file.ckpt>",
     )
 

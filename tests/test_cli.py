@@ -44,6 +44,7 @@ def test_a_2x2_multirun_writes_four_metrics_and_a_summary(
         *TINY,
         "model.depth=1,2",
         "data.noise_std=0,0.01",
+        "data.min_val_subjects=0",  # the tiny store validates on 3-4 people; the summary reads them
         "sweep_name=grid",
         cwd=tmp_path,
     )

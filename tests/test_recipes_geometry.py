@@ -9,7 +9,6 @@ import torch
 from emotion.features.augment import random_pose
 from emotion.features.preprocessing import NORMALISATIONS, normalise
 from emotion.features.procrustes import RIGID_LANDMARKS, procrustes_align, reference_face
-from emotion.features.subject_neutral import subtract_subject_neutral
 from emotion.store.schema import LandmarkStore
 from emotion.synthetic.render import rotation_matrices
 
@@ -23,7 +22,7 @@ def _similarity(points: np.ndarray, seed: int) -> np.ndarray:
     return (scale * points @ rotations.transpose(0, 2, 1) + shift).astype(np.float32)
 
 
-@pytest.mark.parametrize("method", [m for m in NORMALISATIONS if m != "subject_neutral"])
+@pytest.mark.parametrize("method", NORMALISATIONS)
 def test_every_normalisation_keeps_the_shape(tiny_synthetic: LandmarkStore, method: str) -> None:
     raw = tiny_synthetic.landmarks[:8]
     out = normalise(raw, tiny_synthetic.image_size[:8], method=method, aspect=True)
@@ -68,38 +67,6 @@ def test_nose_unit_removes_translation_and_scale(tiny_synthetic: LandmarkStore) 
     np.testing.assert_allclose(normalise(moved), normalise(raw), atol=1e-5)
 
 
-def test_subject_neutral_never_reads_labels_outside_training() -> None:
-    rng = np.random.default_rng(0)
-    points = rng.normal(size=(12, 5, 3)).astype(np.float32)
-    subject = np.array(["a"] * 4 + ["b"] * 4 + ["c"] * 4, dtype=object)
-    label = np.array([0, 1, 0, 1] * 3)
-    train = np.arange(8)  # a, b train; c is a held-out person
-    out, counts = subtract_subject_neutral(points, subject, label, train, neutral_label=0)
-    scrambled = label.copy()
-    scrambled[8:] = 1 - scrambled[8:]  # any labels for the held-out rows
-    again, _ = subtract_subject_neutral(points, subject, scrambled, train, neutral_label=0)
-    np.testing.assert_array_equal(out, again)
-    # training people use their own neutral rows; c falls back to the training neutral mean
-    np.testing.assert_allclose(out[0], points[0] - points[[0, 2]].mean(axis=0), atol=1e-6)
-    fallback = points[[0, 2, 4, 6]].mean(axis=0)
-    np.testing.assert_allclose(out[8:], points[8:] - fallback, atol=1e-6)
-    assert counts == {"rows_with_own_neutral": 8, "rows_with_mean_neutral": 4}
-    assert out.shape == points.shape
-
-
-def test_subject_neutral_does_not_use_held_out_landmarks() -> None:
-    rng = np.random.default_rng(1)
-    points = rng.normal(size=(8, 5, 3)).astype(np.float32)
-    subject = np.array(["a"] * 4 + ["c"] * 4, dtype=object)
-    label = np.array([0, 1, 0, 1] * 2)
-    train = np.arange(4)
-    out, _ = subtract_subject_neutral(points, subject, label, train, neutral_label=0)
-    changed = points.copy()
-    changed[4:] += 10.0  # held-out faces change: training features must not
-    again, _ = subtract_subject_neutral(changed, subject, label, train, neutral_label=0)
-    np.testing.assert_array_equal(out[:4], again[:4])
-
-
 def test_pose_augmentation_keeps_shape_and_distances_under_pure_rotation() -> None:
     torch.manual_seed(0)
     features = torch.randn(6, 478 * 3)
@@ -120,26 +87,3 @@ def test_aspect_correction_removes_the_image_shape(tiny_synthetic: LandmarkStore
     np.testing.assert_allclose(corrected_wide, corrected_square, atol=1e-5)
     uncorrected = normalise(wide) - normalise(square)
     assert np.abs(uncorrected).max() > 1e-2  # without correction the squeeze remains
-
-
-def test_subject_neutral_datamodule_ignores_held_out_labels(make_store) -> None:
-    """Permuting labels inside val/test people (class sets, so folds, unchanged) changes no
-    feature of any stage."""
-    from emotion.data.datamodule import LandmarkDataModule
-
-    people = [f"p{i:02d}" for i in range(12) for _ in range(4)]
-    label = [0, 1, 0, 1] * 12
-    settings = dict(normalization="subject_neutral", split_strategy="kfold", num_folds=3, fold=0)
-    first = LandmarkDataModule(str(make_store(label, people, name="a.h5")), **settings)
-    first.setup()
-    held_out = set(first.subjects("val").tolist()) | set(first.subjects("test").tolist())
-    permuted = [
-        (1 - target) if person in held_out else target
-        for person, target in zip(people, label, strict=True)
-    ]
-    second = LandmarkDataModule(str(make_store(permuted, people, name="b.h5")), **settings)
-    second.setup()
-    for stage in ("train", "val", "test"):
-        assert (first.subjects(stage) == second.subjects(stage)).all()
-        torch.testing.assert_close(first.rows(stage).features, second.rows(stage).features)
-    assert first.summary["subject_neutral"]["rows_with_mean_neutral"] == 4 * len(held_out)

@@ -73,17 +73,6 @@ def test_all_options_together_train_and_leave_a_loadable_checkpoint(
     LandmarkClassifier.load_from_checkpoint(result["best_checkpoint"])  # strict: no extra keys
 
 
-def test_subject_neutral_trains_and_reports_its_references(
-    train_config, tiny_store_path: Path, tmp_path: Path
-) -> None:
-    overrides = small_overrides(
-        tiny_store_path, tmp_path / "run", "data.normalization=subject_neutral"
-    )
-    result = train(train_config(overrides))
-    counts = result["data"]["subject_neutral"]
-    assert counts["rows_with_own_neutral"] > 0 and counts["rows_with_mean_neutral"] > 0
-
-
 def test_fit_temperature_stays_bounded_when_validation_is_all_wrong() -> None:
     """A tiny validation set the model gets entirely wrong pushes T to infinity: bounded."""
     logits = torch.tensor([[-3.0, 3.0], [3.0, -3.0]] * 3)

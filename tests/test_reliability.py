@@ -90,11 +90,13 @@ def test_export_refuses_a_graph_with_non_finite_outputs(
 
 
 def test_predict_never_labels_nan_probabilities() -> None:
+    from emotion.features.preprocessing import Preprocessing
     from emotion.predict.predictor import Predictor
 
     class Model:
         class_names = ["neutral", "anxious"]
         trained_on_synthetic = False
+        preprocessing = Preprocessing()
 
     predictor = Predictor(
         Model(), None, batch_size=1, ema_alpha=0.3, threshold=None, positive_class="anxious"

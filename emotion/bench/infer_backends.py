@@ -83,8 +83,8 @@ def bench_backends(
     """Latency and throughput of the checkpoint's deployable model in each backend."""
     trained = load_trained(ckpt)
     module = deployable(trained)
-    (one,) = example_inputs(1, False)
-    (many,) = example_inputs(batch, False)
+    one = example_inputs(module, 1)["landmarks"]
+    many = example_inputs(module, batch)["landmarks"]
     results: dict[str, Any] = {}
 
     def torch_runner(model: Callable[[torch.Tensor], torch.Tensor]) -> dict[str, Any]:

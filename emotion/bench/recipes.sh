@@ -2,9 +2,11 @@
 # Recipe table: subject k-fold cross-validation of every recipe, several seeds, on
 #   (a) the SYNTHETIC default data and
 #   (b) the real-face sample (AI Hub layout) at $SAMPLE, skipped cleanly when absent;
-# then one comparison table (Markdown + JSON) per data set, with paired per-fold differences
-# against experiment=seed_reference, written to outputs/recipes/ and printed, and the README's
-# brief table of both (outputs/recipes/table_<tag>.md, emotion/bench/recipes_table.py).
+#   (c) transfer: models trained on the SYNTHETIC default (default recipe, with and without the
+#       enrolled baseline), scored on every person of the real sample (data.split_strategy=none);
+# then one comparison table (Markdown + JSON) per data set, with paired per-fold and pooled
+# differences against experiment=seed_reference, written to outputs/recipes/ and printed, and
+# the README's brief table (outputs/recipes/table_<tag>.md, emotion/bench/recipes_table.py).
 #
 #   bash emotion/bench/recipes.sh                                  # full settings (slow on CPU)
 #   EPOCHS=5 SEEDS=1,2,3 FOLDS=3 REAL_EPOCHS=100 bash emotion/bench/recipes.sh   # reduced
@@ -13,9 +15,11 @@
 #   EPOCHS        epochs of every synthetic recipe (unset: each recipe's own, 200 for
 #                 seed_reference; then the `default` recipe, 60 epochs, is run too)
 #   REAL_EPOCHS   epochs on the real sample (default 200, the reference's; it is tiny)
+#   TRANSFER_EPOCHS  epochs of the synthetic models of (c) (default 60, the default recipe's);
+#                 TRANSFER="" skips (c)
 #   SEEDS         model seeds, comma-separated (default 1,2,3)
-#   FOLDS         subject folds on synthetic (default 5); REAL_FOLDS on the sample (default 3:
-#                 it has 7 people, and each fold needs a validation person of each class)
+#   FOLDS         subject folds on synthetic (default 5); REAL_FOLDS on the sample (default 5;
+#                 its 7 people leave no validation split: every training person trains)
 #   SYNTH_RECIPES, REAL_RECIPES   space-separated subsets of the recipe names below ("" runs
 #                 none and only rewrites the tables from the runs already there)
 #   SAMPLE        the AI Hub-layout folder (default /work/shared/data/aihub_sample)
@@ -26,8 +30,10 @@ set -euo pipefail
 PYTHON=${PYTHON:-python}
 SEEDS=${SEEDS:-1,2,3}
 FOLDS=${FOLDS:-5}
-REAL_FOLDS=${REAL_FOLDS:-3}
+REAL_FOLDS=${REAL_FOLDS:-5}
 REAL_EPOCHS=${REAL_EPOCHS:-200}
+TRANSFER_EPOCHS=${TRANSFER_EPOCHS:-60}
+TRANSFER_TAG="e${TRANSFER_EPOCHS}_s${SEEDS//,/-}"
 SAMPLE=${SAMPLE:-/work/shared/data/aihub_sample}
 export OMP_NUM_THREADS=${THREADS:-1} MKL_NUM_THREADS=${THREADS:-1}
 OUT=outputs/recipes
@@ -45,15 +51,19 @@ declare -A RECIPE=(
   [aspect]="experiment=seed_reference data.aspect_correction=true"
   [procrustes]="experiment=seed_reference data.normalization=procrustes data.aspect_correction=true"
   [procrustes_rigid]="experiment=seed_reference data.normalization=procrustes_rigid data.aspect_correction=true"
-  [subject_neutral]="experiment=seed_reference data.normalization=subject_neutral data.aspect_correction=true"
+  [enrolled]="experiment=seed_reference data.baseline=enrolled"
+  [session]="experiment=seed_reference data.baseline=session"
+  [enrolled_aspect]="experiment=seed_reference data.baseline=enrolled data.aspect_correction=true"
   [pose_aug]="experiment=seed_reference data.rotation_aug_deg=5 data.scale_aug_std=0.05"
   [ema]="experiment=seed_reference ema=on"
   [balanced]="experiment=seed_reference class_balance=loss_weights"
 )
 # `ensemble` (after seed_reference): per fold, the seed_reference runs of every seed averaged
 # as one model by emotion-eval (emotion/ensemble.py); compared with one model's fold mean.
-DEFAULT_SYNTH="seed_reference ensemble default recommended aspect procrustes procrustes_rigid subject_neutral pose_aug ema"
-DEFAULT_REAL="seed_reference ensemble recommended aspect procrustes procrustes_rigid subject_neutral pose_aug ema balanced finetune"
+DEFAULT_SYNTH="seed_reference enrolled session default ensemble recommended aspect procrustes procrustes_rigid pose_aug ema"
+DEFAULT_REAL="seed_reference enrolled session enrolled_aspect default ensemble recommended aspect procrustes procrustes_rigid pose_aug ema balanced finetune"
+# (c): "" skips it; any other value runs it.
+TRANSFER=${TRANSFER-transfer}
 SYNTH_RECIPES=${SYNTH_RECIPES-$DEFAULT_SYNTH}
 REAL_RECIPES=${REAL_RECIPES-$DEFAULT_REAL}
 
@@ -143,8 +153,9 @@ main() {
     [ -f "$SEVEN" ] || $PYTHON -m emotion.extract.app source.root="$SAMPLE" classes=seven \
       output="$SEVEN"
   fi
-  # 7 people: a quarter of the training people (at least one) validate.
-  REAL=(data=store data.val_fraction=0.25 trainer.max_epochs="$REAL_EPOCHS")
+  # 7 people: too few to validate on (data.min_val_subjects), so every training person trains
+  # and, with select=auto, the final epoch is tested.
+  REAL=(data=store trainer.max_epochs="$REAL_EPOCHS")
 
   for name in $REAL_RECIPES; do
     echo "== real sample: $name"
@@ -162,6 +173,10 @@ main() {
         "init_from=$REAL_RUNS/pretrain7/fold\${data.fold}_seed\${seed}/checkpoints/last.ckpt"
       continue
     fi
+    if [ "$name" = default ]; then  # the default recipe as a user gets it: its own epochs
+      sweep "$REAL_RUNS/$name" "$REAL_FOLDS" data=store data.path="$BINARY"
+      continue
+    fi
     # shellcheck disable=SC2086
     sweep "$REAL_RUNS/$name" "$REAL_FOLDS" ${RECIPE[$name]} data.path="$BINARY" "${REAL[@]}"
   done
@@ -172,7 +187,35 @@ main() {
       --format markdown --out "$OUT/real_sample_seven_$REAL_TAG.md" \
       --json "$OUT/real_sample_seven_$REAL_TAG.json"
   fi
-  brief "synthetic=$OUT/synthetic_$TAG.json" "real sample=$OUT/real_sample_$REAL_TAG.json"
+  if [ -n "$TRANSFER" ]; then
+    transfer "$BINARY"
+  fi
+  brief "synthetic=$OUT/synthetic_$TAG.json" "real sample=$OUT/real_sample_$REAL_TAG.json" \
+    "transfer=$OUT/transfer_$TRANSFER_TAG.json"
+}
+
+# transfer <real store>: the default recipe trained on the SYNTHETIC default (official split),
+# with and without the enrolled baseline, SEEDS seeds each; every model then scores every
+# person of the real sample (data.split_strategy=none), each enrolled on one neutral photo.
+transfer() {
+  local store=$1
+  local dir="$OUT/runs/$TRANSFER_TAG/transfer"
+  for name in synthetic_only synthetic_enrolled; do
+    local extra=()
+    [ "$name" = synthetic_enrolled ] && extra=(data.baseline=enrolled)
+    echo "== transfer: $name"
+    $PYTHON -m emotion.training -m seed="$SEEDS" trainer.max_epochs="$TRANSFER_EPOCHS" \
+      progress_bar=none "${extra[@]}" hydra.sweep.dir="$dir/train_$name" \
+      'hydra.sweep.subdir=seed${seed}'
+    for run in "$dir/train_$name"/seed*/; do
+      $PYTHON -m emotion.evaluate.app "$run" data.path="$store" data.split_strategy=none \
+        output_dir="$dir/$name/$(basename "$run")" tensorboard=false bootstrap.resamples=200 \
+        >/dev/null
+    done
+  done
+  $PYTHON -m emotion.summary "$dir/synthetic_only" "$dir/synthetic_enrolled" --compare \
+    --baseline synthetic_only --metric test/bal_acc --format markdown \
+    --out "$OUT/transfer_$TRANSFER_TAG.md" --json "$OUT/transfer_$TRANSFER_TAG.json"
 }
 
 main "$@"

@@ -19,10 +19,12 @@ import numpy as np
 import torch
 
 from emotion.data.batches import BatchIndices, TensorRows, batch_loader
+from emotion.data.protocol import apply_protocol
 from emotion.data.settings import DataSettings
 from emotion.data.splits import (
     SplitIndices,
     check_split,
+    every_row_tested,
     kfold_split,
     official_split,
 )
@@ -49,6 +51,9 @@ class LandmarkDataModule(L.LightningDataModule):
         self.summary: dict[str, Any] = {}
         self._rows: dict[str, TensorRows] = {}
         self._subjects: dict[str, np.ndarray] = {}
+        self._sources: dict[str, np.ndarray] = {}
+        # With a baseline: per stage, per person, the sources of the reference photos.
+        self.reference_sources: dict[str, dict[str, list[str]]] = {}
 
     # -- data on disk ---------------------------------------------------------------------
 
@@ -75,9 +80,38 @@ class LandmarkDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self._rows:
             return
+        store, dropped = self._read()
+        preprocessing = self.settings.preprocessing
+        points = preprocessing.points(store.landmarks, store.image_size, inplace=True)
+        indices = self._split(store)
+        check_split(indices, store.subject, store.label, self.class_names)
+        scored = indices.as_dict()
+        protocol = None
+        if preprocessing.uses_baseline:
+            protocol = apply_protocol(
+                points, store, indices, preprocessing, self.class_names, self.settings.split_seed
+            )
+            features, scored = torch.from_numpy(protocol.features), protocol.scored
+        else:
+            features = torch.from_numpy(points.reshape(len(store), -1))
+        labels = torch.from_numpy(store.label)
+        for name, rows in scored.items():
+            self._rows[name] = TensorRows(features, labels, torch.from_numpy(rows))
+            self._subjects[name] = store.subject[rows]
+            self._sources[name] = store.source[rows]
+        self.summary = self._describe(store, indices, scored, dropped)
+        if protocol is not None:
+            self.summary["baseline"] = protocol.summary(store, preprocessing)
+            self.reference_sources = {
+                stage: {person: store.source[rows].tolist() for person, rows in found.rows.items()}
+                for stage, found in protocol.references.items()
+            }
+        self._log_split(indices)
+
+    def _read(self) -> tuple[LandmarkStore, int]:
+        """The store, without non-finite rows (and empty classes, when asked)."""
         self.prepare_data()
-        store = read_store(self.path)
-        store, dropped = drop_non_finite(store)
+        store, dropped = drop_non_finite(read_store(self.path))
         if len(store) == 0:
             raise EmotionError(
                 f"the store {self.path} holds no rows"
@@ -92,21 +126,9 @@ class LandmarkDataModule(L.LightningDataModule):
             log.info(
                 "training data %s is SYNTHETIC (generated landmarks, not real faces)", self.path
             )
-        points = self.settings.preprocessing.points(store.landmarks, store.image_size, inplace=True)
-        indices = self._split(store)
-        check_split(indices, store.subject, store.label, self.class_names)
-        neutral_counts: dict[str, int] = {}
-        if self.settings.normalization == "subject_neutral":
-            points, neutral_counts = self._subtract_subject_neutral(points, store, indices)
-        features = torch.from_numpy(points.reshape(len(store), -1))
-        labels = torch.from_numpy(store.label)
-        for name, rows in indices.as_dict().items():
-            self._rows[name] = TensorRows(features, labels, torch.from_numpy(rows))
-            self._subjects[name] = store.subject[rows]
-        self.summary = self._describe(store, indices, dropped)
-        if neutral_counts:
-            self.summary["subject_neutral"] = neutral_counts
-            log.info("subject_neutral: %s", neutral_counts)
+        return store, dropped
+
+    def _log_split(self, indices: SplitIndices) -> None:
         for name in STAGES:
             counts = self.summary["stages"][name]
             log.info(
@@ -116,6 +138,8 @@ class LandmarkDataModule(L.LightningDataModule):
                 counts["subjects"],
                 counts["rows_per_class"],
             )
+        if indices.no_val_reason:
+            log.info("no validation split: %s", indices.no_val_reason)
         if indices.overlap_subjects:
             log.warning(
                 "%d test subjects also appear in training%s",
@@ -125,45 +149,39 @@ class LandmarkDataModule(L.LightningDataModule):
                 else " (data.drop_overlap=false: the test set is not subject-disjoint)",
             )
 
-    def _subtract_subject_neutral(
-        self, points: np.ndarray, store: LandmarkStore, indices: SplitIndices
-    ) -> tuple[np.ndarray, dict[str, int]]:
-        """Leak-free: references come from training rows and training labels only."""
-        from emotion.features.subject_neutral import subtract_subject_neutral
-
-        if "neutral" not in self.class_names:
-            raise EmotionError(
-                "data.normalization=subject_neutral needs a 'neutral' class",
-                f"this store has {self.class_names}; choose another data.normalization",
-            )
-        return subtract_subject_neutral(
-            points, store.subject, store.label, indices.train, self.class_names.index("neutral")
-        )
-
     def _split(self, store: LandmarkStore) -> SplitIndices:
-        if self.settings.split_strategy == "kfold":
+        settings = self.settings
+        if settings.split_strategy == "none":
+            return every_row_tested(store.label)
+        if settings.split_strategy == "kfold":
             return kfold_split(
                 store.subject,
                 store.label,
-                fold=self.settings.fold,
-                num_folds=self.settings.num_folds,
-                val_fraction=self.settings.val_fraction,
-                seed=self.settings.split_seed,
+                fold=settings.fold,
+                num_folds=settings.num_folds,
+                val_fraction=settings.val_fraction,
+                seed=settings.split_seed,
+                min_val_subjects=settings.min_val_subjects,
             )
         return official_split(
             store.subject,
             store.label,
             store.split,
-            val_fraction=self.settings.val_fraction,
-            drop_overlap=self.settings.drop_overlap,
-            seed=self.settings.split_seed,
+            val_fraction=settings.val_fraction,
+            drop_overlap=settings.drop_overlap,
+            seed=settings.split_seed,
+            min_val_subjects=settings.min_val_subjects,
         )
 
     def _describe(
-        self, store: LandmarkStore, indices: SplitIndices, dropped: int
+        self,
+        store: LandmarkStore,
+        indices: SplitIndices,
+        scored: dict[str, np.ndarray],
+        dropped: int,
     ) -> dict[str, Any]:
         stages = {}
-        for name, rows in indices.as_dict().items():
+        for name, rows in scored.items():
             counts = np.bincount(store.label[rows], minlength=len(self.class_names))
             stages[name] = {
                 "rows": int(len(rows)),
@@ -178,6 +196,7 @@ class LandmarkDataModule(L.LightningDataModule):
             "non_finite_rows_dropped": dropped,
             "test_subjects_seen_in_training": len(indices.overlap_subjects),
             "test_rows_dropped_for_overlap": indices.dropped_test_rows,
+            "no_validation_split": indices.no_val_reason,
             "stages": stages,
         }
 
@@ -196,6 +215,10 @@ class LandmarkDataModule(L.LightningDataModule):
 
     def subjects(self, stage: str) -> np.ndarray:
         return self._subjects[stage]
+
+    def sources(self, stage: str) -> np.ndarray:
+        """Each scored row's source (photo) name, in row order."""
+        return self._sources[stage]
 
     # -- loaders --------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from emotion.data.splits import DEFAULT_FOLD, DEFAULT_NUM_FOLDS, SPLIT_STRATEGIES
 from emotion.errors import EmotionError
+from emotion.features.baseline import BASELINE_FEATURES, BASELINES
 from emotion.features.preprocessing import NORMALISATIONS, Preprocessing
 
 
@@ -20,6 +21,10 @@ class DataSettings:
     aspect_correction: bool = False
     split_strategy: str = "official"
     val_fraction: float = 0.15
+    # Carve a validation split only when it holds at least this many people; with fewer,
+    # they train (and the final epoch is kept: select=auto). 0 (here): always carve; the
+    # training configs set 10 (conf/data/synthetic.yaml).
+    min_val_subjects: int = 0
     drop_overlap: bool = True
     fold: int = DEFAULT_FOLD
     num_folds: int = DEFAULT_NUM_FOLDS
@@ -37,6 +42,10 @@ class DataSettings:
     scale_aug_std: float = 0.0
     # Drop classes with no rows in the whole store (e.g. 'hurt' in a sample without it).
     drop_empty_classes: bool = False
+    # The personal baseline (emotion.features.baseline): none | enrolled | session.
+    baseline: str = "none"
+    enroll_per_subject: int = 1
+    baseline_features: str = "difference"  # difference | both (the difference and the photo)
 
     def __post_init__(self) -> None:
         if self.normalization not in NORMALISATIONS:
@@ -58,6 +67,23 @@ class DataSettings:
                 "data.split_strategy=kfold; with official they would be silently ignored",
                 "add data.split_strategy=kfold, or leave data.fold and data.num_folds out",
             )
+        for setting, value, allowed in (
+            ("baseline", self.baseline, BASELINES),
+            ("baseline_features", self.baseline_features, BASELINE_FEATURES),
+        ):
+            if value not in allowed:
+                raise EmotionError(
+                    f"data.{setting}={value!r} is not known", f"choose one of {list(allowed)}"
+                )
+        if self.enroll_per_subject < 1:
+            raise EmotionError(
+                f"data.enroll_per_subject={self.enroll_per_subject}", "use 1 or more photos"
+            )
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise EmotionError(
+                f"data.val_fraction={self.val_fraction} must lie in [0, 1)",
+                "use e.g. data.val_fraction=0.15, or 0 for no validation split (with select=last)",
+            )
         if self.noise_std < 0:
             raise EmotionError(f"data.noise_std={self.noise_std} is negative", "use 0 for no noise")
         if self.batch_size < 2:
@@ -72,4 +98,10 @@ class DataSettings:
 
     @property
     def preprocessing(self) -> Preprocessing:
-        return Preprocessing(self.normalization, self.aspect_correction)
+        return Preprocessing(
+            self.normalization,
+            self.aspect_correction,
+            self.baseline,
+            self.enroll_per_subject,
+            self.baseline_features,
+        )

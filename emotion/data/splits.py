@@ -14,7 +14,11 @@ import numpy as np
 
 from emotion.errors import EmotionError
 
-SPLIT_STRATEGIES = ("official", "kfold")
+# none: every row is a test row, for scoring a model trained elsewhere (emotion-eval only).
+SPLIT_STRATEGIES = ("official", "kfold", "none")
+# Fewer validation people than this make checkpoint selection mostly noise (a warning says so).
+MEANINGFUL_VAL_SUBJECTS = 10
+SCORING_ONLY = "split_strategy=none"
 # k-fold settings as the configs default them; only `kfold` reads them.
 DEFAULT_FOLD = 0
 DEFAULT_NUM_FOLDS = 5
@@ -29,6 +33,8 @@ class SplitIndices:
     test: np.ndarray
     overlap_subjects: list[str] = field(default_factory=list)
     dropped_test_rows: int = 0
+    # Why there is no validation split, when there is none.
+    no_val_reason: str | None = None
 
     def as_dict(self) -> dict[str, np.ndarray]:
         return {"train": self.train, "val": self.val, "test": self.test}
@@ -59,20 +65,40 @@ def _rows_of(subject: np.ndarray, people: list[str], candidates: np.ndarray) -> 
 
 
 def _carve_val(
-    subject: np.ndarray, label: np.ndarray, pool: np.ndarray, val_fraction: float, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Split pool rows into (train, val) by subject; val holds about val_fraction of people,
-    with every class of the pool whenever the people allow it (see `_val_people`)."""
-    if not 0.0 < val_fraction < 1.0:
+    subject: np.ndarray,
+    label: np.ndarray,
+    pool: np.ndarray,
+    val_fraction: float,
+    seed: int,
+    min_subjects: int = 0,
+) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """Split pool rows into (train, val, why there is no val) by subject: val holds about
+    val_fraction of the people, with every class of the pool whenever the people allow it
+    (`_val_people`). No val at all when val_fraction is 0, or when it would hold fewer than
+    `min_subjects` people: on a small store those people train better than they select."""
+    if not 0.0 <= val_fraction < 1.0:
         raise EmotionError(
-            f"data.val_fraction={val_fraction} must lie strictly between 0 and 1",
-            "use e.g. data.val_fraction=0.15",
+            f"data.val_fraction={val_fraction} must lie in [0, 1)",
+            "use e.g. data.val_fraction=0.15, or 0 for no validation split (with select=last)",
         )
+    nothing = np.empty(0, dtype=pool.dtype)
+    if val_fraction == 0:
+        return pool, nothing, "data.val_fraction=0"
     parts = max(2, round(1.0 / val_fraction))
     groups = deal_subjects(subject[pool], label[pool], parts, seed + 7919)
-    val = _rows_of(subject, _val_people(groups, subject[pool], label[pool]), pool)
-    train = np.setdiff1d(pool, val, assume_unique=True)
-    return train, val
+    people = _val_people(groups, subject[pool], label[pool])
+    if len(people) < min_subjects:
+        return (
+            pool,
+            nothing,
+            (
+                f"data.val_fraction={val_fraction} would validate on {len(people)} of "
+                f"{len(set(subject[pool].tolist()))} people, fewer than "
+                f"data.min_val_subjects={min_subjects}: they train instead"
+            ),
+        )
+    val = _rows_of(subject, people, pool)
+    return np.setdiff1d(pool, val, assume_unique=True), val, None
 
 
 def _val_people(groups: list[list[str]], subject: np.ndarray, label: np.ndarray) -> list[str]:
@@ -110,6 +136,7 @@ def official_split(
     val_fraction: float,
     drop_overlap: bool,
     seed: int,
+    min_val_subjects: int = 0,
 ) -> SplitIndices:
     """Test = the store's `test` rows (AI Hub Validation); val is carved from `train` by subject."""
     rows = np.arange(len(label))
@@ -136,8 +163,10 @@ def official_split(
                 "every test subject also appears in training, so drop_overlap left no test rows",
                 "use data.split_strategy=kfold for subject-disjoint evaluation on this store",
             )
-    train, val = _carve_val(subject, label, pool, val_fraction, seed)
-    return SplitIndices(train, val, test, overlap_subjects=overlap, dropped_test_rows=dropped)
+    train, val, why = _carve_val(subject, label, pool, val_fraction, seed, min_val_subjects)
+    return SplitIndices(
+        train, val, test, overlap_subjects=overlap, dropped_test_rows=dropped, no_val_reason=why
+    )
 
 
 def kfold_split(
@@ -148,6 +177,7 @@ def kfold_split(
     num_folds: int,
     val_fraction: float,
     seed: int,
+    min_val_subjects: int = 0,
 ) -> SplitIndices:
     """Fold `fold` of `num_folds` subject folds is test; val is carved from the other folds."""
     if num_folds < 2:
@@ -167,8 +197,14 @@ def kfold_split(
     groups = deal_subjects(subject, label, num_folds, seed)
     test = _rows_of(subject, groups[fold], rows)
     pool = np.setdiff1d(rows, test, assume_unique=True)
-    train, val = _carve_val(subject, label, pool, val_fraction, seed + fold)
-    return SplitIndices(train, val, test)
+    train, val, why = _carve_val(subject, label, pool, val_fraction, seed + fold, min_val_subjects)
+    return SplitIndices(train, val, test, no_val_reason=why)
+
+
+def every_row_tested(label: np.ndarray) -> SplitIndices:
+    """split_strategy=none: no training or validation rows; every row is scored."""
+    nothing = np.empty(0, dtype=np.int64)
+    return SplitIndices(nothing, nothing, np.arange(len(label)), no_val_reason=SCORING_ONLY)
 
 
 def check_split(
@@ -186,6 +222,9 @@ def check_split(
                 "set data.drop_overlap=true or use data.split_strategy=kfold",
             )
     for stage, rows in stages.items():
+        scoring_only = indices.no_val_reason == SCORING_ONLY
+        if len(rows) == 0 and (stage == "val" and indices.no_val_reason or scoring_only):
+            continue  # no validation split chosen, or split_strategy=none (scoring only)
         counts = np.bincount(label[rows], minlength=len(class_names))
         for index, name in enumerate(class_names):
             if counts[index] == 0:
@@ -193,6 +232,7 @@ def check_split(
                     f"class '{name}' has no samples in the {stage} split "
                     f"({len(people[stage])} subjects, {len(rows)} rows)",
                     "give the split more subjects: lower data.num_folds or raise "
-                    "data.val_fraction, or check the store's per-class counts in its "
-                    "extraction report",
+                    "data.val_fraction (or train without validation: data.val_fraction=0 "
+                    "select=last), or check the store's per-class counts in its extraction "
+                    "report",
                 )

@@ -4,6 +4,7 @@ write the report. The model comes from its checkpoint alone; the data settings f
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import logging
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from emotion.data.datamodule import STAGES, LandmarkDataModule
 from emotion.data.settings import DataSettings
 from emotion.errors import EmotionError
 from emotion.evaluate.bootstrap import subject_bootstrap
-from emotion.evaluate.report import REPORT_MD, write_outputs
+from emotion.evaluate.report import PREDICTIONS_CSV, REPORT_MD, write_outputs
 from emotion.evaluate.scores import confusion_counts, point_metrics, row_normalised
 from emotion.evaluate.threshold import operating_point
 from emotion.inference.ensemble import Ensemble, check_people_unseen, load_model, members_of
@@ -32,6 +33,7 @@ RECORDED_SPLIT_KEYS = (
     "path",
     "split_strategy",
     "val_fraction",
+    "min_val_subjects",
     "drop_overlap",
     "fold",
     "num_folds",
@@ -46,6 +48,7 @@ class Scored:
     probabilities: torch.Tensor
     labels: torch.Tensor
     subjects: np.ndarray
+    sources: np.ndarray
 
 
 def model_arguments(cfg: DictConfig) -> list[str]:
@@ -86,7 +89,7 @@ def scored_split(
     rows = datamodule.rows(split)
     batch = datamodule.settings.eval_batch_size
     probabilities = trained.probabilities(rows.features, batch)
-    return Scored(probabilities, rows.labels, datamodule.subjects(split))
+    return Scored(probabilities, rows.labels, datamodule.subjects(split), datamodule.sources(split))
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
@@ -115,6 +118,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     output_dir = Path(cfg.output_dir) if cfg.output_dir else default_output_dir(trained)
     result["output_dir"] = str(output_dir)
     write_outputs(result, output_dir, tensorboard=cfg.tensorboard)
+    write_predictions(output_dir / PREDICTIONS_CSV, scored, trained.class_names)
     log.info("%s", (output_dir / REPORT_MD).read_text())
     log.info("wrote %s", output_dir)
     return result
@@ -162,6 +166,7 @@ def build_result(
         },
         "counts": split_counts(datamodule, cfg.split),
         "data": datamodule.summary,
+        "baseline": baseline_description(datamodule, cfg.split),
         "data_settings": {
             key: value
             for key, value in dataclasses.asdict(datamodule.settings).items()
@@ -170,12 +175,43 @@ def build_result(
     }
 
 
+def baseline_description(datamodule: LandmarkDataModule, split: str) -> dict[str, Any] | None:
+    """The personal-baseline protocol as applied to the scored split: the reference photos of
+    each person, the scored rows, the people left unscored."""
+    summary = datamodule.summary.get("baseline")
+    if summary is None:
+        return None
+    return {
+        "protocol": summary["protocol"],
+        "enroll_per_subject": summary["enroll_per_subject"],
+        "features": summary["features"],
+        **summary["stages"][split],
+        "reference_photos": datamodule.reference_sources.get(split, {}),
+    }
+
+
+def write_predictions(path: Path, scored: Scored, class_names: list[str]) -> None:
+    """One row per scored photo: source, person, true class and probabilities."""
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["source", "subject", "label", *(f"p_{name}" for name in class_names)])
+        for source, subject, label, probabilities in zip(
+            scored.sources.tolist(),
+            scored.subjects.tolist(),
+            scored.labels.tolist(),
+            scored.probabilities.tolist(),
+            strict=True,
+        ):
+            writer.writerow([source, subject, class_names[label], *probabilities])
+
+
 def model_description(trained: TrainedModel | Ensemble) -> dict[str, Any]:
     ensemble = isinstance(trained, Ensemble)
     return {
         "ckpt_path": trained.description,
         "run_dir": str(trained.run_dir) if trained.run_dir else None,
         "ensemble": [str(path) for path in trained.checkpoints] if ensemble else None,
+        "seed": None if ensemble else trained.run_config.get("seed"),
         "temperature": [member.temperature for member in members_of(trained)],
         "class_names": trained.class_names,
         "normalization": trained.normalization,

@@ -17,6 +17,7 @@ from emotion.rundir import write_json_atomic
 
 METRICS_JSON = "metrics.json"
 REPORT_MD = "report.md"
+PREDICTIONS_CSV = "predictions.csv"
 CONFUSION_PNG = "confusion_matrix.png"
 CONFUSION_NORMALISED_PNG = "confusion_matrix_normalised.png"
 HEADLINE = ("acc", "bal_acc", "f1_macro", "auroc", "ece")
@@ -42,7 +43,14 @@ def _with_interval(result: dict[str, Any], key: str) -> str:
 
 def markdown(result: dict[str, Any]) -> str:
     """A one-page report a person can read and paste into a ticket."""
-    sections = [header_lines, metric_lines, class_lines, confusion_lines, operating_point_lines]
+    sections = [
+        header_lines,
+        baseline_lines,
+        metric_lines,
+        class_lines,
+        confusion_lines,
+        operating_point_lines,
+    ]
     return "\n".join(line for section in sections for line in section(result)) + "\n"
 
 
@@ -64,6 +72,32 @@ def header_lines(result: dict[str, Any]) -> list[str]:
         f"({counts['test_rows_dropped_for_overlap']} test photos dropped for it)",
         f"- intervals: {int(result['bootstrap']['confidence'] * 100)}% percentile bootstrap over "
         f"subjects, {result['bootstrap']['resamples']} resamples",
+    ]
+
+
+PROTOCOLS = {
+    "enrolled": "each face read against the mean of {k} enrolled neutral photo(s) of the same "
+    "person (chosen by seed; the one use of this person's labels, standing for a deployment "
+    "that asks for a relaxed face first); those photos are never scored",
+    "session": "each face read against the mean of all the person's photos in this split (no "
+    "labels read; assumes several photos per person: a mix of expressions shifts the "
+    "reference)",
+}
+
+
+def baseline_lines(result: dict[str, Any]) -> list[str]:
+    """The personal-baseline protocol: what each face was read against, and who was left out."""
+    baseline = result.get("baseline")
+    if not baseline:
+        return []
+    protocol = PROTOCOLS[baseline["protocol"]].format(k=baseline["enroll_per_subject"])
+    unscored = baseline["unscored_people"]
+    return [
+        f"- personal baseline `{baseline['protocol']}` ({baseline['features']}): {protocol}",
+        f"- {baseline['scored_rows']} photos scored; {baseline['reference_rows']} reference "
+        f"photos of {baseline['people_with_a_reference']} people not scored; "
+        f"{len(unscored)} people without a reference not scored ({baseline['unscored_rows']} "
+        "photos)" + (f": {', '.join(unscored)}" if unscored else ""),
     ]
 
 

@@ -1,8 +1,10 @@
 """The deployable model: RAW FaceMesh landmarks in, class probabilities out.
 
 The preprocessing runs inside the graph, in the torch twins of `emotion.features.geometry`'s
-steps, so an exported model cannot be fed features normalised the wrong way. Procrustes
-alignment needs an SVD, which ONNX has no operator for, so those models are not exported.
+steps, so an exported model cannot be fed features normalised the wrong way. A personal-
+baseline model also takes the person's reference photos, raw, and normalises and averages
+them itself. Procrustes alignment needs an SVD, which ONNX has no operator for, so those
+models are not exported.
 """
 
 from __future__ import annotations
@@ -16,7 +18,12 @@ from emotion.models.residual_mlp import ResidualMLP
 
 
 class RawLandmarkModel(nn.Module):
-    """(N, 478, 3) raw landmarks [+ (N, 2) image (width, height)] -> (N, C) probabilities."""
+    """(N, 478, 3) raw landmarks [+ (N, 2) image (width, height)] -> (N, C) probabilities.
+
+    A baseline model (`baseline` other than "none") also takes `reference_landmarks`
+    (N, R, 478, 3) [and `reference_image_size` (N, R, 2)]: each row's R reference photos are
+    normalised and averaged into its reference face, and the network reads the face against
+    it."""
 
     def __init__(
         self,
@@ -24,6 +31,8 @@ class RawLandmarkModel(nn.Module):
         normalization: str,
         aspect_correction: bool,
         temperature: float = 1.0,
+        baseline: str = "none",
+        baseline_features: str = "difference",
     ) -> None:
         super().__init__()
         if normalization not in IN_GRAPH_NORMALISATIONS:
@@ -35,10 +44,15 @@ class RawLandmarkModel(nn.Module):
         self.normalization = normalization
         self.aspect_correction = aspect_correction
         self.temperature = float(temperature)
+        self.baseline = baseline
+        self.baseline_features = baseline_features
 
-    def forward(
-        self, landmarks: torch.Tensor, image_size: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    @property
+    def uses_baseline(self) -> bool:
+        return self.baseline != "none"
+
+    def points(self, landmarks: torch.Tensor, image_size: torch.Tensor | None) -> torch.Tensor:
+        """(..., 478, 3) raw landmarks as normalised points, the training path's twin."""
         points = landmarks.float()
         if self.aspect_correction:
             if image_size is None:
@@ -46,7 +60,26 @@ class RawLandmarkModel(nn.Module):
             points = aspect_correct_torch(points, image_size)
         if self.normalization == "nose_unit":
             points = nose_unit_torch(points)
-        return (self.network(points.flatten(1)) / self.temperature).softmax(dim=1)
+        return points
+
+    def forward(
+        self,
+        landmarks: torch.Tensor,
+        image_size: torch.Tensor | None = None,
+        reference_landmarks: torch.Tensor | None = None,
+        reference_image_size: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        points = self.points(landmarks, image_size)
+        if not self.uses_baseline:
+            features = points.flatten(1)
+        else:
+            if reference_landmarks is None:
+                raise ValueError("this model reads faces against a reference: pass one")
+            reference = self.points(reference_landmarks, reference_image_size).mean(dim=1)
+            features = (points - reference).flatten(1)
+            if self.baseline_features == "both":
+                features = torch.cat([features, points.flatten(1)], dim=1)
+        return (self.network(features) / self.temperature).softmax(dim=1)
 
 
 class RawLandmarkEnsemble(nn.Module):
@@ -57,8 +90,21 @@ class RawLandmarkEnsemble(nn.Module):
         self.members = nn.ModuleList(members)
         self.normalization = members[0].normalization
         self.aspect_correction = members[0].aspect_correction
+        self.baseline = members[0].baseline
+
+    @property
+    def uses_baseline(self) -> bool:
+        return self.baseline != "none"
 
     def forward(
-        self, landmarks: torch.Tensor, image_size: torch.Tensor | None = None
+        self,
+        landmarks: torch.Tensor,
+        image_size: torch.Tensor | None = None,
+        reference_landmarks: torch.Tensor | None = None,
+        reference_image_size: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        return torch.stack([member(landmarks, image_size) for member in self.members]).mean(0)
+        probabilities = [
+            member(landmarks, image_size, reference_landmarks, reference_image_size)
+            for member in self.members
+        ]
+        return torch.stack(probabilities).mean(0)

@@ -24,7 +24,7 @@ from emotion.errors import EmotionError
 from emotion.export.graph import RawLandmarkEnsemble, RawLandmarkModel
 from emotion.features.preprocessing import IN_GRAPH_NORMALISATIONS
 from emotion.inference.ensemble import Ensemble, load_model, members_of
-from emotion.inference.trained import TrainedModel, check_photo_ready, warn_synthetic
+from emotion.inference.trained import TrainedModel, warn_synthetic
 from emotion.notices import silence_known_notices
 from emotion.store.schema import NUM_COORDS, NUM_LANDMARKS
 
@@ -39,9 +39,18 @@ CHECK_ROWS = 64
 Deployable = RawLandmarkModel | RawLandmarkEnsemble
 
 
+# What each graph input is, in the order the graph takes them (`graph_inputs`).
+INPUTS = {
+    "landmarks": "float32 (N, 478, 3): raw FaceMesh normalised image coordinates",
+    "image_size": "float32 (N, 2): upright image (width, height) in pixels",
+    "reference_landmarks": "float32 (N, R, 478, 3): raw landmarks of each row's R reference "
+    "photos (the person's rest face; averaged after normalising)",
+    "reference_image_size": "float32 (N, R, 2): the reference photos' (width, height)",
+}
+
+
 def deployable(trained: TrainedModel | Ensemble) -> Deployable:
     """Raw landmarks in, probabilities out: one model, or the mean over an ensemble."""
-    check_photo_ready(trained)
     if trained.normalization not in IN_GRAPH_NORMALISATIONS:
         raise EmotionError(
             f"{trained.description} uses data.normalization={trained.normalization}, whose "
@@ -55,47 +64,71 @@ def deployable(trained: TrainedModel | Ensemble) -> Deployable:
             member.normalization,
             member.aspect_correction,
             member.temperature,
+            member.preprocessing.baseline,
+            member.preprocessing.baseline_features,
         ).eval()
         for member in members_of(trained)
     ]
     return members[0] if len(members) == 1 else RawLandmarkEnsemble(members).eval()
 
 
-def example_inputs(rows: int, aspect_correction: bool, seed: int = 0) -> tuple[torch.Tensor, ...]:
-    """Random raw landmarks shaped like FaceMesh's output (x, y in [0, 1], small z)."""
+def input_names(module: Deployable) -> list[str]:
+    """landmarks [, image_size] [, reference_landmarks [, reference_image_size]]."""
+    aspect, baseline = module.aspect_correction, module.uses_baseline
+    wanted = {"landmarks": True, "image_size": aspect}
+    wanted |= {"reference_landmarks": baseline, "reference_image_size": aspect and baseline}
+    return [name for name, used in wanted.items() if used]
+
+
+def example_inputs(
+    module: Deployable, rows: int, seed: int = 0, references: int = 2
+) -> dict[str, torch.Tensor]:
+    """Random raw landmarks shaped like FaceMesh's output (x, y in [0, 1], small z), by name."""
     generator = torch.Generator().manual_seed(seed)
-    landmarks = torch.rand(rows, NUM_LANDMARKS, NUM_COORDS, generator=generator)
-    landmarks[..., 2] = (landmarks[..., 2] - 0.5) * 0.2
-    if not aspect_correction:
-        return (landmarks,)
-    sizes = torch.randint(240, 4000, (rows, 2), generator=generator).float()
-    return landmarks, sizes
+
+    def landmarks(*shape: int) -> torch.Tensor:
+        points = torch.rand(*shape, NUM_LANDMARKS, NUM_COORDS, generator=generator)
+        points[..., 2] = (points[..., 2] - 0.5) * 0.2
+        return points
+
+    def sizes(*shape: int) -> torch.Tensor:
+        return torch.randint(240, 4000, (*shape, 2), generator=generator).float()
+
+    made = {
+        "landmarks": lambda: landmarks(rows),
+        "image_size": lambda: sizes(rows),
+        "reference_landmarks": lambda: landmarks(rows, references),
+        "reference_image_size": lambda: sizes(rows, references),
+    }
+    return {name: made[name]() for name in input_names(module)}
 
 
-def input_names(aspect_correction: bool) -> list[str]:
-    return ["landmarks", "image_size"] if aspect_correction else ["landmarks"]
+def dynamic_shapes(module: Deployable, min_batch: int = 1) -> dict[str, Any]:
+    """A dynamic batch axis on every input, and a dynamic count of reference photos."""
+    batch = torch.export.Dim("batch", min=min_batch)
+    references = torch.export.Dim("references", min=1)
+    return {
+        name: {0: batch, 1: references} if name.startswith("reference") else {0: batch}
+        for name in input_names(module)
+    }
 
 
 def export_onnx(
     module: Deployable, path: Path, class_names: list[str], trained_on_synthetic: bool = False
 ) -> None:
-    """Dynamo-based torch.onnx.export with a dynamic batch axis, class names in metadata."""
+    """Dynamo-based torch.onnx.export with dynamic axes; class names in the metadata."""
     import onnx
 
-    inputs = example_inputs(2, module.aspect_correction)
-    batch = torch.export.Dim("batch", min=1)
-    shapes: dict[str, Any] = {"landmarks": {0: batch}}
-    if module.aspect_correction:
-        shapes["image_size"] = {0: batch}
     path.parent.mkdir(parents=True, exist_ok=True)
     with torch.no_grad():
         torch.onnx.export(
             module,
-            inputs,
+            (),
             str(path),
-            input_names=input_names(module.aspect_correction),
+            kwargs=example_inputs(module, 2),
+            input_names=input_names(module),
             output_names=["probabilities"],
-            dynamic_shapes=shapes,
+            dynamic_shapes=dynamic_shapes(module),
             opset_version=OPSET,
             dynamo=True,
             external_data=False,
@@ -109,12 +142,8 @@ def export_onnx(
             "trained_on_synthetic": json.dumps(trained_on_synthetic),
             "normalization": module.normalization,
             "aspect_correction": json.dumps(module.aspect_correction),
-            "inputs": "landmarks: raw FaceMesh (N, 478, 3) float32"
-            + (
-                "; image_size: (N, 2) float32 (width, height) px"
-                if module.aspect_correction
-                else ""
-            ),
+            "baseline": module.baseline,
+            "inputs": "; ".join(f"{name}: {INPUTS[name]}" for name in input_names(module)),
         },
     )
     onnx.checker.check_model(model)
@@ -126,14 +155,11 @@ def max_difference_onnxruntime(module: Deployable, path: Path, rows: int) -> flo
     either side gives a non-finite value (NaN compares false with any tolerance)."""
     import onnxruntime
 
-    inputs = example_inputs(rows, module.aspect_correction, seed=1)
+    inputs = example_inputs(module, rows, seed=1, references=3)
     with torch.no_grad():
-        expected = module(*inputs).numpy()
+        expected = module(**inputs).numpy()
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    feeds = {
-        name: tensor.numpy()
-        for name, tensor in zip(input_names(module.aspect_correction), inputs, strict=True)
-    }
+    feeds = {name: tensor.numpy() for name, tensor in inputs.items()}
     (got,) = session.run(["probabilities"], feeds)
     if not (np.isfinite(got).all() and np.isfinite(expected).all()):
         return float("inf")
@@ -142,12 +168,10 @@ def max_difference_onnxruntime(module: Deployable, path: Path, rows: int) -> flo
 
 def export_torch(module: Deployable, path: Path) -> None:
     """torch.export's ExportedProgram (.pt2), the successor of TorchScript."""
-    batch = torch.export.Dim("batch", min=2)
-    inputs = example_inputs(2, module.aspect_correction)
-    shapes: Any = {"landmarks": {0: batch}}
-    if module.aspect_correction:
-        shapes["image_size"] = {0: batch}
-    program = torch.export.export(module, inputs, dynamic_shapes=shapes)
+    shapes = dynamic_shapes(module, min_batch=2)
+    program = torch.export.export(
+        module, (), kwargs=example_inputs(module, 2), dynamic_shapes=shapes
+    )
     torch.export.save(program, str(path))
 
 
@@ -198,9 +222,7 @@ def sidecar(
 ) -> dict[str, Any]:
     """`<model>.json`: what the graph takes and gives, what it was made from, its check."""
     ensemble = isinstance(trained, Ensemble)
-    inputs = {"landmarks": "float32 (N, 478, 3): raw FaceMesh normalised image coordinates"}
-    if trained.aspect_correction:
-        inputs["image_size"] = "float32 (N, 2): upright image (width, height) in pixels"
+    inputs = {name: INPUTS[name] for name in input_names(deployable(trained))}
     return {
         "checkpoint": trained.description,
         "ensemble": [str(path) for path in trained.checkpoints] if ensemble else None,
@@ -215,6 +237,7 @@ def sidecar(
         + (" (the mean over the ensemble's members)" if ensemble else ""),
         "normalization": trained.normalization,
         "aspect_correction": trained.aspect_correction,
+        "baseline": trained.preprocessing.to_record(),
         "check": {
             "runtime": "onnxruntime CPUExecutionProvider",
             "rows": CHECK_ROWS,

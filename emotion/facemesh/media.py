@@ -45,12 +45,13 @@ class Failure:
 @dataclass
 class Outcome:
     """What one photo or video gave: per frame (None for a photo) a face, no face, or a
-    named failure. `frames` counts the video frames sampled."""
+    named failure. `frames` counts the video frames sampled; `fps` turns them into time."""
 
     faces: list[Face] = field(default_factory=list)
     no_face: list[int | None] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     frames: int = 0
+    fps: float | None = None  # a video's frame rate, as its container states it
 
     def fail(self, frame: int | None, problem: str, why: str) -> None:
         self.failures.append(Failure(frame, problem, why))

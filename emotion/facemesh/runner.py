@@ -149,6 +149,7 @@ class FaceMeshRunner:
         if not capture.isOpened():
             outcome.fail(None, UndecodableImage.problem, "OpenCV cannot open the video")
             return
+        outcome.fps = float(capture.get(cv2.CAP_PROP_FPS)) or None
         index = 0
         try:
             while outcome.frames < self.video_max_frames and capture.grab():

@@ -6,10 +6,11 @@ prediction and export all follow, and that every checkpoint records.
 - `none`: raw coordinates;
 - `procrustes`: each face aligned to the shipped template by rotation, scale and translation,
   which also removes head rotation (`emotion.features.procrustes`);
-- `procrustes_rigid`: the same alignment fitted on rigid landmarks only;
-- `subject_neutral`: `procrustes`, then the data module subtracts each subject's mean neutral
-  face from training rows (`emotion.features.subject_neutral`).
+- `procrustes_rigid`: the same alignment fitted on rigid landmarks only.
 `aspect_correction` first undoes the x/y squeeze of a non-square photo (x*width, y*height).
+`baseline` reads the face against the person's own reference face
+(`emotion.features.baseline`): the model's input is then `photo - reference` (or, with
+`baseline_features=both`, that difference beside the photo).
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from emotion.features.baseline import BASELINE_FEATURES, BASELINES, combine, reference_face
 from emotion.features.geometry import aspect_correct, nose_unit
 from emotion.features.procrustes import RIGID_LANDMARKS, procrustes_align
+from emotion.store.schema import NUM_COORDS, NUM_LANDMARKS
 
-NORMALISATIONS = ("nose_unit", "none", "procrustes", "procrustes_rigid", "subject_neutral")
+NORMALISATIONS = ("nose_unit", "none", "procrustes", "procrustes_rigid")
 # Normalisations an exported graph can compute (Procrustes needs an SVD, which ONNX lacks).
 IN_GRAPH_NORMALISATIONS = ("nose_unit", "none")
 
@@ -48,7 +51,7 @@ def normalise(
         points, inplace = aspect_correct(points, image_size), True
     if method == "nose_unit":
         points = nose_unit(points, inplace=inplace)
-    elif method in ("procrustes", "subject_neutral"):
+    elif method == "procrustes":
         points = procrustes_align(points)
     elif method == "procrustes_rigid":
         points = procrustes_align(points, anchors=RIGID_LANDMARKS)
@@ -61,17 +64,39 @@ class Preprocessing:
 
     normalization: str = "nose_unit"
     aspect_correction: bool = False
+    baseline: str = "none"  # none | enrolled | session
+    enroll_per_subject: int = 1  # enrolled: reference photos per person
+    baseline_features: str = "difference"  # difference | both (difference and photo)
 
     def __post_init__(self) -> None:
         if self.normalization not in NORMALISATIONS:
             raise ValueError(
                 f"unknown normalisation {self.normalization!r}; choose one of {NORMALISATIONS}"
             )
+        if self.baseline not in BASELINES:
+            raise ValueError(f"unknown baseline {self.baseline!r}; choose one of {BASELINES}")
+        if self.baseline_features not in BASELINE_FEATURES:
+            raise ValueError(
+                f"unknown baseline_features {self.baseline_features!r}; "
+                f"choose one of {BASELINE_FEATURES}"
+            )
+        if self.enroll_per_subject < 1:
+            raise ValueError(f"enroll_per_subject={self.enroll_per_subject} must be 1 or more")
 
     @property
     def in_graph(self) -> bool:
         """Whether an exported graph can compute these features itself."""
         return self.normalization in IN_GRAPH_NORMALISATIONS
+
+    @property
+    def uses_baseline(self) -> bool:
+        return self.baseline != "none"
+
+    @property
+    def input_dim(self) -> int:
+        """Features per face: the points, or with a baseline and `both`, twice that."""
+        points = NUM_LANDMARKS * NUM_COORDS
+        return 2 * points if self.uses_baseline and self.baseline_features == "both" else points
 
     def points(
         self, landmarks: np.ndarray, image_size: np.ndarray | None, *, inplace: bool = False
@@ -85,17 +110,35 @@ class Preprocessing:
             inplace=inplace,
         )
 
-    def features(self, landmarks: np.ndarray, image_size: np.ndarray | None) -> torch.Tensor:
-        """Raw (N, 478, 3) landmarks as the (N, 1434) float32 features the model reads."""
+    def reference(self, landmarks: np.ndarray, image_size: np.ndarray | None) -> np.ndarray:
+        """Raw landmarks of a person's reference photos as one (478, 3) reference face."""
+        return reference_face(self.points(landmarks, image_size))
+
+    def features(
+        self,
+        landmarks: np.ndarray,
+        image_size: np.ndarray | None,
+        reference: np.ndarray | None = None,
+    ) -> torch.Tensor:
+        """Raw (N, 478, 3) landmarks as the (N, input_dim) float32 features the model reads;
+        with a baseline, against `reference`: a (478, 3) or (N, 478, 3) reference face."""
         points = self.points(landmarks, image_size)
-        return torch.from_numpy(np.ascontiguousarray(points.reshape(len(points), -1)))
+        if not self.uses_baseline:
+            return torch.from_numpy(np.ascontiguousarray(points.reshape(len(points), -1)))
+        if reference is None:
+            raise ValueError(f"a data.baseline={self.baseline} model needs a reference face")
+        return torch.from_numpy(combine(points, reference, self.baseline_features))
 
     def to_record(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Preprocessing:
+        """From a checkpoint's record; records older than the baseline have none."""
         return cls(
             normalization=str(record["normalization"]),
             aspect_correction=bool(record.get("aspect_correction", False)),
+            baseline=str(record.get("baseline") or "none"),
+            enroll_per_subject=int(record.get("enroll_per_subject") or 1),
+            baseline_features=str(record.get("baseline_features") or "difference"),
         )

@@ -95,8 +95,13 @@ class Ensemble:
     def __len__(self) -> int:
         return len(self.members)
 
-    def features(self, landmarks: np.ndarray, image_size: np.ndarray | None) -> torch.Tensor:
-        return self.members[0].features(landmarks, image_size)
+    def features(
+        self,
+        landmarks: np.ndarray,
+        image_size: np.ndarray | None,
+        reference: np.ndarray | None = None,
+    ) -> torch.Tensor:
+        return self.members[0].features(landmarks, image_size, reference)
 
     def probabilities(self, features: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
         """The mean of the members' probabilities (each with its own temperature)."""

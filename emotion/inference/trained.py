@@ -79,9 +79,15 @@ class TrainedModel:
     def checkpoints(self) -> list[Path]:
         return [self.ckpt_path]
 
-    def features(self, landmarks: np.ndarray, image_size: np.ndarray | None) -> torch.Tensor:
-        """Raw (N, 478, 3) landmarks to the (N, 1434) features the model was trained on."""
-        return self.preprocessing.features(landmarks, image_size)
+    def features(
+        self,
+        landmarks: np.ndarray,
+        image_size: np.ndarray | None,
+        reference: np.ndarray | None = None,
+    ) -> torch.Tensor:
+        """Raw (N, 478, 3) landmarks to the features the model was trained on; a baseline
+        model reads them against `reference`, a (478, 3) or (N, 478, 3) reference face."""
+        return self.preprocessing.features(landmarks, image_size, reference)
 
     @torch.inference_mode()
     def probabilities(self, features: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
@@ -102,16 +108,16 @@ def load_trained(ckpt_path: Path) -> TrainedModel:
         ckpt_path, "pass a .ckpt written by emotion-train (checkpoints/best-*.ckpt or last.ckpt)"
     )
     hparams = hyperparameters(checkpoint)
-    if hparams.get("input_dim") != NUM_LANDMARKS * NUM_COORDS:
+    run_dir = run_dir_of(ckpt_path)
+    run_config = saved_run_config(run_dir)
+    preprocessing = preprocessing_of(checkpoint, run_config, ckpt_path)
+    if hparams.get("input_dim") != preprocessing.input_dim:
         raise EmotionError(
             f"{ckpt_path} expects {hparams.get('input_dim')} features, not the "
             f"{NUM_LANDMARKS} x {NUM_COORDS} landmarks of store schema v{SCHEMA_VERSION}",
             "use a checkpoint trained on a schema-v1 store",
         )
     check_finite_weights(checkpoint, ckpt_path)
-    run_dir = run_dir_of(ckpt_path)
-    run_config = saved_run_config(run_dir)
-    preprocessing = preprocessing_of(checkpoint, run_config, ckpt_path)
     try:
         model = LandmarkClassifier(**hparams)
         model.load_state_dict(checkpoint["state_dict"])
@@ -144,14 +150,13 @@ def warn_synthetic(description: str) -> None:
     )
 
 
-def check_photo_ready(trained: Any) -> None:
-    """Refuse models whose features need more than the photo itself."""
-    if trained.normalization == "subject_neutral":
+def check_reference_given(trained: Any, given: bool, how: str) -> None:
+    """Refuse to score a baseline model against nothing: it reads a change from a reference."""
+    if trained.preprocessing.uses_baseline and not given:
         raise EmotionError(
-            f"{trained.description} was trained with data.normalization=subject_neutral, "
-            "which needs each person's neutral photos from the training data; a photo alone "
-            "cannot be normalised that way",
-            "predict and export with a model trained on nose_unit or procrustes features",
+            f"{trained.description} reads each face against the person's reference face "
+            f"(data.baseline={trained.preprocessing.baseline}), and none was given",
+            how,
         )
 
 

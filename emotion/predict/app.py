@@ -21,14 +21,22 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from emotion.errors import EmotionError, exit_on_user_error
 from emotion.facemesh.decode import parse_reduce
 from emotion.facemesh.mesh import quiet_native_logs
 from emotion.facemesh.runner import FaceMeshRunner
 from emotion.inference.ensemble import Ensemble, load_model
-from emotion.inference.trained import TrainedModel, check_photo_ready, warn_synthetic
-from emotion.predict.inputs import collect_inputs
+from emotion.inference.trained import TrainedModel, check_reference_given, warn_synthetic
+from emotion.predict.inputs import Inputs, collect_inputs
 from emotion.predict.predictor import Item, Predictor, items_of
+from emotion.predict.reference import (
+    ReferencePlan,
+    assign_photos,
+    assign_video,
+    parse_baseline,
+)
 from emotion.predict.writer import FORMATS, RowWriter
 from emotion.rundir import write_json_atomic
 
@@ -50,15 +58,19 @@ def predict(
     positive_class: str = "anxious",
     zip_encoding: str = "cp949",
     threads: int = 1,
+    enroll: list[str] | None = None,
+    baseline: str | None = None,
 ) -> dict[str, Any]:
     """Write one row per photo/frame to `output` (None: standard output) and, for a file, a
     summary beside it; return the summary. Inputs that do not exist are rows too, and are
-    listed under `missing_inputs` for the caller to fail on."""
+    listed under `missing_inputs` for the caller to fail on. A personal-baseline model reads
+    every face against a reference: `enroll` photos, or `baseline` ("first:3s", "session")."""
     row_format = output_format(output, row_format)
     if not 0.0 < ema_alpha <= 1.0:
         raise EmotionError(f"--ema-alpha {ema_alpha} must lie in (0, 1]", "e.g. 0.3")
     reduce = parse_reduce(reduce)
     trained = model_for_photos(model, threshold, positive_class)
+    kind, seconds = parse_baseline(baseline)
     found = collect_inputs(inputs, zip_encoding)
     if not found.media and not found.unreadable:
         raise EmotionError(
@@ -71,6 +83,7 @@ def predict(
         reduce=reduce, video_stride=video_stride, video_max_frames=video_max_frames
     )
     try:
+        plan = reference_plan(trained, runner, enroll or [], kind, seconds, zip_encoding)
         with RowWriter(output, trained.class_names, row_format) as writer:
             predictor = Predictor(
                 trained,
@@ -81,22 +94,92 @@ def predict(
                 positive_class=positive_class,
                 threads=threads,
             )
-            predictor.add(
-                [Item(source, None, False, "unreadable", why) for source, why in found.unreadable]
-            )
-            for media in found.media:
-                predictor.add(items_of(media, runner.run(media)))
-            predictor.flush()
+            run_inputs(predictor, runner, found, plan)
             writer.finish()
     finally:
         runner.close()
     summary = {
         **run_summary(trained, predictor, writer, inputs, output, threshold),
+        "reference": plan.kind if trained.preprocessing.uses_baseline else None,
         "seconds": round(time.perf_counter() - started, 3),
     }
     if output is not None:
         write_json_atomic(output.with_name(output.name + ".summary.json"), summary)
     return summary
+
+
+def run_inputs(
+    predictor: Predictor, runner: FaceMeshRunner, found: Inputs, plan: ReferencePlan
+) -> None:
+    """FaceMesh on every input, references assigned, rows written in input order."""
+    preprocessing = predictor.trained.preprocessing
+    hold = plan.buffers_everything and preprocessing.uses_baseline
+    predictor.add(
+        [Item(source, None, False, "unreadable", why) for source, why in found.unreadable]
+    )
+    photos: list[Item] = []
+    for media in found.media:
+        outcome = runner.run(media)
+        items = items_of(media, outcome)
+        if preprocessing.uses_baseline and media.video:
+            assign_video(plan, preprocessing, items, outcome.fps)
+        elif preprocessing.uses_baseline:
+            photos += items
+            assign_photos(plan, preprocessing, items)
+        predictor.add(items, hold=hold)
+    if hold:
+        assign_photos(plan, preprocessing, photos)  # the session: every photo given
+    predictor.flush()
+
+
+def reference_plan(
+    trained: TrainedModel | Ensemble,
+    runner: FaceMeshRunner,
+    enroll: list[str],
+    kind: str,
+    seconds: float,
+    zip_encoding: str,
+) -> ReferencePlan:
+    """Where the reference comes from; refused when a baseline model would get none."""
+    baseline = trained.preprocessing.baseline
+    if baseline == "none":
+        if enroll or kind != "none":
+            raise EmotionError(
+                f"{trained.description} reads each photo alone (data.baseline=none): "
+                "--enroll and --baseline have nothing to do",
+                "leave them out, or use a model trained with data.baseline=enrolled or session",
+            )
+        return ReferencePlan()
+    if enroll:
+        enrolled, name = enrolled_reference(trained, runner, enroll, zip_encoding)
+        return ReferencePlan("enroll", enrolled=enrolled, enrolled_name=name)
+    if kind == "none" and baseline == "session":
+        kind = "session"
+    check_reference_given(
+        trained,
+        kind != "none",
+        "pass the person's rest-face photos (--enroll PHOTO ...), or for videos "
+        "--baseline first:3s (the clip's first seconds) or --baseline session",
+    )
+    return ReferencePlan(kind, seconds)
+
+
+def enrolled_reference(
+    trained: TrainedModel | Ensemble, runner: FaceMeshRunner, photos: list[str], encoding: str
+) -> tuple[np.ndarray, str]:
+    """The mean normalised face of the --enroll photos that show one; refused when none does."""
+    faces = [
+        face for media in collect_inputs(photos, encoding).media for face in runner.run(media).faces
+    ]
+    if not faces:
+        raise EmotionError(
+            f"none of the --enroll photos {photos} shows a face FaceMesh finds",
+            "enrol a clear, upright photo of the person's relaxed face",
+        )
+    landmarks = np.stack([face.landmarks for face in faces])
+    sizes = np.asarray([face.image_size for face in faces], dtype=np.int32)
+    reference = trained.preprocessing.reference(landmarks, sizes)
+    return reference, "enroll: " + ", ".join(photos)
 
 
 def run_summary(
@@ -130,7 +213,6 @@ def model_for_photos(
 ) -> TrainedModel | Ensemble:
     """The model (or ensemble), refused when a photo alone cannot be scored with it."""
     trained = load_model(str(model) if isinstance(model, Path) else model)
-    check_photo_ready(trained)
     if trained.trained_on_synthetic:
         warn_synthetic(trained.description)
     if threshold is not None and positive_class not in trained.class_names:
@@ -198,6 +280,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--positive-class", default="anxious")
     parser.add_argument("--zip-encoding", default="cp949")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for the model")
+    parser.add_argument(
+        "--enroll",
+        nargs="+",
+        metavar="PHOTO",
+        help="a personal-baseline model: rest-face photos of the person in the inputs "
+        "(averaged into the reference; never scored)",
+    )
+    parser.add_argument(
+        "--baseline",
+        help="a personal-baseline model without --enroll: first:3s (per video, the median face "
+        "of its first 3 s, held at rest; not scored) or session (per video, or over every photo "
+        "given, the mean face)",
+    )
     return parser.parse_args(argv)
 
 
@@ -219,6 +314,8 @@ def main(argv: list[str] | None = None) -> None:
         positive_class=args.positive_class,
         zip_encoding=args.zip_encoding,
         threads=args.threads,
+        enroll=args.enroll,
+        baseline=args.baseline,
     )
     print(
         f"wrote {summary['rows']} rows to {summary['output']}: {summary['photos']} photos, "

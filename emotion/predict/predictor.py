@@ -39,10 +39,13 @@ class Item:
     source: str
     frame: int | None
     video: bool
-    status: str  # ok | no_face | unreadable
+    status: str  # ok | no_face | unreadable | reference | no_reference
     error: str | None = None
     landmarks: np.ndarray | None = None
     image_size: tuple[int, int] | None = None
+    # A baseline model's reference face for this item (normalised, (478, 3)), and its name.
+    reference: np.ndarray | None = None
+    reference_name: str | None = None
 
 
 def items_of(media: Media, outcome: Outcome) -> list[Item]:
@@ -89,13 +92,24 @@ class Predictor:
             "no_face": 0,
             "unreadable": 0,
             "non_finite": 0,
+            "reference": 0,
+            "no_reference": 0,
         }
+        self.uses_baseline = trained.preprocessing.uses_baseline
         self.trained_on_synthetic = trained.trained_on_synthetic
         self.model_seconds = 0.0
 
-    def add(self, items: list[Item]) -> None:
+    def scored(self, item: Item) -> bool:
+        """A face, read against a reference when the model needs one."""
+        if item.landmarks is None or item.status != "ok":
+            return False
+        return not self.uses_baseline or item.reference is not None
+
+    def add(self, items: list[Item], *, hold: bool = False) -> None:
+        """Queue items; score and write them once a batch of faces is waiting (unless `hold`:
+        a session reference needs every item first)."""
         self.pending.extend(items)
-        if sum(item.landmarks is not None for item in self.pending) >= self.batch_size:
+        if not hold and sum(map(self.scored, self.pending)) >= self.batch_size:
             self.flush()
 
     def label(self, probabilities: np.ndarray) -> str | None:
@@ -113,19 +127,27 @@ class Predictor:
         return names[int(np.argmax(others))]
 
     def flush(self) -> None:
-        faces = [item for item in self.pending if item.landmarks is not None]
+        for item in self.pending:
+            if self.uses_baseline and item.status == "ok" and item.reference is None:
+                item.status = "no_reference"
+        faces = [item for item in self.pending if self.scored(item)]
         probabilities = np.empty((0, len(self.trained.class_names)))
         if faces:
             started = time.perf_counter()
             landmarks = np.stack([item.landmarks for item in faces])  # type: ignore[misc]
             sizes = np.asarray([item.image_size for item in faces], dtype=np.int32)
-            features = self.trained.features(landmarks, sizes)
+            reference = (
+                np.stack([item.reference for item in faces])  # type: ignore[misc]
+                if self.uses_baseline
+                else None
+            )
+            features = self.trained.features(landmarks, sizes, reference)
             with torch_threads(self.threads):
                 probabilities = self.trained.probabilities(features, self.batch_size).numpy()
             self.model_seconds += time.perf_counter() - started
         scores = iter(probabilities)
         for item in self.pending:
-            self.writer.write(self.row(item, next(scores) if item.landmarks is not None else None))
+            self.writer.write(self.row(item, next(scores) if self.scored(item) else None))
         self.writer.flush()
         self.pending = []
 
@@ -136,9 +158,10 @@ class Predictor:
         row: dict[str, Any] = {
             "source": item.source,
             "frame": item.frame,
-            "face": item.status == "ok",
+            "face": item.landmarks is not None,
             "status": item.status,
             "error": item.error,
+            "reference": item.reference_name,
         }
         row["trained_on_synthetic"] = self.trained_on_synthetic
         if probabilities is not None:

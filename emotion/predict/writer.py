@@ -28,6 +28,7 @@ def columns(class_names: list[str]) -> list[str]:
         "label",
         *(f"smoothed_p_{name}" for name in class_names),
         "smoothed_label",
+        "reference",
         "trained_on_synthetic",
     ]
 

@@ -92,6 +92,9 @@ class TemperatureScaling(L.Callback):
         self.temperature: float | None = None
 
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if len(trainer.datamodule.rows("val")) == 0:
+            log.warning("calibration=temperature needs validation rows; there are none: skipped")
+            return
         logits, labels = collect_logits(pl_module, trainer.datamodule.val_dataloader())
         self.temperature = fit_temperature(logits, labels)
         log.info("temperature fitted on %d validation rows: T=%.4f", len(labels), self.temperature)

@@ -7,9 +7,16 @@ difference in fold noise. Pairing each run with the baseline run of the SAME fol
 noise. `within noise` means |mean difference| < 2 standard errors of the paired differences
 (runs of one fold share their test people, so this is optimistic, not a formal test).
 
-A recipe directory may instead hold ensemble evaluations (`emotion-eval` of a fold's seeds,
-whose metrics.json has `ensemble`): one row per fold, paired with the MEAN of the baseline's
-runs of that fold, i.e. the ensemble against what one model of that fold scores on average.
+Pooled figures answer "what does the recipe score over all the people?": per seed, the test
+confusion matrices of every fold are summed (each person scored once, by the fold that held
+them out) and balanced accuracy and anxious recall are read off the sum; then mean ± std over
+seeds, and paired differences seed by seed. That is how the reference re-implementation
+(`reference_recipe.py cv`) reports, so the two compare like with like.
+
+A recipe directory may instead hold evaluations (`emotion-eval` outputs). An ensemble of a
+fold's seeds is one row per fold, paired with the MEAN of the baseline's runs of that fold,
+i.e. the ensemble against what one model of that fold scores on average; one model scored on
+another store (transfer) pairs with the baseline's model of the same seed.
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from emotion.errors import EmotionError
 from emotion.rundir import METRICS_FILE
@@ -41,6 +50,8 @@ class Run:
     fold: int
     metrics: dict[str, float]
     path: str
+    confusion: list[list[int]] | None = None  # test: rows true class, columns predicted
+    class_names: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -51,6 +62,20 @@ class Recipe:
     def values(self, metric: str) -> list[float]:
         return [run.metrics[metric] for run in self.runs if metric in run.metrics]
 
+    def pooled(self) -> dict[Any, dict[str, float]]:
+        """Per seed (the pair key without its fold): balanced accuracy and anxious recall of
+        the folds' summed test confusion matrices."""
+        summed: dict[Any, np.ndarray] = {}
+        names: list[str] = []
+        for run in self.runs:
+            if run.confusion is None:
+                continue
+            seed_key = (*run.key[:2], run.key[3])
+            matrix = np.asarray(run.confusion, dtype=np.int64)
+            summed[seed_key] = summed.get(seed_key, 0) + matrix
+            names = run.class_names or names
+        return {key: pooled_metrics(matrix, names) for key, matrix in summed.items()}
+
     def per_fold(self, metric: str) -> dict[int, float]:
         """Mean over seeds of each fold."""
         folds: dict[int, list[float]] = {}
@@ -58,6 +83,15 @@ class Recipe:
             if metric in run.metrics:
                 folds.setdefault(run.fold, []).append(run.metrics[metric])
         return {fold: statistics.fmean(values) for fold, values in sorted(folds.items())}
+
+
+def pooled_metrics(confusion: np.ndarray, class_names: list[str]) -> dict[str, float]:
+    """Balanced accuracy (mean recall over classes with rows) and per-class recall."""
+    totals = confusion.sum(axis=1)
+    recall = np.divide(np.diag(confusion), totals, out=np.zeros(len(totals)), where=totals > 0)
+    values = {"bal_acc": float(recall[totals > 0].mean())}
+    values |= {f"recall_{name}": float(r) for name, r in zip(class_names, recall, strict=True)}
+    return values
 
 
 def _select(config: dict[str, Any], dotted: str) -> Any:
@@ -73,8 +107,8 @@ def load_recipe(name: str, root: Path) -> Recipe:
     paths = sorted(root.rglob(METRICS_FILE))
     results = [(path, json.loads(path.read_text())) for path in paths]
     runs = [_training_run(path, result) for path, result in results if "config" in result]
-    if not runs:
-        runs = [_ensemble_run(path, result) for path, result in results if result.get("ensemble")]
+    if not runs:  # emotion-eval outputs: ensembles of a fold, or single models scored elsewhere
+        runs = [_evaluation_run(path, result) for path, result in results if "metrics" in result]
     if not runs:
         raise EmotionError(
             f"no training run or ensemble evaluation ({METRICS_FILE}) under {root}",
@@ -93,12 +127,15 @@ def _training_run(path: Path, result: dict[str, Any]) -> Run:
     }
     key = tuple(_select(config, dotted) for dotted in PAIR_KEYS)
     fold = _select(config, "data.fold")
-    return Run(key, int(fold or 0), metrics, str(path.parent))
+    confusion = result.get("test_confusion_matrix")
+    names = list(result.get("class_names") or [])
+    return Run(key, int(fold or 0), metrics, str(path.parent), confusion, names)
 
 
-def _ensemble_run(path: Path, result: dict[str, Any]) -> Run:
-    """An ensemble over a fold's seeds: the pair key of its fold, with no seed."""
-    config = {"data": result.get("data_settings", {}), "seed": None}
+def _evaluation_run(path: Path, result: dict[str, Any]) -> Run:
+    """An emotion-eval output: the pair key of its fold and, for one model, its seed (an
+    ensemble over a fold's seeds has none)."""
+    config = {"data": result.get("data_settings", {}), "seed": result.get("seed")}
     metrics = {
         key: float(value)
         for key, value in result.get("metrics", {}).items()
@@ -106,7 +143,9 @@ def _ensemble_run(path: Path, result: dict[str, Any]) -> Run:
     }
     key = tuple(_select(config, dotted) for dotted in PAIR_KEYS)
     fold = _select(config, "data.fold")
-    return Run(key, int(fold or 0), metrics, str(path.parent))
+    confusion = (result.get("confusion_matrix") or {}).get("counts")
+    names = list(result.get("class_names") or [])
+    return Run(key, int(fold or 0), metrics, str(path.parent), confusion, names)
 
 
 def parse_recipe_arg(text: str) -> tuple[str, Path]:
@@ -156,6 +195,25 @@ def paired_difference(recipe: Recipe, baseline: Recipe, metric: str) -> dict[str
     return summary
 
 
+def pooled_summary(recipe: Recipe, baseline: Recipe | None) -> dict[str, Any]:
+    """Pooled balanced accuracy and anxious recall over seeds, and the paired difference to
+    the baseline's pooled figures of the same seed."""
+    mine = recipe.pooled()
+    summary: dict[str, Any] = {
+        name: mean_std([values[name] for values in mine.values() if name in values])
+        for name in ("bal_acc", "recall_anxious")
+    }
+    if baseline is not None and baseline is not recipe:
+        theirs = baseline.pooled()
+        differences = [
+            values["bal_acc"] - theirs[key]["bal_acc"]
+            for key, values in mine.items()
+            if key in theirs
+        ]
+        summary["paired_bal_acc"] = mean_std(differences)
+    return summary
+
+
 def compare(
     recipes: list[Recipe], baseline: str | None, metrics: tuple[str, ...] = REPORTED
 ) -> dict[str, Any]:
@@ -174,6 +232,7 @@ def compare(
             "runs": len(recipe.runs),
             "metrics": {m: mean_std(recipe.values(m)) for m in present},
             "per_fold": {m: recipe.per_fold(m) for m in present},
+            "pooled": pooled_summary(recipe, base),
         }
         if base is not None and recipe is not base:
             row["paired_vs_baseline"] = {m: paired_difference(recipe, base, m) for m in present}
@@ -199,12 +258,14 @@ def render_markdown(table: dict[str, Any], metric: str) -> str:
     metrics = table["metrics"]
     short = [m.split("/", 1)[1] for m in metrics]
     baseline = table["baseline"]
-    header = ["recipe", "runs", *short]
+    header = ["recipe", "runs", *short, "pooled bal_acc", "pooled recall_anxious"]
     if baseline:
         header += [f"Δ {metric.split('/', 1)[1]} vs {baseline} (paired)", "pairs", "verdict"]
     rows = []
     for row in table["rows"]:
         cells = [row["recipe"], str(row["runs"]), *(_cell(row["metrics"][m]) for m in metrics)]
+        pooled = row.get("pooled", {})
+        cells += [_cell(pooled.get(name, {"n": 0})) for name in ("bal_acc", "recall_anxious")]
         if baseline:
             paired = row.get("paired_vs_baseline", {}).get(metric)
             cells += (

@@ -17,21 +17,23 @@ import hydra
 import lightning as L
 from hydra.errors import InstantiationException
 from lightning.fabric.utilities.rank_zero import rank_zero_only
-from lightning.pytorch.callbacks import LearningRateMonitor
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
 from emotion.checkpoint import check_same_architecture, read_checkpoint, val_metrics
 from emotion.data.datamodule import LandmarkDataModule
+from emotion.data.splits import MEANINGFUL_VAL_SUBJECTS
 from emotion.errors import EmotionError
 from emotion.models.classifier import LandmarkClassifier
 from emotion.notices import silence_known_notices
-from emotion.rundir import METRICS_FILE, write_json_atomic
+from emotion.rundir import CHECKPOINT_DIR, METRICS_FILE, write_json_atomic
 from emotion.training.resume import plan_resume, run_directory_lock
 
 log = logging.getLogger(__name__)
 silence_known_notices()
 
 PROGRESS_BARS = ("auto", "rich", "tqdm", "none")
+SELECTIONS = ("auto", "best", "last")
 # The same flat keys in every run's HPARAMS entry, so TensorBoard can compare runs.
 HPARAM_KEYS = {
     "depth": "model.depth",
@@ -103,6 +105,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 def _train_in(run_dir: Path, cfg: DictConfig) -> dict[str, Any]:
     L.seed_everything(cfg.seed, workers=True)
     datamodule: LandmarkDataModule = build(cfg.data)
+    if datamodule.settings.split_strategy == "none":
+        raise EmotionError(
+            "data.split_strategy=none leaves no training rows: it scores a store with a model "
+            "trained elsewhere",
+            "train with data.split_strategy=official or kfold; use none with emotion-eval",
+        )
     datamodule.setup()
     model: LandmarkClassifier = build(
         cfg.model, class_names=datamodule.class_names, input_dim=datamodule.input_dim
@@ -121,13 +129,12 @@ def _train_in(run_dir: Path, cfg: DictConfig) -> dict[str, Any]:
     if plan.ckpt_path:
         check_same_architecture(plan.ckpt_path, dict(model.hparams))
 
-    trainer = build_trainer(cfg, run_dir)
+    selection = checkpoint_selection(str(cfg.select), datamodule)
+    trainer = build_trainer(cfg, run_dir, selection, validate=len(datamodule.rows("val")) > 0)
     trainer.fit(model, datamodule=datamodule, ckpt_path=plan.ckpt_path)
-    best = ""
-    if trainer.checkpoint_callback is not None and not trainer.fast_dev_run:
-        best = trainer.checkpoint_callback.best_model_path or ""
-    test = trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=True)[0]
-    result = run_result(cfg, trainer, model, datamodule, best, test)
+    tested = tested_checkpoint(trainer, run_dir, selection)
+    test = trainer.test(model, datamodule=datamodule, ckpt_path=tested or None, verbose=True)[0]
+    result = run_result(cfg, trainer, model, datamodule, tested, test, selection)
     if trainer.is_global_zero:
         write_json_atomic(run_dir / METRICS_FILE, result)
         log_final_hparams(trainer, cfg, result)
@@ -135,19 +142,65 @@ def _train_in(run_dir: Path, cfg: DictConfig) -> dict[str, Any]:
     return result
 
 
-def build_trainer(cfg: DictConfig, run_dir: Path) -> L.Trainer:
-    """The Trainer with the configured callbacks and loggers, and a progress bar or none."""
+def checkpoint_selection(choice: str, datamodule: LandmarkDataModule) -> str:
+    """best or last: `auto` picks best when there are validation people, else last."""
+    if choice not in SELECTIONS:
+        raise EmotionError(f"select={choice!r} is not known", f"choose one of {list(SELECTIONS)}")
+    people = len(set(datamodule.subjects("val").tolist()))
+    if choice == "auto":
+        choice = "best" if people else "last"
+    if choice == "best" and not people:
+        raise EmotionError(
+            "select=best chooses the checkpoint on the validation people, but there are none "
+            f"({datamodule.summary.get('no_validation_split')})",
+            "use select=last (the final epoch), or carve a validation split: "
+            "data.val_fraction=0.15 and, on a small store, data.min_val_subjects=0",
+        )
+    if choice == "best" and people < MEANINGFUL_VAL_SUBJECTS:
+        rows = len(datamodule.rows("val"))
+        log.warning(
+            "the checkpoint is chosen on %d validation %s (%d rows): with fewer than %d, that "
+            "choice is mostly noise; select=last keeps the final epoch instead",
+            people,
+            "person" if people == 1 else "people",
+            rows,
+            MEANINGFUL_VAL_SUBJECTS,
+        )
+    log.info("the tested checkpoint is the %s", "best on val" if choice == "best" else "last")
+    return choice
+
+
+def tested_checkpoint(trainer: L.Trainer, run_dir: Path, selection: str) -> str:
+    """The checkpoint metrics.json reports and evaluation, prediction and export use."""
+    if trainer.fast_dev_run:
+        return ""
+    last = run_dir / CHECKPOINT_DIR / "last.ckpt"
+    if selection == "last" and last.is_file():
+        return str(last)
+    callback = trainer.checkpoint_callback
+    return (callback.best_model_path or "") if callback is not None else ""
+
+
+def build_trainer(cfg: DictConfig, run_dir: Path, selection: str, validate: bool) -> L.Trainer:
+    """The Trainer with the configured callbacks and loggers, and a progress bar or none.
+
+    With select=last the monitored checkpoint is left out (last.ckpt is the model); without
+    validation people the validation loop is off."""
     bar_callbacks, show_bar = progress_bar_callbacks(cfg.progress_bar)
     callbacks = [build(c) for c in cfg.get("callbacks", {}).values() if c] + bar_callbacks
+    if selection == "last":
+        callbacks = [c for c in callbacks if not (isinstance(c, ModelCheckpoint) and c.monitor)]
     loggers = [build(c) for c in cfg.get("logger", {}).values() if c]
     if not loggers:  # logger=none: the learning-rate monitor has nowhere to write and would fail
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    no_validation = {} if validate else {"limit_val_batches": 0, "num_sanity_val_steps": 0}
     return build(
         cfg.trainer,
         logger=loggers or False,
         callbacks=callbacks,
         default_root_dir=str(run_dir),
         enable_progress_bar=show_bar,
+        **no_validation,
     )
 
 
@@ -156,12 +209,17 @@ def run_result(
     trainer: L.Trainer,
     model: LandmarkClassifier,
     datamodule: LandmarkDataModule,
-    best: str,
+    tested: str,
     test: dict[str, float],
+    selection: str,
 ) -> dict[str, Any]:
     """What metrics.json holds: the tested checkpoint's val and test metrics, and the run."""
     n_params = model.num_parameters
-    val = val_metrics(read_checkpoint(best)) if best else _scalars(trainer.callback_metrics, "val/")
+    val = (
+        val_metrics(read_checkpoint(tested))
+        if tested
+        else _scalars(trainer.callback_metrics, "val/")
+    )
     return {
         "status": "finished",
         "run_dir": str(cfg.paths.run_dir),
@@ -169,7 +227,11 @@ def run_result(
         "seed": cfg.seed,
         "n_params": n_params,
         "model_size_mb": round(n_params * 4 / 1e6, 3),  # float32 weights, MB = 10^6 bytes
-        "best_checkpoint": best or None,
+        # The checkpoint tested (and used by eval, predict and export); best_checkpoint only
+        # when it was chosen on validation.
+        "tested_checkpoint": tested or None,
+        "best_checkpoint": (tested or None) if selection == "best" else None,
+        "select": selection,
         "monitor": cfg.monitor,
         "epochs": trainer.current_epoch,
         "global_step": trainer.global_step,

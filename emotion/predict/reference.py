@@ -1,0 +1,107 @@
+"""Where a personal-baseline model's reference face comes from in `emotion-predict`.
+
+- `--enroll PHOTO ...`: rest-face photos of the person in the inputs; their normalised faces
+  are averaged, as training averages a person's enrolled neutral photos. They are never
+  scored.
+- `--baseline first:3s`: per video, the median face over its first 3 seconds, when the person
+  is asked to hold a rest face; those frames are the reference, never scored.
+- `--baseline session`: per video, the mean face over the whole clip (offline); for photos,
+  the mean over every photo given (one person's session). Every face is scored.
+Every row names the reference it was read against (`reference`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from emotion.errors import EmotionError
+from emotion.features.baseline import reference_face
+from emotion.features.preprocessing import Preprocessing
+from emotion.predict.predictor import Item
+
+FIRST = re.compile(r"^first:(\d+(?:\.\d+)?)s$")
+
+
+@dataclass
+class ReferencePlan:
+    """How each input gets its reference: enroll, first (seconds), session, or none."""
+
+    kind: str = "none"
+    seconds: float = 0.0
+    enrolled: np.ndarray | None = None  # (478, 3) normalised, for kind == "enroll"
+    enrolled_name: str = ""
+
+    @property
+    def buffers_everything(self) -> bool:
+        """A session over photos needs every photo before the first can be scored."""
+        return self.kind == "session"
+
+
+def parse_baseline(text: str | None) -> tuple[str, float]:
+    """`--baseline`: None, "session" or "first:<seconds>s"."""
+    if text is None:
+        return "none", 0.0
+    if text == "session":
+        return "session", 0.0
+    match = FIRST.match(text)
+    if not match or float(match.group(1)) <= 0:
+        raise EmotionError(
+            f"--baseline {text} is not known", "use --baseline session or --baseline first:3s"
+        )
+    return "first", float(match.group(1))
+
+
+def assign_video(
+    plan: ReferencePlan, preprocessing: Preprocessing, items: list[Item], fps: float | None
+) -> None:
+    """Give one video's face frames their reference (first seconds or session) or enrolled."""
+    faces = [item for item in items if item.landmarks is not None]
+    if plan.kind == "enroll":
+        _give(faces, plan.enrolled, plan.enrolled_name)
+        return
+    if plan.kind == "session":
+        reference = _mean_face(preprocessing, faces, median=False)
+        name = f"session: {len(faces)} faces of {items[0].source}" if faces else ""
+        _give(faces, reference, name)
+        return
+    rate = fps if fps and fps > 0 else 30.0
+    window = [item for item in faces if (item.frame or 0) < plan.seconds * rate]
+    for item in window:
+        item.status = "reference"
+    reference = _mean_face(preprocessing, window, median=True)
+    name = (
+        f"first {plan.seconds:g}s of {items[0].source}: median of {len(window)} faces"
+        if window
+        else ""
+    )
+    _give([item for item in faces if item not in window], reference, name)
+
+
+def assign_photos(plan: ReferencePlan, preprocessing: Preprocessing, photos: list[Item]) -> None:
+    """Give photos the enrolled reference, or the session's mean face; `first` has none."""
+    faces = [item for item in photos if item.landmarks is not None]
+    if plan.kind == "enroll":
+        _give(faces, plan.enrolled, plan.enrolled_name)
+    elif plan.kind == "session":
+        reference = _mean_face(preprocessing, faces, median=False)
+        _give(faces, reference, f"session: mean of {len(faces)} photos" if faces else "")
+
+
+def _give(items: list[Item], reference: np.ndarray | None, name: str) -> None:
+    for item in items:
+        item.reference, item.reference_name = reference, name
+
+
+def _mean_face(preprocessing: Preprocessing, items: list[Item], median: bool) -> np.ndarray | None:
+    """The items' normalised faces averaged (or their per-coordinate median)."""
+    if not items:
+        return None
+    landmarks = np.stack([item.landmarks for item in items])  # type: ignore[misc]
+    sizes = np.asarray([item.image_size for item in items], dtype=np.int32)
+    points = preprocessing.points(landmarks, sizes)
+    if median:
+        return np.median(points, axis=0).astype(np.float32)
+    return reference_face(points)
