@@ -203,3 +203,28 @@ def test_onnx_with_a_reference_matches_torch(enrolled_run: Path, tmp_path: Path)
         json.loads(Path(info["onnx"]).with_suffix(".json").read_text())["baseline"]["baseline"]
         == "enrolled"
     )
+
+
+def test_resampled_training_references_change_every_epoch(
+    train_config, tiny_store_path: Path, tmp_path: Path
+) -> None:
+    """data.baseline_resample: each epoch its own training references; val and test keep
+    theirs, and no reference photo is ever a training row in its own epoch."""
+    from emotion.data.datamodule import LandmarkDataModule as DataModule
+
+    data = DataModule(
+        str(tiny_store_path), baseline="enrolled", baseline_resample=True, min_val_subjects=0
+    )
+    data.setup()
+    test_before = data.rows("test").features.clone()
+    drawn = []
+    for epoch in range(4):
+        data._redraw_training_references(epoch)
+        protocol = data._redraw[0]
+        references = set(protocol.references["train"].reference_rows.tolist())
+        assert not references & set(data.rows("train").rows.tolist())
+        drawn.append(references)
+    assert len({frozenset(found) for found in drawn}) > 1, "the draws change across epochs"
+    torch.testing.assert_close(data.rows("test").features, test_before, rtol=0, atol=0)
+    with pytest.raises(EmotionError, match="baseline_resample"):
+        DataModule(str(tiny_store_path), baseline="session", baseline_resample=True)

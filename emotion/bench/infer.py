@@ -4,6 +4,9 @@ In one run, on this machine's CPU:
   model     the deployable raw-landmark model (normalisation in the graph) in torch eager,
             torch.compile (skipped with the reason when it fails) and onnxruntime: single-sample
             latency (p50/p99) and batch throughput;
+  baseline  the personal-baseline (enrolled) graph, which also takes a reference photo and
+            normalises it in the graph, against the single-photo graph: single-sample
+            onnxruntime latency, alternating rounds, and their ratio;
   predict   `emotion-predict`'s whole path on photos (decode + FaceMesh + batched model + CSV)
             against the bare extraction loop (the extractor's FaceMeshRunner alone) on the same
             files, and the model's share of the per-photo time.
@@ -25,7 +28,11 @@ from typing import Any
 
 import torch
 
-from emotion.bench.infer_backends import bench_backends, reference_checkpoint
+from emotion.bench.infer_backends import (
+    bench_backends,
+    bench_baseline_graph,
+    reference_checkpoint,
+)
 
 DEFAULT_ROOT = Path("../shared/data/aihub_sample")
 DEFAULT_OUTPUT = Path("outputs/bench/infer.json")
@@ -153,6 +160,7 @@ def measure(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any], s
             args.batch_iterations,
             not args.no_compile,
         )
+        backends["baseline_graph"] = bench_baseline_graph(workdir, args.single_iterations // 4)
         photos, described = photo_files(args.root, args.photos, workdir / "photos")
         end_to_end = bench_end_to_end(ckpt, photos, workdir)
     return backends, end_to_end, described
@@ -185,6 +193,9 @@ def result_json(
             "onnxruntime_single_p50_under_0.3_ms": None
             if onnx_single is None
             else onnx_single < 0.3,
+            "enrolled_graph_within_1.5x_single_photo": None
+            if "enrolled_x_single_photo" not in backends.get("baseline_graph", {})
+            else backends["baseline_graph"]["enrolled_x_single_photo"] <= 1.5,
         },
     }
 
@@ -194,6 +205,13 @@ def print_summary(backends: dict[str, Any], end_to_end: dict[str, Any], describe
     for name, figures in backends.items():
         if "skipped" in figures:
             print(f"{name:15s} skipped: {figures['skipped']}")
+            continue
+        if name == "baseline_graph":
+            medians = figures["p50_ms_median"]
+            print(
+                f"{name:15s} enrolled p50 {medians['enrolled']:.3f} ms vs single photo "
+                f"{medians['single_photo']:.3f} ms: {figures['enrolled_x_single_photo']:.2f}x"
+            )
             continue
         single, batch = figures["single"], figures["batch"]
         print(

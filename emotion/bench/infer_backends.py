@@ -21,8 +21,9 @@ from emotion.inference.trained import load_trained
 TorchRunner = Callable[[Callable[[torch.Tensor], torch.Tensor]], dict[str, Any]]
 
 
-def reference_checkpoint(path: Path) -> Path:
-    """A reference-size checkpoint with random weights and the default preprocessing."""
+def reference_checkpoint(path: Path, baseline: str = "none") -> Path:
+    """A reference-size checkpoint with random weights and the default preprocessing (with
+    `baseline`, a personal-baseline model of the same size)."""
     from emotion.checkpoint import PREPROCESSING_KEY
     from emotion.models.classifier import LandmarkClassifier
     from emotion.store.schema import SCHEMA_VERSION
@@ -37,6 +38,7 @@ def reference_checkpoint(path: Path) -> Path:
                 "store_schema_version": SCHEMA_VERSION,
                 "normalization": "nose_unit",
                 "aspect_correction": False,
+                "baseline": baseline,
             },
         },
         path,
@@ -161,4 +163,46 @@ def _bench_onnxruntime(
         ),
         "onnx_bytes": onnx_path.stat().st_size,
         "version": onnxruntime.__version__,
+    }
+
+
+def bench_baseline_graph(
+    workdir: Path, iterations: int, rounds: int = 5, references: int = 1
+) -> dict[str, Any]:
+    """Deployment cost of the personal baseline: single-sample onnxruntime latency of the
+    enrolled graph (the photo and `references` reference photos in, both normalised in the
+    graph) against the single-photo graph, the same reference-size network, alternating
+    rounds in one process. The figure is the ratio of the medians of the rounds' p50s."""
+    try:
+        import onnxruntime
+    except ImportError:
+        return {"skipped": "onnxruntime is not installed (pip install -e '.[export]')"}
+    sessions, feeds = {}, {}
+    for name, baseline in (("single_photo", "none"), ("enrolled", "enrolled")):
+        path = reference_checkpoint(workdir / f"{name}.ckpt", baseline=baseline)
+        module = deployable(load_trained(path))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            export_onnx(module, workdir / f"{name}.onnx", ["neutral", "anxious"])
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        sessions[name] = onnxruntime.InferenceSession(
+            str(workdir / f"{name}.onnx"), options, providers=["CPUExecutionProvider"]
+        )
+        inputs = example_inputs(module, 1, references=references)
+        feeds[name] = {key: value.numpy() for key, value in inputs.items()}
+    p50: dict[str, list[float]] = {name: [] for name in sessions}
+    for _ in range(rounds):
+        for name, session in sessions.items():
+            timed = latency(lambda s=session, f=feeds[name]: s.run(None, f), iterations)
+            p50[name].append(timed["p50_ms"])
+    medians = {name: float(np.median(values)) for name, values in p50.items()}
+    return {
+        "references_per_row": references,
+        "rounds": rounds,
+        "iterations_per_round": iterations,
+        "p50_ms_per_round": p50,
+        "p50_ms_median": medians,
+        "enrolled_x_single_photo": medians["enrolled"] / medians["single_photo"],
     }

@@ -86,11 +86,11 @@ def bare_epoch(
     model.train()
     start = time.perf_counter()
     order = torch.randperm(len(labels))
-    for first in range(0, len(labels), data.batch_size):
-        rows = order[first : first + data.batch_size]
+    for first in range(0, len(labels), data.settings.batch_size):
+        rows = order[first : first + data.settings.batch_size]
         if len(rows) < 2:
             continue
-        batch = features[rows] + torch.randn(len(rows), features.shape[1]) * data.noise_std
+        batch = features[rows] + torch.randn(len(rows), features.shape[1]) * data.settings.noise_std
         loss = criterion(model(batch), labels[rows])
         optimiser.zero_grad(set_to_none=True)
         loss.backward()

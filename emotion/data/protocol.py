@@ -60,30 +60,11 @@ def apply_protocol(
     seed: int,
 ) -> Protocol:
     """References per stage and person; every row read against its person's reference."""
-    neutral = neutral_label(class_names, preprocessing)
     features = np.zeros((len(store), preprocessing.input_dim), dtype=np.float32)
-    scored: dict[str, np.ndarray] = {}
-    references: dict[str, References] = {}
+    protocol = Protocol(features, {}, {})
     for stage, rows in indices.as_dict().items():
-        if preprocessing.baseline == "enrolled":
-            found = enrolled_references(
-                points,
-                store.subject,
-                store.label,
-                rows,
-                neutral,
-                preprocessing.enroll_per_subject,
-                seed,
-            )
-        else:
-            found = session_references(points, store.subject, rows)
-        keep = np.isin(store.subject[rows], np.asarray(list(found.faces), dtype=object))
-        keep &= ~np.isin(rows, found.reference_rows)
-        scored[stage] = rows[keep]
-        for person, face in found.faces.items():
-            mine = scored[stage][store.subject[scored[stage]] == person]
-            features[mine] = combine(points[mine], face, preprocessing.baseline_features)
-        references[stage] = found
+        read_stage(protocol, stage, rows, points, store, preprocessing, class_names, (seed,))
+        found = protocol.references[stage]
         if found.unscored:
             log.warning(
                 "%s: %d people have no neutral photo to enrol, so no reference, and are not "
@@ -92,7 +73,40 @@ def apply_protocol(
                 len(found.unscored),
                 ", ".join(found.unscored[:5]) + (", ..." if len(found.unscored) > 5 else ""),
             )
-    return Protocol(features, scored, references)
+    return protocol
+
+
+def read_stage(
+    protocol: Protocol,
+    stage: str,
+    rows: np.ndarray,
+    points: np.ndarray,
+    store: LandmarkStore,
+    preprocessing: Preprocessing,
+    class_names: list[str],
+    seed: tuple[int, ...],
+) -> None:
+    """One stage's references (drawn with `seed`), its scored rows and their features."""
+    if preprocessing.baseline == "enrolled":
+        found = enrolled_references(
+            points,
+            store.subject,
+            store.label,
+            rows,
+            neutral_label(class_names, preprocessing),
+            preprocessing.enroll_per_subject,
+            seed,
+        )
+    else:
+        found = session_references(points, store.subject, rows)
+    keep = np.isin(store.subject[rows], np.asarray(list(found.faces), dtype=object))
+    keep &= ~np.isin(rows, found.reference_rows)
+    scored = rows[keep]
+    for person, face in found.faces.items():
+        mine = scored[store.subject[scored] == person]
+        protocol.features[mine] = combine(points[mine], face, preprocessing.baseline_features)
+    protocol.scored[stage] = scored
+    protocol.references[stage] = found
 
 
 def neutral_label(class_names: list[str], preprocessing: Preprocessing) -> int:

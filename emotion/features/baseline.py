@@ -43,12 +43,15 @@ class References:
         return np.concatenate(found) if found else np.empty(0, dtype=np.int64)
 
 
-def enrolled_rows(neutral_rows: np.ndarray, count: int, seed: int, person: str) -> np.ndarray:
+def enrolled_rows(
+    neutral_rows: np.ndarray, count: int, seed: int | tuple[int, ...], person: str
+) -> np.ndarray:
     """The person's reference photos: `count` of their neutral rows (all, when fewer), chosen
     by a generator seeded with `seed` and the person, so no other person changes the choice."""
     if len(neutral_rows) <= count:
         return np.sort(neutral_rows)
-    rng = np.random.default_rng([seed, zlib.crc32(person.encode("utf-8"))])
+    seeds = seed if isinstance(seed, tuple) else (seed,)
+    rng = np.random.default_rng([*seeds, zlib.crc32(person.encode("utf-8"))])
     return np.sort(rng.choice(neutral_rows, size=count, replace=False))
 
 
@@ -59,7 +62,7 @@ def enrolled_references(
     rows: np.ndarray,
     neutral_label: int,
     count: int,
-    seed: int,
+    seed: int | tuple[int, ...],
 ) -> References:
     """`enrolled` references of the people of `rows` (one stage)."""
     found = References()

@@ -21,14 +21,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from emotion.errors import EmotionError, exit_on_user_error
 from emotion.facemesh.decode import parse_reduce
 from emotion.facemesh.mesh import quiet_native_logs
 from emotion.facemesh.runner import FaceMeshRunner
 from emotion.inference.ensemble import Ensemble, load_model
-from emotion.inference.trained import TrainedModel, check_reference_given, warn_synthetic
+from emotion.inference.trained import TrainedModel, warn_synthetic
 from emotion.predict.inputs import Inputs, collect_inputs
 from emotion.predict.predictor import Item, Predictor, items_of
 from emotion.predict.reference import (
@@ -36,6 +34,7 @@ from emotion.predict.reference import (
     assign_photos,
     assign_video,
     parse_baseline,
+    reference_plan,
 )
 from emotion.predict.writer import FORMATS, RowWriter
 from emotion.rundir import write_json_atomic
@@ -130,56 +129,6 @@ def run_inputs(
     if hold:
         assign_photos(plan, preprocessing, photos)  # the session: every photo given
     predictor.flush()
-
-
-def reference_plan(
-    trained: TrainedModel | Ensemble,
-    runner: FaceMeshRunner,
-    enroll: list[str],
-    kind: str,
-    seconds: float,
-    zip_encoding: str,
-) -> ReferencePlan:
-    """Where the reference comes from; refused when a baseline model would get none."""
-    baseline = trained.preprocessing.baseline
-    if baseline == "none":
-        if enroll or kind != "none":
-            raise EmotionError(
-                f"{trained.description} reads each photo alone (data.baseline=none): "
-                "--enroll and --baseline have nothing to do",
-                "leave them out, or use a model trained with data.baseline=enrolled or session",
-            )
-        return ReferencePlan()
-    if enroll:
-        enrolled, name = enrolled_reference(trained, runner, enroll, zip_encoding)
-        return ReferencePlan("enroll", enrolled=enrolled, enrolled_name=name)
-    if kind == "none" and baseline == "session":
-        kind = "session"
-    check_reference_given(
-        trained,
-        kind != "none",
-        "pass the person's rest-face photos (--enroll PHOTO ...), or for videos "
-        "--baseline first:3s (the clip's first seconds) or --baseline session",
-    )
-    return ReferencePlan(kind, seconds)
-
-
-def enrolled_reference(
-    trained: TrainedModel | Ensemble, runner: FaceMeshRunner, photos: list[str], encoding: str
-) -> tuple[np.ndarray, str]:
-    """The mean normalised face of the --enroll photos that show one; refused when none does."""
-    faces = [
-        face for media in collect_inputs(photos, encoding).media for face in runner.run(media).faces
-    ]
-    if not faces:
-        raise EmotionError(
-            f"none of the --enroll photos {photos} shows a face FaceMesh finds",
-            "enrol a clear, upright photo of the person's relaxed face",
-        )
-    landmarks = np.stack([face.landmarks for face in faces])
-    sizes = np.asarray([face.image_size for face in faces], dtype=np.int32)
-    reference = trained.preprocessing.reference(landmarks, sizes)
-    return reference, "enroll: " + ", ".join(photos)
 
 
 def run_summary(

@@ -18,8 +18,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from emotion.errors import EmotionError
+from emotion.facemesh.runner import FaceMeshRunner
 from emotion.features.baseline import reference_face
 from emotion.features.preprocessing import Preprocessing
+from emotion.inference.ensemble import Ensemble
+from emotion.inference.trained import TrainedModel, check_reference_given
+from emotion.predict.inputs import collect_inputs
 from emotion.predict.predictor import Item
 
 FIRST = re.compile(r"^first:(\d+(?:\.\d+)?)s$")
@@ -105,3 +109,53 @@ def _mean_face(preprocessing: Preprocessing, items: list[Item], median: bool) ->
     if median:
         return np.median(points, axis=0).astype(np.float32)
     return reference_face(points)
+
+
+def reference_plan(
+    trained: TrainedModel | Ensemble,
+    runner: FaceMeshRunner,
+    enroll: list[str],
+    kind: str,
+    seconds: float,
+    zip_encoding: str,
+) -> ReferencePlan:
+    """Where the reference comes from; refused when a baseline model would get none."""
+    baseline = trained.preprocessing.baseline
+    if baseline == "none":
+        if enroll or kind != "none":
+            raise EmotionError(
+                f"{trained.description} reads each photo alone (data.baseline=none): "
+                "--enroll and --baseline have nothing to do",
+                "leave them out, or use a model trained with data.baseline=enrolled or session",
+            )
+        return ReferencePlan()
+    if enroll:
+        enrolled, name = enrolled_reference(trained, runner, enroll, zip_encoding)
+        return ReferencePlan("enroll", enrolled=enrolled, enrolled_name=name)
+    if kind == "none" and baseline == "session":
+        kind = "session"
+    check_reference_given(
+        trained,
+        kind != "none",
+        "pass the person's rest-face photos (--enroll PHOTO ...), or for videos "
+        "--baseline first:3s (the clip's first seconds) or --baseline session",
+    )
+    return ReferencePlan(kind, seconds)
+
+
+def enrolled_reference(
+    trained: TrainedModel | Ensemble, runner: FaceMeshRunner, photos: list[str], encoding: str
+) -> tuple[np.ndarray, str]:
+    """The mean normalised face of the --enroll photos that show one; refused when none does."""
+    faces = [
+        face for media in collect_inputs(photos, encoding).media for face in runner.run(media).faces
+    ]
+    if not faces:
+        raise EmotionError(
+            f"none of the --enroll photos {photos} shows a face FaceMesh finds",
+            "enrol a clear, upright photo of the person's relaxed face",
+        )
+    landmarks = np.stack([face.landmarks for face in faces])
+    sizes = np.asarray([face.image_size for face in faces], dtype=np.int32)
+    reference = trained.preprocessing.reference(landmarks, sizes)
+    return reference, "enroll: " + ", ".join(photos)
