@@ -1,9 +1,12 @@
 """Whole batches straight from in-memory tensors: one index tensor per batch, no per-sample
-`__getitem__` and no collate. DataLoader still drives the loop, so Lightning's hooks work."""
+`__getitem__` and no collate. DataLoader still drives the loop, so Lightning's hooks work.
+
+When the tensors live on an accelerator (`data.resident`), the sampler's index tensors live
+there too, so a batch is gathered on the device and nothing crosses from the host per step."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -44,7 +47,8 @@ class BatchIndices(Sampler[torch.Tensor]):
 
     Training shuffles with `seed + epoch` (Lightning calls `set_epoch`) and gives every rank
     the same number of batches, as DDP requires. Evaluation keeps order and strides rows
-    over ranks, so each row is scored exactly once.
+    over ranks, so each row is scored exactly once. With `device`, the epoch's order is made
+    on the host exactly as without it and moved there once, so the batches are the same.
     """
 
     def __init__(
@@ -57,6 +61,7 @@ class BatchIndices(Sampler[torch.Tensor]):
         seed: int = 0,
         rank: int = 0,
         world_size: int = 1,
+        device: torch.device | None = None,
     ) -> None:
         self.num_rows = num_rows
         self.batch_size = batch_size
@@ -65,12 +70,17 @@ class BatchIndices(Sampler[torch.Tensor]):
         self.seed = seed
         self.rank = rank
         self.world_size = world_size
+        self.device = device
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def _rows(self) -> torch.Tensor:
+        rows = self._rows_on_host()
+        return rows if self.device is None else rows.to(self.device)
+
+    def _rows_on_host(self) -> torch.Tensor:
         if self.shuffle:
             generator = torch.Generator().manual_seed(self.seed + self.epoch)
             order = torch.randperm(self.num_rows, generator=generator)
@@ -94,6 +104,26 @@ class BatchIndices(Sampler[torch.Tensor]):
             if self.drop_last and len(batch) < self.batch_size:
                 return
             yield batch
+
+
+def stages_on_device(
+    stages: Mapping[str, TensorRows], device: torch.device
+) -> dict[str, TensorRows]:
+    """Every stage's rows with its tensors on `device`. The stages share one feature and one
+    label tensor on the host; on the device they share one copy too."""
+    moved: dict[int, torch.Tensor] = {}
+
+    def to_device(tensor: torch.Tensor) -> torch.Tensor:
+        if id(tensor) not in moved:
+            moved[id(tensor)] = tensor.to(device)
+        return moved[id(tensor)]
+
+    return {
+        name: TensorRows(
+            to_device(rows.all_features), to_device(rows.all_labels), rows.rows.to(device)
+        )
+        for name, rows in stages.items()
+    }
 
 
 def batch_loader(

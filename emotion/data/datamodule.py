@@ -5,6 +5,8 @@ non-finite landmarks, normalises the geometry and turns it into one float32 tens
 (N, 1434) features. Batches are index tensors into it (`emotion.data.batches`). Gaussian
 noise (and, when configured, a random head rotation and face scale) is added in
 `on_after_batch_transfer`, on the batch's device, during training only.
+With `data.resident` (by default on CUDA), the first loader request copies the tensors to the
+trainer's device once and batches are gathered there; the host tensors stay for `rows()`.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ import lightning as L
 import numpy as np
 import torch
 
-from emotion.data.batches import BatchIndices, TensorRows, batch_loader
-from emotion.data.protocol import apply_protocol
+from emotion.data.batches import BatchIndices, TensorRows, batch_loader, stages_on_device
+from emotion.data.protocol import Protocol, apply_protocol, read_stage
 from emotion.data.settings import DataSettings
 from emotion.data.splits import (
     SplitIndices,
@@ -50,10 +52,15 @@ class LandmarkDataModule(L.LightningDataModule):
         self.is_synthetic = False
         self.summary: dict[str, Any] = {}
         self._rows: dict[str, TensorRows] = {}
+        # The same rows on the trainer's device (data.resident), made on first use.
+        self._resident_rows: dict[str, TensorRows] = {}
+        self._resident_device: torch.device | None = None
         self._subjects: dict[str, np.ndarray] = {}
         self._sources: dict[str, np.ndarray] = {}
         # With a baseline: per stage, per person, the sources of the reference photos.
         self.reference_sources: dict[str, dict[str, list[str]]] = {}
+        # data.baseline_resample: what redrawing the training references needs.
+        self._redraw: tuple[Protocol, np.ndarray, LandmarkStore, np.ndarray] | None = None
 
     # -- data on disk ---------------------------------------------------------------------
 
@@ -100,6 +107,8 @@ class LandmarkDataModule(L.LightningDataModule):
             self._subjects[name] = store.subject[rows]
             self._sources[name] = store.source[rows]
         self.summary = self._describe(store, indices, scored, dropped)
+        if protocol is not None and self.settings.baseline_resample:
+            self._redraw = (protocol, points, store, indices.train)
         if protocol is not None:
             self.summary["baseline"] = protocol.summary(store, preprocessing)
             self.reference_sources = {
@@ -222,10 +231,32 @@ class LandmarkDataModule(L.LightningDataModule):
 
     # -- loaders --------------------------------------------------------------------------
 
+    def resident_device(self) -> torch.device | None:
+        """Where the loaders' tensors live; None: on the host, each batch copied per step.
+        `auto` is the trainer's device only when it is CUDA, so CPU runs stay as they were."""
+        choice = self.settings.resident_choice
+        if choice == "false" or self.trainer is None:
+            return None
+        device = self.trainer.strategy.root_device
+        if choice == "auto" and device.type != "cuda":
+            return None
+        return device
+
+    def _loader_rows(self, stage: str, device: torch.device | None) -> TensorRows:
+        """A stage's rows on `device`, every stage copied there once (None: the host rows)."""
+        if device is None:
+            return self._rows[stage]
+        if self._resident_device != device:
+            self._resident_rows = stages_on_device(self._rows, device)
+            self._resident_device = device
+            log.info("data resident on %s: no host-to-device copy per step", device)
+        return self._resident_rows[stage]
+
     def _loader(self, stage: str, *, shuffle: bool, batch_size: int) -> Any:
-        rows = self._rows[stage]
+        device = self.resident_device()
+        rows = self._loader_rows(stage, device)
         if self.settings.overfit_batches > 0:
-            train = self._rows["train"]
+            train = self._loader_rows("train", device)
             kept = train.rows[: self.settings.overfit_batches * self.settings.batch_size]
             rows = TensorRows(train.all_features, train.all_labels, kept)
             shuffle, batch_size = False, self.settings.batch_size
@@ -242,11 +273,30 @@ class LandmarkDataModule(L.LightningDataModule):
             seed=self.settings.seed,
             rank=rank,
             world_size=world_size,
+            device=device,
         )
-        return batch_loader(rows, sampler, pin_memory=self.settings.pin_memory)
+        # Pinning is for host tensors on their way to a GPU; resident ones are already there.
+        return batch_loader(rows, sampler, pin_memory=self.settings.pin_memory and device is None)
 
     def train_dataloader(self) -> Any:
+        if self._redraw is not None and self.trainer is not None:
+            self._redraw_training_references(self.trainer.current_epoch)
         return self._loader("train", shuffle=True, batch_size=self.settings.batch_size)
+
+    def _redraw_training_references(self, epoch: int) -> None:
+        """data.baseline_resample: the epoch's own reference photos for every training person
+        (epoch 0 keeps the first draw); the rows they leave become training rows again."""
+        if epoch == 0:
+            return
+        protocol, points, store, rows = self._redraw
+        preprocessing, seed = self.settings.preprocessing, (self.settings.split_seed, epoch)
+        read_stage(protocol, "train", rows, points, store, preprocessing, self.class_names, seed)
+        train = protocol.scored["train"]
+        features = self._rows["train"].all_features
+        self._rows["train"] = TensorRows(features, self._rows["train"].all_labels, train)
+        self._subjects["train"] = store.subject[train]
+        self._sources["train"] = store.source[train]
+        self._resident_device = None  # device copies, if any, are made again
 
     def val_dataloader(self) -> Any:
         return self._loader("val", shuffle=False, batch_size=self.settings.eval_batch_size)

@@ -10,6 +10,9 @@ from emotion.errors import EmotionError
 from emotion.features.baseline import BASELINE_FEATURES, BASELINES
 from emotion.features.preprocessing import NORMALISATIONS, Preprocessing
 
+# Where the data module keeps its tensors while a Trainer runs (docs/gpu.md).
+RESIDENT_CHOICES = ("auto", "true", "false")
+
 
 @dataclass(frozen=True)
 class DataSettings:
@@ -34,6 +37,10 @@ class DataSettings:
     eval_batch_size: int = 1024
     seed: int = 0
     pin_memory: bool = False
+    # Keep the feature, label and row-index tensors on the trainer's device for the whole run,
+    # so no batch is copied host-to-device per step: auto (only when that device is CUDA),
+    # true (always, CPU included) or false (never; batches cross per step as before).
+    resident: str | bool = "auto"
     # Debugging: train on this many fixed batches and validate on the same rows. Done by the
     # data module, not with Trainer(overfit_batches), which swaps in a per-sample sampler.
     overfit_batches: int = 0
@@ -46,8 +53,16 @@ class DataSettings:
     baseline: str = "none"
     enroll_per_subject: int = 1
     baseline_features: str = "difference"  # difference | both (the difference and the photo)
+    # enrolled: draw the training people's reference photos afresh every epoch (augmentation;
+    # validation and test keep theirs).
+    baseline_resample: bool = False
 
     def __post_init__(self) -> None:
+        if str(self.resident).lower() not in RESIDENT_CHOICES:
+            raise EmotionError(
+                f"data.resident={self.resident!r} is not known",
+                f"choose one of {list(RESIDENT_CHOICES)}",
+            )
         if self.normalization not in NORMALISATIONS:
             raise EmotionError(
                 f"data.normalization={self.normalization!r} is not known",
@@ -75,6 +90,12 @@ class DataSettings:
                 raise EmotionError(
                     f"data.{setting}={value!r} is not known", f"choose one of {list(allowed)}"
                 )
+        if self.baseline_resample and self.baseline != "enrolled":
+            raise EmotionError(
+                f"data.baseline_resample=true redraws enrolled reference photos, but "
+                f"data.baseline={self.baseline}",
+                "use it with data.baseline=enrolled, or leave it out",
+            )
         if self.enroll_per_subject < 1:
             raise EmotionError(
                 f"data.enroll_per_subject={self.enroll_per_subject}", "use 1 or more photos"
@@ -95,6 +116,11 @@ class DataSettings:
     def names(cls) -> set[str]:
         """The setting names: what a saved run config's `data` may pass on."""
         return {field.name for field in fields(cls)}
+
+    @property
+    def resident_choice(self) -> str:
+        """auto | true | false, whether Hydra passed a YAML boolean or a string."""
+        return str(self.resident).lower()
 
     @property
     def preprocessing(self) -> Preprocessing:

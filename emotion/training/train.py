@@ -193,14 +193,18 @@ def build_trainer(cfg: DictConfig, run_dir: Path, selection: str, validate: bool
     loggers = [build(c) for c in cfg.get("logger", {}).values() if c]
     if not loggers:  # logger=none: the learning-rate monitor has nowhere to write and would fail
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
-    no_validation = {} if validate else {"limit_val_batches": 0, "num_sanity_val_steps": 0}
+    extra: dict[str, Any] = {}
+    if not validate:
+        extra |= {"limit_val_batches": 0, "num_sanity_val_steps": 0}
+    if cfg.data.get("baseline_resample"):  # the data module redraws references per epoch
+        extra["reload_dataloaders_every_n_epochs"] = 1
     return build(
         cfg.trainer,
         logger=loggers or False,
         callbacks=callbacks,
         default_root_dir=str(run_dir),
         enable_progress_bar=show_bar,
-        **no_validation,
+        **extra,
     )
 
 
