@@ -57,6 +57,7 @@ declare -A RECIPE=(
   [enrolled_both]="experiment=seed_reference data.baseline=enrolled data.baseline_features=both"
   [enrolled_k2]="experiment=seed_reference data.baseline=enrolled data.enroll_per_subject=2"
   [session_both]="experiment=seed_reference data.baseline=session data.baseline_features=both"
+  [enrolled_resample]="experiment=seed_reference data.baseline=enrolled data.baseline_resample=true"
   [pose_aug]="experiment=seed_reference data.rotation_aug_deg=5 data.scale_aug_std=0.05"
   [ema]="experiment=seed_reference ema=on"
   [balanced]="experiment=seed_reference class_balance=loss_weights"
