@@ -3,34 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-TINY = [
-    "model.width=16",
-    "model.depth=1",
-    "model.head_width=8",
-    "trainer.max_epochs=1",
-    "trainer.accelerator=cpu",
-    "data.batch_size=64",
-]
-
-
-def emotion(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    return subprocess.run(
-        [sys.executable, "-m", module, *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+from tests.commands import TINY, emotion
 
 
 def test_a_2x2_multirun_writes_four_metrics_and_a_summary(

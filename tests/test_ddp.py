@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli import TINY, emotion
+from tests.commands import TINY, emotion
 
 
 @pytest.mark.slow

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +20,8 @@ from emotion.evaluate.scores import metrics_from_confusion
 from emotion.evaluate.threshold import at_threshold, choose_threshold
 from emotion.store.io import write_store
 from emotion.store.schema import LandmarkStore
+from tests.commands import emotion
 from tests.trained_run import eval_config, train_tiny
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -40,19 +36,11 @@ def _evaluate(*overrides: str) -> dict[str, Any]:
 
 def test_cli_reproduces_the_training_test_metrics_exactly(run, tmp_path: Path) -> None:
     run_dir, trained = run
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "emotion.evaluate.app",
-            f"run_dir={run_dir}",
-            "bootstrap.resamples=100",
-        ],
+    done = emotion(
+        "emotion.evaluate.app",
+        f"run_dir={run_dir}",
+        "bootstrap.resamples=100",
         cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
         timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]

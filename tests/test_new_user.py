@@ -6,45 +6,22 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from emotion.data.datamodule import LandmarkDataModule
+from tests.commands import ROOT, TINY, emotion
 
-ROOT = Path(__file__).resolve().parents[1]
 FACE = Path(__file__).parent / "fixtures" / "astronaut.jpg"
-TINY = [
-    "model.width=16",
-    "model.depth=1",
-    "model.head_width=8",
-    "trainer.max_epochs=1",
-    "trainer.accelerator=cpu",
-    "data.batch_size=64",
-]
-
-
-def command(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    return subprocess.run(
-        [sys.executable, "-m", module, *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 @pytest.fixture(scope="module")
 def cli_run(tmp_path_factory: pytest.TempPathFactory, tiny_store_path: Path) -> Path:
     """One tiny run made by `emotion-train`, in a directory named after its overrides."""
     workdir = tmp_path_factory.mktemp("cli")
-    done = command(
+    done = emotion(
         "emotion.training", "data=store", f"data.path={tiny_store_path}", *TINY, cwd=workdir
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -59,7 +36,7 @@ def test_resuming_shows_no_checkpoint_directory_warning(
 ) -> None:
     workdir = cli_run.parents[3]
     args = ["data=store", f"data.path={tiny_store_path}", *TINY, "trainer.max_epochs=2"]
-    done = command("emotion.training", *args, cwd=workdir)
+    done = emotion("emotion.training", *args, cwd=workdir)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "resuming from" in done.stdout + done.stderr
     assert "exists and is not empty" not in done.stdout + done.stderr
@@ -73,7 +50,7 @@ def test_metrics_json_is_as_readable_as_the_other_files(cli_run: Path) -> None:
 
 
 def test_eval_takes_the_run_directory_positionally(cli_run: Path) -> None:
-    done = command("emotion.evaluate.app", str(cli_run), "bootstrap.resamples=50", cwd=ROOT)
+    done = emotion("emotion.evaluate.app", str(cli_run), "bootstrap.resamples=50", cwd=ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads((cli_run / "eval" / "metrics.json").read_text())
     trained = json.loads((cli_run / "metrics.json").read_text())
@@ -85,7 +62,7 @@ def test_eval_takes_the_run_directory_positionally(cli_run: Path) -> None:
 def test_predict_without_output_writes_rows_to_standard_output(
     cli_run: Path, tmp_path: Path
 ) -> None:
-    done = command("emotion.predict", str(cli_run), str(FACE), cwd=tmp_path)
+    done = emotion("emotion.predict", str(cli_run), str(FACE), cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert list(tmp_path.iterdir()) == [], "nothing is written into the working directory"
     (row,) = list(csv.DictReader(io.StringIO(done.stdout)))
@@ -99,7 +76,7 @@ def test_predict_on_a_missing_path_predicts_the_rest_then_fails(
 ) -> None:
     output = tmp_path / "p.csv"
     missing = tmp_path / "nope.jpg"
-    done = command(
+    done = emotion(
         "emotion.predict", str(cli_run), str(missing), str(FACE), "-o", str(output), cwd=tmp_path
     )
     assert done.returncode == 2
@@ -116,7 +93,7 @@ def test_export_says_synthetic_and_prints_no_library_noise(cli_run: Path, tmp_pa
     import onnx
 
     output = tmp_path / "model.onnx"
-    done = command("emotion.export", str(cli_run), "--output", str(output), cwd=tmp_path)
+    done = emotion("emotion.export", str(cli_run), "--output", str(output), cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     for noise in ("torchvision is not installed", "LeafSpec", "axis name: batch"):
         assert noise not in done.stderr, noise
@@ -127,7 +104,7 @@ def test_export_says_synthetic_and_prints_no_library_noise(cli_run: Path, tmp_pa
 
 
 def test_a_user_error_is_printed_once(tmp_path: Path) -> None:
-    done = command("emotion.training", "data=store", "data.path=missing.h5", *TINY, cwd=tmp_path)
+    done = emotion("emotion.training", "data=store", "data.path=missing.h5", *TINY, cwd=tmp_path)
     assert done.returncode == 2
     terminal = done.stdout + done.stderr  # Hydra's log lines go to standard output
     assert terminal.count("no landmark store at") == 1

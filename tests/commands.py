@@ -1,0 +1,33 @@
+"""Console commands run the way users run them: as a subprocess, from a chosen directory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = [
+    "model.width=16",
+    "model.depth=1",
+    "model.head_width=8",
+    "trainer.max_epochs=1",
+    "trainer.accelerator=cpu",
+    "data.batch_size=64",
+]
+
+
+def emotion(
+    module: str, *args: str, cwd: Path, timeout: int = 600
+) -> subprocess.CompletedProcess[str]:
+    """`python -m <module> <args>` with this checkout importable, output captured as text."""
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
