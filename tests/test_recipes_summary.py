@@ -9,6 +9,7 @@ import pytest
 
 from emotion.summary.app import main
 from emotion.summary.compare import compare, load_recipe, render_markdown
+from tests.commands import emotion
 
 METRICS = ("bal_acc", "acc", "f1_macro", "recall_anxious", "precision_neutral")
 
@@ -111,3 +112,36 @@ def test_ensemble_evaluations_pair_with_the_fold_mean_of_the_baseline(
     # Fold means of the baseline: 0.65 and 0.85.
     assert paired["per_fold"] == pytest.approx({0: 0.10, 1: -0.05})
     assert paired["n"] == 2
+
+
+def test_readme_table_copies_each_recipe_and_fold_from_the_comparison(
+    recipes: tuple[Path, Path], tmp_path: Path
+) -> None:
+    json_out = tmp_path / "t.json"
+    main(
+        [
+            *(str(path) for path in recipes),
+            "--compare",
+            "--baseline",
+            "base",
+            "--json",
+            str(json_out),
+        ]
+    )
+    table_out = tmp_path / "table.md"
+    done = emotion(
+        "emotion.bench.recipes_table",
+        f"toy={json_out}",
+        f"absent={tmp_path / 'missing.json'}",
+        "--out",
+        str(table_out),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = table_out.read_text().splitlines()
+    assert lines[0] == "**toy**" and "absent" not in table_out.read_text()
+    (base_row,) = [line for line in lines if line.startswith("| base | 0.750")]
+    assert "(baseline)" in base_row
+    (candidate_row,) = [line for line in lines if line.startswith("| candidate | 0.800")]
+    assert "+0.050 ± 0.129 (n=4), within noise" in candidate_row
+    assert "| candidate | +0.150 | -0.050 |" in lines

@@ -3,10 +3,12 @@
     python -m emotion.bench.recipes_table "synthetic=outputs/recipes/synthetic_e5_f3_s1-2-3.json" \
         "real sample=outputs/recipes/real_sample_e200_f3_s1-2-3.json" --out table.md
 
-Rows are recipes, and for each data set: balanced accuracy (mean ± std over folds x seeds),
-the paired difference to the baseline with its verdict, and anxious recall with its paired
-difference. A second table gives the paired balanced-accuracy difference of every fold.
-Every cell is copied from the JSON, which `emotion-summary --compare --json` wrote.
+One table per data set. Rows are recipes: balanced accuracy as the mean ± std over runs (folds
+x seeds) with the paired difference to the baseline and its verdict; pooled balanced accuracy
+(each seed's folds' test confusion matrices summed, then mean ± std over seeds) with its
+paired difference; anxious recall likewise. Then the paired balanced-accuracy difference of
+every fold. Every cell is copied from the JSON, which `emotion-summary --compare --json`
+wrote.
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ BAL_ACC = "test/bal_acc"
 RECALL = "test/recall_anxious"
 
 
-def _load(argument: str) -> tuple[str, dict[str, Any]]:
+def _load(argument: str) -> tuple[str, dict[str, Any]] | None:
     name, _, path = argument.partition("=")
-    return name, json.loads(Path(path).read_text())
+    return (name, json.loads(Path(path).read_text())) if Path(path).is_file() else None
 
 
 def _mean_std(stats: dict[str, Any] | None) -> str:
@@ -37,55 +39,62 @@ def _paired(row: dict[str, Any], metric: str, verdict: bool) -> str:
     return f"{text}, {paired['verdict']}" if verdict else text
 
 
-def _recipes(tables: list[tuple[str, dict[str, Any]]]) -> list[str]:
-    names: list[str] = []
-    for _, table in tables:
-        names += [row["recipe"] for row in table["rows"] if row["recipe"] not in names]
-    return names
+def _pooled(row: dict[str, Any], name: str) -> str:
+    stats = row.get("pooled", {}).get(name)
+    return "-" if not stats or not stats.get("n") else f"{stats['mean']:.3f} ± {stats['std']:.3f}"
 
 
-def render(tables: list[tuple[str, dict[str, Any]]]) -> str:
-    header = ["recipe"]
-    for name, table in tables:
-        header += [
-            f"{name}: bal_acc",
-            f"Δ vs {table['baseline']}",
-            "anxious recall",
-            "Δ recall",
+def _pooled_paired(row: dict[str, Any]) -> str:
+    stats = row.get("pooled", {}).get("paired_bal_acc")
+    if "paired_vs_baseline" not in row:
+        return "(baseline)"
+    return "-" if not stats or not stats.get("n") else f"{stats['mean']:+.3f} (n={stats['n']})"
+
+
+def data_set_table(name: str, table: dict[str, Any]) -> list[str]:
+    """One data set: per recipe, the run mean and the pooled figures, each with its paired
+    difference to the baseline; then the paired difference of every fold."""
+    header = [
+        "recipe",
+        "bal_acc (runs)",
+        f"Δ vs {table['baseline']} (paired)",
+        "pooled bal_acc",
+        "Δ pooled",
+        "anxious recall (runs)",
+        "Δ recall",
+        "pooled anxious recall",
+    ]
+    lines = [f"**{name}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in table["rows"]:
+        cells = [
+            row["recipe"],
+            _mean_std(row["metrics"].get(BAL_ACC)),
+            _paired(row, BAL_ACC, verdict=True),
+            _pooled(row, "bal_acc"),
+            _pooled_paired(row),
+            _mean_std(row["metrics"].get(RECALL)),
+            _paired(row, RECALL, verdict=False),
+            _pooled(row, "recall_anxious"),
         ]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    rows = {name: {row["recipe"]: row for row in table["rows"]} for name, table in tables}
-    for recipe in _recipes(tables):
-        cells = [recipe]
-        for name, _ in tables:
-            row = rows[name].get(recipe)
-            if row is None:
-                cells += ["not run"] + ["-"] * 3
-                continue
-            cells += [
-                _mean_std(row["metrics"].get(BAL_ACC)),
-                _paired(row, BAL_ACC, verdict=True),
-                _mean_std(row["metrics"].get(RECALL)),
-                _paired(row, RECALL, verdict=False),
-            ]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "Paired difference in balanced accuracy, per fold (mean over seeds):", ""]
-    for name, table in tables:
-        folds = sorted(
-            {int(fold) for row in table["rows"] for fold in row["per_fold"].get(BAL_ACC, {})}
-        )
-        lines += [
-            f"| {name} | " + " | ".join(f"fold {fold}" for fold in folds) + " |",
-            "|" + "---|" * (len(folds) + 1),
-        ]
+    folds = sorted(
+        {int(fold) for row in table["rows"] for fold in row["per_fold"].get(BAL_ACC, {})}
+    )
+    if len(folds) > 1:
+        lines += ["", f"{name}: paired difference in balanced accuracy per fold (mean over seeds)"]
+        lines += ["", "| recipe | " + " | ".join(f"fold {fold}" for fold in folds) + " |"]
+        lines.append("|" + "---|" * (len(folds) + 1))
         for row in table["rows"]:
             paired = row.get("paired_vs_baseline", {}).get(BAL_ACC)
             if paired:
                 values = {int(fold): value for fold, value in paired["per_fold"].items()}
                 cells = [f"{values[fold]:+.3f}" if fold in values else "-" for fold in folds]
                 lines.append(f"| {row['recipe']} | " + " | ".join(cells) + " |")
-        lines.append("")
-    return "\n".join(lines)
+    return lines + [""]
+
+
+def render(tables: list[tuple[str, dict[str, Any]]]) -> str:
+    return "\n".join(line for name, table in tables for line in data_set_table(name, table))
 
 
 def main() -> None:
@@ -93,7 +102,7 @@ def main() -> None:
     parser.add_argument("tables", nargs="+", help="NAME=comparison.json, one per data set")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    text = render([_load(argument) for argument in args.tables])
+    text = render([table for table in map(_load, args.tables) if table is not None])
     if args.out:
         args.out.write_text(text + "\n")
     print(text)
