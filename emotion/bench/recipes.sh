@@ -22,7 +22,7 @@
 #                 its 7 people leave no validation split: every training person trains)
 #   SYNTH_RECIPES, REAL_RECIPES   space-separated subsets of the recipe names below ("" runs
 #                 none and only rewrites the tables from the runs already there)
-#   SAMPLE        the AI Hub-layout folder (default /work/shared/data/aihub_sample)
+#   SAMPLE        the AI Hub-layout folder (default ../shared/data/aihub_sample, beside the clone)
 #   THREADS       torch threads per process (default 1: faster on a shared, small CPU)
 #   PYTHON        interpreter (default: python)
 set -euo pipefail
@@ -34,7 +34,7 @@ REAL_FOLDS=${REAL_FOLDS:-5}
 REAL_EPOCHS=${REAL_EPOCHS:-200}
 TRANSFER_EPOCHS=${TRANSFER_EPOCHS:-60}
 TRANSFER_TAG="e${TRANSFER_EPOCHS}_s${SEEDS//,/-}"
-SAMPLE=${SAMPLE:-/work/shared/data/aihub_sample}
+SAMPLE=${SAMPLE:-../shared/data/aihub_sample}
 export OMP_NUM_THREADS=${THREADS:-1} MKL_NUM_THREADS=${THREADS:-1}
 OUT=outputs/recipes
 TAG="e${EPOCHS:-own}_f${FOLDS}_s${SEEDS//,/-}"
