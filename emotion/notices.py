@@ -15,8 +15,9 @@ WARNINGS = (
     (r".*smaller than the logging interval.*", "short runs log once per epoch anyway"),
     # Resuming writes into the run's own checkpoints/: exactly what resume expects.
     (r"Checkpoint directory .* exists and is not empty", "resume writes into its own folder"),
-    # The export gives landmarks and image_size one batch dimension on purpose.
-    (r".*axis name: batch will not be used.*", "one shared batch axis, on purpose"),
+    # The export gives landmarks and image_size one batch dimension, and the reference photos'
+    # landmarks and sizes one reference dimension, on purpose.
+    (r".*axis name: (batch|references) will not be used.*", "shared axes, on purpose"),
 )
 # (logger, message prefix, why)
 LOG_LINES = (
