@@ -11,7 +11,6 @@ trainer's device once and batches are gathered there; the host tensors stay for 
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
@@ -22,14 +21,9 @@ import torch
 
 from emotion.data.batches import BatchIndices, TensorRows, batch_loader, stages_on_device
 from emotion.data.protocol import Protocol, apply_protocol, read_stage
+from emotion.data.select import drop_empty_classes, drop_non_finite, split_store
 from emotion.data.settings import DataSettings
-from emotion.data.splits import (
-    SplitIndices,
-    check_split,
-    every_row_tested,
-    kfold_split,
-    official_split,
-)
+from emotion.data.splits import SplitIndices, check_split
 from emotion.errors import EmotionError
 from emotion.features.augment import random_pose
 from emotion.store.io import read_store
@@ -90,7 +84,7 @@ class LandmarkDataModule(L.LightningDataModule):
         store, dropped = self._read()
         preprocessing = self.settings.preprocessing
         points = preprocessing.points(store.landmarks, store.image_size, inplace=True)
-        indices = self._split(store)
+        indices = split_store(store, self.settings)
         check_split(indices, store.subject, store.label, self.class_names)
         scored = indices.as_dict()
         protocol = None
@@ -157,30 +151,6 @@ class LandmarkDataModule(L.LightningDataModule):
                 if self.settings.drop_overlap
                 else " (data.drop_overlap=false: the test set is not subject-disjoint)",
             )
-
-    def _split(self, store: LandmarkStore) -> SplitIndices:
-        settings = self.settings
-        if settings.split_strategy == "none":
-            return every_row_tested(store.label)
-        if settings.split_strategy == "kfold":
-            return kfold_split(
-                store.subject,
-                store.label,
-                fold=settings.fold,
-                num_folds=settings.num_folds,
-                val_fraction=settings.val_fraction,
-                seed=settings.split_seed,
-                min_val_subjects=settings.min_val_subjects,
-            )
-        return official_split(
-            store.subject,
-            store.label,
-            store.split,
-            val_fraction=settings.val_fraction,
-            drop_overlap=settings.drop_overlap,
-            seed=settings.split_seed,
-            min_val_subjects=settings.min_val_subjects,
-        )
 
     def _describe(
         self,
@@ -316,36 +286,3 @@ class LandmarkDataModule(L.LightningDataModule):
         if self.settings.noise_std > 0:
             features = features + torch.randn_like(features) * self.settings.noise_std
         return features, labels
-
-
-def drop_non_finite(store: LandmarkStore) -> tuple[LandmarkStore, int]:
-    """Remove rows whose landmarks hold NaN or inf, and say how many went."""
-    finite = np.isfinite(store.landmarks).all(axis=(1, 2))
-    dropped = int((~finite).sum())
-    if dropped:
-        examples = store.source[~finite][:3].tolist()
-        log.warning(
-            "dropped %d of %d rows with NaN or inf landmarks (e.g. %s)",
-            dropped,
-            len(store),
-            examples,
-        )
-        store = store.select(finite)
-    return store, dropped
-
-
-def drop_empty_classes(store: LandmarkStore) -> LandmarkStore:
-    """Remove classes without a single row and renumber the labels, keeping the class order."""
-    counts = np.bincount(store.label, minlength=len(store.class_names))
-    present = [index for index, count in enumerate(counts) if count > 0]
-    if len(present) == len(store.class_names):
-        return store
-    missing = [name for name, count in zip(store.class_names, counts, strict=True) if count == 0]
-    log.warning("data.drop_empty_classes: the store has no rows of %s; dropped them", missing)
-    new_label = np.full(len(store.class_names), -1, dtype=np.int64)
-    new_label[present] = np.arange(len(present))
-    return dataclasses.replace(
-        store,
-        label=new_label[store.label],
-        class_names=[store.class_names[index] for index in present],
-    )
