@@ -18,6 +18,9 @@ def test_bench_train_writes_its_ratio(tmp_path: Path) -> None:
     result = json.loads(output.read_text())
     text = json.dumps(result)
     assert "SYNTHETIC" in text and "ratio" in text
+    # Shared machines: every figure travels with the load it was measured under.
+    assert len(result["machine"]["load_average_at_start"]) == 3
+    assert len(result["machine"]["load_average_at_end"]) == 3
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import tempfile
@@ -26,6 +27,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from emotion.data.datamodule import LandmarkDataModule
 from emotion.models.classifier import LandmarkClassifier
 from emotion.models.residual_mlp import ResidualMLP
+from emotion.notices import silence_known_notices
 from emotion.store.io import read_store, write_store
 from emotion.synthetic.generate import generate
 from emotion.synthetic.settings import SyntheticSettings
@@ -141,8 +143,12 @@ def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    silence_known_notices()
+    load_at_start = os.getloadavg()
     measured = measure(args.samples, args.rounds)
     result = result_json(args, measured)
+    result["machine"]["load_average_at_start"] = [round(load, 2) for load in load_at_start]
+    result["machine"]["load_average_at_end"] = [round(load, 2) for load in os.getloadavg()]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print_summary(result)
