@@ -10,6 +10,7 @@ import stat
 from pathlib import Path
 
 import pytest
+import torch
 
 from emotion.data.datamodule import LandmarkDataModule
 from tests.commands import ROOT, TINY, emotion
@@ -112,6 +113,17 @@ def test_a_user_error_is_printed_once(tmp_path: Path) -> None:
     assert done.stderr.startswith("error:") or "\nerror:" in done.stderr
     log = next((tmp_path / "outputs").rglob("train.log")).read_text()
     assert "no landmark store at" in log, "the run's log still records why it stopped"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_trainer_gpu_without_a_gpu_says_so(tmp_path: Path) -> None:
+    """The README's `emotion-train trainer=gpu` on a CPU machine: Lightning's
+    MisconfigurationException came out with the fix 'check the spelling of the keys'."""
+    done = emotion("emotion.training", "trainer=gpu", *TINY[:4], cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "asks for a GPU" in done.stderr and "leave out trainer=gpu" in done.stderr
+    assert "spelling" not in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "data").exists(), "refused before any data was generated"
 
 
 def test_kfold_on_seven_people_validates_on_every_class(make_store) -> None:

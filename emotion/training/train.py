@@ -15,6 +15,7 @@ from typing import Any
 
 import hydra
 import lightning as L
+import torch
 from hydra.errors import InstantiationException
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
@@ -102,7 +103,22 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         return _train_in(run_dir, cfg)
 
 
+def check_accelerator(accelerator: str) -> None:
+    """`trainer=gpu` without a GPU: say so before any data is read or any folder is made."""
+    if accelerator not in ("gpu", "cuda"):
+        return
+    if torch.cuda.is_available() or (accelerator == "gpu" and torch.backends.mps.is_available()):
+        return
+    raise EmotionError(
+        f"trainer.accelerator={accelerator} asks for a GPU, and torch {torch.__version__} sees "
+        "none (a CPU build of torch, or no visible CUDA device)",
+        "train on the CPU: leave out trainer=gpu; or run on a machine with a CUDA GPU and a "
+        "CUDA build of torch (docs/gpu.md)",
+    )
+
+
 def _train_in(run_dir: Path, cfg: DictConfig) -> dict[str, Any]:
+    check_accelerator(str(cfg.trainer.get("accelerator", "auto")))
     L.seed_everything(cfg.seed, workers=True)
     datamodule: LandmarkDataModule = build(cfg.data)
     if datamodule.settings.split_strategy == "none":
