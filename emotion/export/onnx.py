@@ -119,6 +119,7 @@ def export_onnx(
     """Dynamo-based torch.onnx.export with dynamic axes; class names in the metadata."""
     import onnx
 
+    silence_known_notices()  # again: a caller (pytest, say) may have reset warning filters
     path.parent.mkdir(parents=True, exist_ok=True)
     with torch.no_grad():
         torch.onnx.export(
