@@ -104,7 +104,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
 
 def check_accelerator(accelerator: str) -> None:
-    """`trainer=gpu` without a GPU: say so before any data is read or any folder is made."""
+    """`trainer=gpu` without a GPU: say so before any data is read or generated."""
     if accelerator not in ("gpu", "cuda"):
         return
     if torch.cuda.is_available() or (accelerator == "gpu" and torch.backends.mps.is_available()):
