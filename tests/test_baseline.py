@@ -95,6 +95,36 @@ def test_a_person_without_a_neutral_photo_is_counted_and_named(make_store) -> No
     assert set(data.subjects("test").tolist()) == {"c"}
 
 
+@pytest.mark.parametrize("baseline", ["enrolled", "session"])
+def test_a_person_whose_only_photo_is_the_reference_is_named_not_scored(
+    make_store, tmp_path: Path, baseline: str
+) -> None:
+    """A real store's edge: one person's only photo is a neutral one, so once it is their
+    reference (or, in a session, their own mean) nothing is left to score. Train, evaluate
+    and the stage summaries name them; nothing crashes."""
+    people = [f"t{index}" for index in range(4)]
+    subject = [person for person in people for _ in range(4)] + ["solo_train"]
+    label = [0, 0, 1, 1] * 4 + [0]
+    split = ["train"] * 17
+    test_people = [f"e{index}" for index in range(3)]
+    subject += [person for person in test_people for _ in range(4)] + ["solo_test"]
+    label += [0, 0, 1, 1] * 3 + [0]
+    split += ["test"] * 13
+    path = make_store(label, subject, split=split)
+    data = LandmarkDataModule(str(path), baseline=baseline, val_fraction=0)
+    data.setup()
+    stages = data.summary["baseline"]["stages"]
+    assert stages["train"]["unscored_people"] == ["solo_train"]
+    assert stages["test"]["unscored_people"] == ["solo_test"]
+    assert "solo_test" not in set(data.subjects("test").tolist())
+    run_dir = tmp_path / "run"
+    metrics = train_tiny(path, run_dir, f"data.baseline={baseline}", "data.val_fraction=0")
+    assert metrics["test"]["test/bal_acc"] >= 0
+    result = evaluate(eval_config(f"run_dir={run_dir}", "bootstrap.resamples=20"))
+    assert result["baseline"]["unscored_people"] == ["solo_test"]
+    assert result["baseline"]["unscored_rows"] == 1
+
+
 def test_session_features_ignore_the_labels_of_validation_and_test(make_store) -> None:
     rng = np.random.default_rng(0)
     subject = [f"p{index % 8}" for index in range(48)]
@@ -164,6 +194,24 @@ def test_a_baseline_model_without_a_reference_is_refused(
     module = deployable(load_trained(enrolled_run / "checkpoints" / "last.ckpt"))
     with pytest.raises(ValueError, match="reference"):
         module(torch.rand(2, 478, 3), torch.full((2, 2), 640.0))
+
+
+def test_a_session_of_one_photo_is_not_scored_against_itself(
+    photo_store: tuple[Path, Path], enrolled_run: Path, tmp_path: Path
+) -> None:
+    """`--baseline session` on one photo would read it against itself: "no change" for any
+    face. It is marked no_reference; two photos are scored."""
+    from emotion.predict.app import predict
+
+    root, _ = photo_store
+    photos = sorted(str(path) for path in (root / "test" / "anxious").iterdir())
+    summary = predict(enrolled_run, photos[:1], tmp_path / "one.csv", baseline="session")
+    (row,) = list(csv.DictReader((tmp_path / "one.csv").open()))
+    assert row["status"] == "no_reference" and not row.get("p_anxious")
+    assert summary["no_reference"] == 1 and summary["faces"] == 0
+    predict(enrolled_run, photos[:2], tmp_path / "two.csv", baseline="session")
+    rows = list(csv.DictReader((tmp_path / "two.csv").open()))
+    assert [row["status"] for row in rows] == ["ok", "ok"]
 
 
 def test_onnx_with_a_reference_matches_torch(enrolled_run: Path, tmp_path: Path) -> None:

@@ -67,8 +67,8 @@ def apply_protocol(
         found = protocol.references[stage]
         if found.unscored:
             log.warning(
-                "%s: %d people have no neutral photo to enrol, so no reference, and are not "
-                "scored: %s",
+                "%s: %d people are not scored (no reference photo, or none left once the "
+                "reference was taken): %s",
                 stage,
                 len(found.unscored),
                 ", ".join(found.unscored[:5]) + (", ..." if len(found.unscored) > 5 else ""),
@@ -104,7 +104,11 @@ def read_stage(
     scored = rows[keep]
     for person, face in found.faces.items():
         mine = scored[store.subject[scored] == person]
+        if len(mine) == 0:  # every photo of theirs became the reference
+            found.unscored.append(person)
+            continue
         protocol.features[mine] = combine(points[mine], face, preprocessing.baseline_features)
+    found.unscored.sort()
     protocol.scored[stage] = scored
     protocol.references[stage] = found
 

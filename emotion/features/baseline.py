@@ -11,10 +11,13 @@ Protocols (`data.baseline`), the same in training, validation and test:
   photos, chosen reproducibly (by `split_seed` and the person). Those photos are references
   only: never scored, never trained on. Choosing them is the one use of a validation or test
   person's labels, standing for a deployment that asks for a relaxed face first. A person
-  without a neutral photo has no reference and is not scored (counted and named).
+  without a neutral photo has no reference, and one whose every photo became the reference
+  has nothing left to score: neither is scored (both counted and named).
 - `session`: the reference is the mean of all the person's photos in that split; no label is
   read. It assumes several photos per person, and a mix of expressions shifts the reference
   towards them (a session of mostly anxious photos makes anxious look like the person's norm).
+  A person with one photo is their own reference (a difference of zero, whatever the face),
+  so is not scored either.
 """
 
 from __future__ import annotations
@@ -78,11 +81,18 @@ def enrolled_references(
     return found
 
 
+# A session of one photo is that photo: read against itself, every face is "no change".
+MIN_SESSION_PHOTOS = 2
+
+
 def session_references(points: np.ndarray, subject: np.ndarray, rows: np.ndarray) -> References:
     """`session` references: the mean of each person's rows of one stage; labels unread."""
     found = References()
     for person in sorted(set(subject[rows].tolist())):
         mine = rows[subject[rows] == person]
+        if len(mine) < MIN_SESSION_PHOTOS:
+            found.unscored.append(str(person))
+            continue
         found.faces[str(person)] = reference_face(points[mine])
     return found
 
@@ -93,8 +103,12 @@ def reference_face(points: np.ndarray) -> np.ndarray:
 
 
 def combine(points: np.ndarray, reference: np.ndarray, how: str) -> np.ndarray:
-    """(N, K, 3) faces and their (N, K, 3) or (K, 3) reference as (N, D) model input."""
-    difference = (points - reference).reshape(len(points), -1)
+    """(N, K, 3) faces and their (N, K, 3) or (K, 3) reference as (N, D) model input; N may
+    be 0 (a person left with nothing to score)."""
+    flat = points.shape[1] * points.shape[2]
+    difference = (points - reference).reshape(len(points), flat)
     if how == "difference":
         return np.ascontiguousarray(difference, dtype=np.float32)
-    return np.concatenate([difference, points.reshape(len(points), -1)], axis=1).astype(np.float32)
+    return np.concatenate([difference, points.reshape(len(points), flat)], axis=1).astype(
+        np.float32
+    )

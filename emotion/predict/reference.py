@@ -6,7 +6,9 @@
 - `--baseline first:3s`: per video, the median face over its first 3 seconds, when the person
   is asked to hold a rest face; those frames are the reference, never scored.
 - `--baseline session`: per video, the mean face over the whole clip (offline); for photos,
-  the mean over every photo given (one person's session). Every face is scored.
+  the mean over every photo given (one person's session). Every face is scored, unless the
+  session holds a single face: read against itself it would say "no change" whatever the
+  face, so it is marked `no_reference` instead.
 Every row names the reference it was read against (`reference`).
 """
 
@@ -19,7 +21,7 @@ import numpy as np
 
 from emotion.errors import EmotionError
 from emotion.facemesh.runner import FaceMeshRunner
-from emotion.features.baseline import reference_face
+from emotion.features.baseline import MIN_SESSION_PHOTOS, reference_face
 from emotion.features.preprocessing import Preprocessing
 from emotion.inference.ensemble import Ensemble
 from emotion.inference.trained import TrainedModel, check_reference_given
@@ -67,8 +69,8 @@ def assign_video(
         _give(faces, plan.enrolled, plan.enrolled_name)
         return
     if plan.kind == "session":
-        reference = _mean_face(preprocessing, faces, median=False)
-        name = f"session: {len(faces)} faces of {items[0].source}" if faces else ""
+        reference = _session_face(preprocessing, faces)
+        name = f"session: {len(faces)} faces of {items[0].source}" if reference is not None else ""
         _give(faces, reference, name)
         return
     rate = fps if fps and fps > 0 else 30.0
@@ -90,13 +92,21 @@ def assign_photos(plan: ReferencePlan, preprocessing: Preprocessing, photos: lis
     if plan.kind == "enroll":
         _give(faces, plan.enrolled, plan.enrolled_name)
     elif plan.kind == "session":
-        reference = _mean_face(preprocessing, faces, median=False)
-        _give(faces, reference, f"session: mean of {len(faces)} photos" if faces else "")
+        reference = _session_face(preprocessing, faces)
+        name = f"session: mean of {len(faces)} photos" if reference is not None else ""
+        _give(faces, reference, name)
 
 
 def _give(items: list[Item], reference: np.ndarray | None, name: str) -> None:
     for item in items:
         item.reference, item.reference_name = reference, name
+
+
+def _session_face(preprocessing: Preprocessing, faces: list[Item]) -> np.ndarray | None:
+    """The session's mean face; None for a session of fewer than two faces."""
+    if len(faces) < MIN_SESSION_PHOTOS:
+        return None
+    return _mean_face(preprocessing, faces, median=False)
 
 
 def _mean_face(preprocessing: Preprocessing, items: list[Item], median: bool) -> np.ndarray | None:
