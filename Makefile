@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,extract,export]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,extract,export,serve]'
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -109,3 +109,35 @@ def train_config() -> Callable[..., DictConfig]:
 @pytest.fixture
 def store_reader() -> Callable[[Path], LandmarkStore]:
     return read_store
+
+
+@pytest.fixture(scope="session")
+def photo_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The photo tree of tests/photo_runs.py and its extracted store (real FaceMesh)."""
+    pytest.importorskip("mediapipe", reason="the photo tests need the extract extra")
+    from tests.photo_runs import build_photo_store
+
+    root = tmp_path_factory.mktemp("people") / "photos"
+    store = build_photo_store(root)
+    assert len(read_store(store)) == 16  # FaceMesh found every face
+    return root, store
+
+
+@pytest.fixture(scope="session")
+def enrolled_run(photo_store: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny data.baseline=enrolled run on the photo store."""
+    from tests.trained_run import train_tiny
+
+    run_dir = tmp_path_factory.mktemp("enrolled") / "run"
+    train_tiny(photo_store[1], run_dir, "data.baseline=enrolled", "data.min_val_subjects=10")
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def plain_run(photo_store: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny run on the photo store that reads each photo alone."""
+    from tests.trained_run import train_tiny
+
+    run_dir = tmp_path_factory.mktemp("plain") / "run"
+    train_tiny(photo_store[1], run_dir, "data.min_val_subjects=10")
+    return run_dir

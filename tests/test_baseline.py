@@ -1,69 +1,27 @@
 """The personal baseline through data, training, evaluation, prediction and export.
 
 Photos are the astronaut fixture, scaled and shifted per "person" and per photo (FaceMesh runs
-on them for real); stores for the protocol tests are tiny SYNTHETIC ones.
+on them for real: tests/photo_runs.py); stores for the protocol tests are tiny SYNTHETIC ones.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from emotion.data.datamodule import LandmarkDataModule
 from emotion.errors import EmotionError
 from emotion.evaluate.evaluation import evaluate
-from emotion.extract.pipeline import extract
-from emotion.extract.settings import ExtractSettings
 from emotion.inference.trained import load_trained
-from emotion.store.io import read_store, write_store
-from tests.extract_tree import FIXTURE, extract_config
+from emotion.store.io import write_store
 from tests.trained_run import eval_config, train_tiny
 
 pytest.importorskip("mediapipe", reason="the photo tests need the extract extra")
-
-
-def _photo(scale: float, shift: tuple[int, int]) -> bytes:
-    """The fixture face rescaled and moved on a 640x480 canvas: another landmark set."""
-    face = Image.open(FIXTURE).convert("RGB")
-    size = int(face.width * scale)
-    canvas = Image.new("RGB", (640, 480), (128, 128, 128))
-    canvas.paste(face.resize((size, size)), shift)
-    buffer = io.BytesIO()
-    canvas.save(buffer, "JPEG", quality=90)
-    return buffer.getvalue()
-
-
-@pytest.fixture(scope="module")
-def photo_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """4 people x (2 neutral + 2 anxious) photos: A, B train; C, D test (folder splits)."""
-    root = tmp_path_factory.mktemp("people")
-    for index, person in enumerate("ABCD"):
-        split = "train" if person in "AB" else "test"
-        for number, emotion in enumerate(("neutral", "neutral", "anxious", "anxious")):
-            folder = root / split / emotion
-            folder.mkdir(parents=True, exist_ok=True)
-            scale = 0.8 + 0.05 * index + 0.02 * number
-            shift = (40 + 10 * index + 5 * number, 20 + 7 * number)
-            (folder / f"p{person}_{number}.jpg").write_bytes(_photo(scale, shift))
-    store = root.parent / "people.h5"
-    extract(ExtractSettings.from_config(extract_config(root, store)))
-    assert len(read_store(store)) == 16
-    return root, store
-
-
-@pytest.fixture(scope="module")
-def enrolled_run(photo_store: tuple[Path, Path], tmp_path_factory) -> Path:
-    _, store = photo_store
-    run_dir = tmp_path_factory.mktemp("enrolled") / "run"
-    train_tiny(store, run_dir, "data.baseline=enrolled", "data.min_val_subjects=10")
-    return run_dir
 
 
 def _synthetic_store(tmp_path: Path, tiny_synthetic) -> Path:

@@ -1,0 +1,119 @@
+"""The API's typed requests and responses: what `/docs` shows as its reference."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx answer: what was wrong with the request, and what to send instead."""
+
+    error: str
+    fix: str
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class PreprocessingInfo(BaseModel):
+    normalization: str
+    aspect_correction: bool
+    baseline: str = Field(description="none | enrolled | session")
+    enroll_per_subject: int
+    baseline_features: str
+
+
+class Limits(BaseModel):
+    max_body_bytes: int
+    max_pixels: int
+    max_sessions: int
+    session_ttl_s: float
+    workers: int = Field(description="FaceMesh graphs answering side by side")
+
+
+class ModelInfo(BaseModel):
+    model: str = Field(description="the checkpoint, or the ensemble and its folder")
+    checkpoints: list[str]
+    class_names: list[str]
+    positive_class: str | None = Field(description="the class whose probability is `score`")
+    preprocessing: PreprocessingInfo
+    baseline: str = Field(description="none | enrolled | session (the personal baseline)")
+    needs_reference: bool = Field(
+        description="a baseline model: scores only within a session with an enrolled rest face"
+    )
+    temperature: list[float] = Field(description="per member, fitted by calibration=temperature")
+    trained_on_synthetic: bool
+    version: str
+    ema_alpha: float = Field(description="weight of the newest frame in the stream's EMA")
+    calibration_seconds: float
+    limits: Limits
+
+
+class Timing(BaseModel):
+    facemesh: float = Field(description="decoding and FaceMesh, ms")
+    model: float = Field(description="features and model, ms")
+    total: float = Field(description="the whole request as the server saw it, ms")
+
+
+class Prediction(BaseModel):
+    face: bool = Field(description="whether FaceMesh found a face")
+    probabilities: dict[str, float] | None = Field(
+        description="per class, as emotion-predict gives them; null without a face"
+    )
+    label: str | None
+    score: float | None = Field(description="P(positive_class)")
+    image_size: tuple[int, int] | None = Field(description="upright [width, height]")
+    landmarks: list[list[float]] | None = Field(
+        description="raw FaceMesh [x, y, z] per point, with ?landmarks=true"
+    )
+    reference: str | None = Field(description="what a baseline model read the face against")
+    trained_on_synthetic: bool
+    timing_ms: Timing
+
+
+class LandmarksIn(BaseModel):
+    """A client's own FaceMesh output: 478 refined [x, y, z] landmarks (x, y in 0..1 of the
+    image) and the image's upright size, which the aspect correction needs."""
+
+    landmarks: list[list[float]] = Field(description="478 [x, y, z]")
+    image_size: tuple[int, int] = Field(description="[width, height] in pixels")
+
+
+class EnrollLandmarks(BaseModel):
+    faces: list[LandmarksIn] = Field(min_length=1, max_length=256)
+
+
+class SessionInfo(BaseModel):
+    id: str
+    enrolled: int = Field(description="rest faces averaged into the reference")
+    has_reference: bool
+    ttl_s: float = Field(description="the session expires this long after its last use")
+
+
+class Enrollment(SessionInfo):
+    added: int = Field(description="faces this request enrolled")
+    no_face: int = Field(description="images of this request without a face (not enrolled)")
+
+
+class StreamFrame(BaseModel):
+    """The stream's answer to one frame."""
+
+    type: Literal["frame"] = "frame"
+    seq: int
+    status: Literal["ok", "no_face", "calibrating", "no_reference", "bad_frame"]
+    face: bool
+    landmarks: list[list[float]] | None = None
+    image_size: tuple[int, int] | None = None
+    probabilities: dict[str, float] | None = None
+    label: str | None = None
+    score: float | None = None
+    smoothed: dict[str, float] | None = None
+    smoothed_label: str | None = None
+    smoothed_score: float | None = None
+    enrolled: int = 0
+    timing_ms: Timing
+    error: str | None = None
+    fix: str | None = None

@@ -1,0 +1,78 @@
+"""`emotion-serve` as a function: the model loaded as `emotion-predict` loads it, then uvicorn."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+import sys
+
+from emotion.errors import EmotionError
+from emotion.serve.settings import ServeSettings
+
+log = logging.getLogger(__name__)
+
+
+def serve(model: str, settings: ServeSettings, *, access_log: bool = False) -> None:
+    """Load MODEL (a run, a checkpoint, a sweep folder or a glob), then serve until stopped."""
+    # Here, not at the top: a mistyped option is answered before torch and MediaPipe load.
+    import torch
+    import uvicorn
+
+    from emotion.facemesh.mesh import quiet_native_logs
+    from emotion.inference.ensemble import load_model
+    from emotion.inference.trained import warn_synthetic
+    from emotion.serve.api import create_app
+    from emotion.serve.engine import Engine
+
+    check_address(settings.host, settings.port)
+    trained = load_model(model)
+    if trained.trained_on_synthetic:
+        warn_synthetic(trained.description)
+    # One face a request: the model's cost is tiny next to FaceMesh, and several OpenMP
+    # threads per request would fight the worker threads for the same cores.
+    torch.set_num_threads(1)
+    quiet_native_logs()
+    engine = Engine(trained, settings)
+    if not settings.loopback:
+        print(
+            f"warning: listening on {settings.host}: anyone who can reach this machine can "
+            "send it faces; the default, 127.0.0.1, keeps it to this machine",
+            file=sys.stderr,
+        )
+    print(
+        f"serving {trained.description} at http://{settings.host}:{settings.port} "
+        f"({settings.workers} FaceMesh worker{'s' if settings.workers > 1 else ''}; "
+        f"API reference at /docs); Ctrl-C stops",
+        file=sys.stderr,
+    )
+    try:
+        uvicorn.run(
+            create_app(engine),
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            access_log=access_log,
+            ws_max_size=settings.max_body_bytes,
+        )
+    finally:
+        engine.close()
+
+
+def check_address(host: str, port: int) -> None:
+    """Refuse a port in use or a host not on this machine before the model is loaded."""
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise EmotionError(
+                f"port {port} on {host} is in use (another emotion-serve?)",
+                f"stop the other server, or choose another port: --port {port + 1}",
+            ) from None
+        raise EmotionError(
+            f"cannot listen on {host}:{port}: {error.strerror or error}",
+            "use --host 127.0.0.1 (this machine), or an address of this machine",
+        ) from None

@@ -1,0 +1,61 @@
+"""What `emotion-serve` is started with: plain values, checked once, named in the error."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from emotion.errors import EmotionError
+
+# A phone photo is a few MB; 16 MiB refuses nothing real and bounds what one request holds.
+MAX_BODY_BYTES = 16 * 2**20
+# 40 MP is past any phone or webcam frame; a header claiming more is refused before decoding.
+MAX_PIXELS = 40_000_000
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """The server's bounds. `workers` FaceMesh graphs serve requests side by side, each on
+    its own thread (MediaPipe releases the GIL while its graph runs), so sessions live in one
+    process and stay correct whichever worker answers."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    max_body_bytes: int = MAX_BODY_BYTES
+    max_pixels: int = MAX_PIXELS
+    max_sessions: int = 100
+    session_ttl_s: float = 600.0
+    ema_alpha: float = 0.3
+    calibration_seconds: float = 3.0
+    positive_class: str = "anxious"
+
+    def __post_init__(self) -> None:
+        checks = (
+            ("--port", self.port, 1 <= self.port <= 65535, "a port from 1 to 65535"),
+            ("--workers", self.workers, self.workers >= 1, "1 or more, up to the cores"),
+            ("--max-body-bytes", self.max_body_bytes, self.max_body_bytes >= 1024, "1024 or more"),
+            ("--max-pixels", self.max_pixels, self.max_pixels >= 4096, "4096 or more"),
+            ("--max-sessions", self.max_sessions, self.max_sessions >= 1, "1 or more"),
+            ("--session-ttl", self.session_ttl_s, self.session_ttl_s > 0, "seconds, over 0"),
+            ("--ema-alpha", self.ema_alpha, 0.0 < self.ema_alpha <= 1.0, "in (0, 1], e.g. 0.3"),
+            (
+                "--calibration-seconds",
+                self.calibration_seconds,
+                self.calibration_seconds > 0,
+                "seconds, e.g. 3",
+            ),
+        )
+        for option, value, ok, fix in checks:
+            if not ok:
+                raise EmotionError(f"{option} {value} is out of range", f"use {fix}")
+
+    @property
+    def loopback(self) -> bool:
+        """Whether only this machine can reach the server."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
