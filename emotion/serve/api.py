@@ -282,6 +282,7 @@ def model_info(engine: Engine) -> ModelInfo:
             max_body_bytes=settings.max_body_bytes,
             max_pixels=settings.max_pixels,
             max_sessions=settings.max_sessions,
+            max_connections=settings.max_connections,
             session_ttl_s=settings.session_ttl_s,
             workers=settings.workers,
         ),

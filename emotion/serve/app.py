@@ -35,6 +35,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-pixels", type=int, default=defaults.max_pixels)
     parser.add_argument("--max-sessions", type=int, default=defaults.max_sessions)
     parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=defaults.max_connections,
+        help="connections and requests served at once; past it, 503",
+    )
+    parser.add_argument(
         "--session-ttl",
         type=float,
         default=defaults.session_ttl_s,
@@ -62,6 +68,7 @@ def main(argv: list[str] | None = None) -> None:
         max_body_bytes=args.max_body_bytes,
         max_pixels=args.max_pixels,
         max_sessions=args.max_sessions,
+        max_connections=args.max_connections,
         session_ttl_s=args.session_ttl,
         ema_alpha=args.ema_alpha,
         calibration_seconds=args.calibration_seconds,

@@ -30,6 +30,7 @@ class Limits(BaseModel):
     max_body_bytes: int
     max_pixels: int
     max_sessions: int
+    max_connections: int
     session_ttl_s: float
     workers: int = Field(description="FaceMesh graphs answering side by side")
 

@@ -54,6 +54,7 @@ def serve(model: str, settings: ServeSettings, *, access_log: bool = False) -> N
             log_level="warning",
             access_log=access_log,
             ws_max_size=settings.max_body_bytes,
+            limit_concurrency=settings.max_connections,
         )
     finally:
         engine.close()

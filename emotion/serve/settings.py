@@ -25,6 +25,8 @@ class ServeSettings:
     max_body_bytes: int = MAX_BODY_BYTES
     max_pixels: int = MAX_PIXELS
     max_sessions: int = 100
+    # Open connections and requests at once (uvicorn's limit_concurrency): past it, a 503.
+    max_connections: int = 64
     session_ttl_s: float = 600.0
     ema_alpha: float = 0.3
     calibration_seconds: float = 3.0
@@ -37,6 +39,7 @@ class ServeSettings:
             ("--max-body-bytes", self.max_body_bytes, self.max_body_bytes >= 1024, "1024 or more"),
             ("--max-pixels", self.max_pixels, self.max_pixels >= 4096, "4096 or more"),
             ("--max-sessions", self.max_sessions, self.max_sessions >= 1, "1 or more"),
+            ("--max-connections", self.max_connections, self.max_connections >= 1, "1 or more"),
             ("--session-ttl", self.session_ttl_s, self.session_ttl_s > 0, "seconds, over 0"),
             ("--ema-alpha", self.ema_alpha, 0.0 < self.ema_alpha <= 1.0, "in (0, 1], e.g. 0.3"),
             (
