@@ -1,0 +1,634 @@
+// The webcam page of emotion-serve: camera -> JPEG frames over /v1/stream -> score, mesh, chart.
+// Plain JS, no build step and nothing from outside this server, so it works offline.
+'use strict';
+
+(() => {
+  const TARGET_FPS = 15;          // at most this many frames a second, one in flight at a time
+  const CAPTURE_WIDTH = 640;      // frames are sent at most this wide (the aspect is kept)
+  const JPEG_QUALITY = 0.85;
+  const CHART_SECONDS = 60;
+  const GAP_SECONDS = 1.5;        // the chart's line breaks where no score came for this long
+  const CALIBRATION_REPLY_MS = 15000;
+  const REPLY_TIMEOUT_MS = 10000;  // a frame unanswered this long: reconnect
+  // FaceMesh's face oval (the outline MediaPipe draws as FACEMESH_FACE_OVAL), in order.
+  const FACE_OVAL = [10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379,
+    378, 400, 377, 152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103,
+    67, 109];
+  const STATUS_TEXT = {
+    ok: 'face',
+    no_face: 'no face',
+    calibrating: 'calibrating',
+    no_reference: 'calibrate first',
+    bad_frame: 'bad frame',
+  };
+
+  const $ = (id) => document.getElementById(id);
+  const ui = {
+    model: $('model'), banner: $('synthetic-banner'), error: $('error'),
+    stage: $('stage'), video: $('video'), mesh: $('mesh'), stageMessage: $('stage-message'),
+    fps: $('fps'), latency: $('latency'), serverTiming: $('server-timing'),
+    status: $('status'), score: $('score'), label: $('label'), classes: $('classes'),
+    notice: $('notice'), raw: $('raw'), positive: $('positive'),
+    positiveChart: $('positive-chart'), calibrationBox: $('calibration-box'),
+    calibration: $('calibration'), countdown: $('countdown'), calibrate: $('calibrate'),
+    chart: $('chart'), legend: $('chart-legend'), about: $('about'),
+  };
+
+  // Read by the browser test; updated on every reply. `status` is the server's status string.
+  const state = {
+    frames: 0, faces: 0, lastScore: null, lastSmoothed: null,
+    calibrated: false, enrolled: 0, status: 'connecting',
+    connected: false, camera: false, lastLabel: null, lastSmoothedLabel: null,
+  };
+  window.emotionState = state;
+
+  let model = null;
+  const classRows = new Map();    // class name -> {fill, value}
+  let socket = null;
+  let reconnectDelay = 500;
+  let inFlight = false;
+  let captureStartedAt = 0;
+  let pumpTimer = null;
+  let calibrating = false;        // from "start" until the server answers "stop"
+  let calibrationTicker = null;
+  let calibrationWatchdog = null;
+  const replyTimes = [];
+  const history = [];             // {t: ms, v: smoothed score 0..1 or null for a gap}
+  const capture = document.createElement('canvas');
+  const captureContext = capture.getContext('2d');
+
+  // ---------- formatting ----------
+
+  const percent = (p) => `${(100 * p).toFixed(1)} %`;
+  const ms = (value) => (typeof value === 'number' ? `${Math.round(value)} ms` : '—');
+  const capitalised = (text) => (text ? text.charAt(0).toUpperCase() + text.slice(1) : '');
+  const positiveName = () =>
+    (model && (model.positive_class || (model.class_names || [])[1])) || 'anxious';
+
+  function scoreColour(p) {
+    // Calm teal at 0, amber at the 50% decision line, red at 1.
+    const q = Math.min(1, Math.max(0, p));
+    const hue = q < 0.5 ? 185 - 280 * q : 45 - 90 * (q - 0.5);
+    return `hsl(${hue.toFixed(0)} 70% 40%)`;
+  }
+
+  // The score a message shows: P(positive class), or the top class's when there is none.
+  function pick(score, probabilities) {
+    if (typeof score === 'number') return score;
+    if (probabilities && typeof probabilities === 'object') {
+      const values = Object.values(probabilities).filter((v) => typeof v === 'number');
+      if (values.length) return Math.max(...values);
+    }
+    return null;
+  }
+
+  function showError(message, fix) {
+    if (!message) {
+      ui.error.hidden = true;
+      ui.error.textContent = '';
+      return;
+    }
+    ui.error.textContent = '';
+    const strong = document.createElement('strong');
+    strong.textContent = message;
+    ui.error.append(strong);
+    if (fix) ui.error.append(document.createTextNode(` ${fix}`));
+    ui.error.hidden = false;
+  }
+
+  function setStatus(text, kind) {
+    ui.status.textContent = text;
+    ui.status.className = `pill ${kind || ''}`;
+  }
+
+  // ---------- the model ----------
+
+  async function loadModel() {
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        const response = await fetch('/v1/model', { cache: 'no-store' });
+        if (!response.ok) throw new Error(`HTTP ${response.status}`);
+        return await response.json();
+      } catch (err) {
+        ui.model.textContent = `the server did not describe its model (${err.message}); retrying…`;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 500 * 2 ** attempt)));
+      }
+    }
+  }
+
+  function applyModel(info) {
+    model = info;
+    ui.model.textContent = [info.model, info.version && `v${info.version}`]
+      .filter(Boolean).join(' · ');
+    ui.banner.hidden = !info.trained_on_synthetic;
+    ui.positive.textContent = positiveName();
+    ui.positiveChart.textContent = positiveName();
+    const about = [];
+    if (info.class_names) about.push(`classes: ${info.class_names.join(' / ')}`);
+    about.push(`baseline: ${info.baseline || 'none'}`);
+    if (typeof info.ema_alpha === 'number') about.push(`smoothing: EMA α ${info.ema_alpha}`);
+    ui.about.textContent = about.join(' · ');
+    buildClassRows(info.class_names || []);
+    if (info.needs_reference) {
+      ui.calibrationBox.hidden = false;
+      const seconds = info.calibration_seconds || 3;
+      ui.calibration.textContent =
+        `Not calibrated. Press Calibrate, then relax your face for ${seconds} seconds.`;
+    }
+    renderIdle();
+  }
+
+  function buildClassRows(names) {
+    ui.classes.textContent = '';
+    classRows.clear();
+    for (const name of names) {
+      const row = document.createElement('div');
+      row.className = 'class-row';
+      const label = document.createElement('span');
+      label.className = 'class-name';
+      label.textContent = name;
+      const bar = document.createElement('div');
+      bar.className = 'bar';
+      const fill = document.createElement('div');
+      fill.className = 'bar-fill';
+      bar.append(fill);
+      const value = document.createElement('span');
+      value.className = 'class-value';
+      value.textContent = '—';
+      row.append(label, bar, value);
+      ui.classes.append(row);
+      classRows.set(name, { fill, value });
+    }
+  }
+
+  // Per-class bars: the smoothed probabilities (or this frame's while there are none yet).
+  function renderClasses(probabilities) {
+    for (const [name, { fill, value }] of classRows) {
+      const p = probabilities && typeof probabilities[name] === 'number'
+        ? probabilities[name] : null;
+      fill.style.width = p === null ? '0' : `${(100 * p).toFixed(1)}%`;
+      fill.style.background = name === positiveName() && p !== null ? scoreColour(p) : '';
+      value.textContent = p === null ? '—' : percent(p);
+    }
+  }
+
+  function renderIdle() {
+    if (model && model.needs_reference && !state.calibrated) {
+      ui.score.textContent = '—';
+      ui.score.className = 'score empty';
+      ui.label.textContent = 'Calibrate first';
+      renderClasses(null);
+    }
+  }
+
+  // ---------- the camera ----------
+
+  function cameraReady() {
+    return state.camera && ui.video.readyState >= 2 && ui.video.videoWidth > 0;
+  }
+
+  async function startCamera() {
+    const local = ['localhost', '127.0.0.1', '[::1]'].includes(location.hostname);
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+      ui.stageMessage.textContent = 'no camera';
+      showError('This page cannot use a camera here.', window.isSecureContext || local
+        ? 'Use a recent Chrome, Edge, Firefox or Safari.'
+        : 'Browsers give cameras only to secure pages: open it as http://localhost:PORT on '
+          + 'the machine running emotion-serve (e.g. through an SSH tunnel), or serve it '
+          + 'over HTTPS.');
+      setStatus('no camera', 'bad');
+      return;
+    }
+    try {
+      const stream = await navigator.mediaDevices.getUserMedia({
+        video: { width: 640, height: 480 }, audio: false,
+      });
+      ui.video.srcObject = stream;
+      await new Promise((resolve) => {
+        if (ui.video.readyState >= 1) resolve();
+        else ui.video.addEventListener('loadedmetadata', resolve, { once: true });
+      });
+      await ui.video.play().catch(() => {});
+      ui.stage.style.aspectRatio = `${ui.video.videoWidth} / ${ui.video.videoHeight}`;
+      state.camera = true;
+      ui.stageMessage.hidden = true;
+      updateCalibrateButton();
+      pump();
+    } catch (err) {
+      const fixes = {
+        NotAllowedError: ['Camera permission was denied.',
+          'Allow the camera for this site (the camera icon in the address bar), then reload.'],
+        NotFoundError: ['No camera was found.', 'Plug one in, then reload.'],
+        NotReadableError: ['The camera is busy.',
+          'Close the other application or tab using it, then reload.'],
+        OverconstrainedError: ['The camera cannot give 640x480 video.', 'Try another camera.'],
+      };
+      const [message, fix] = fixes[err.name] || [`The camera did not start (${err.name}).`,
+        'Check that a camera is connected and allowed, then reload.'];
+      ui.stageMessage.textContent = 'no camera';
+      showError(message, fix);
+      setStatus('no camera', 'bad');
+    }
+  }
+
+  // ---------- the stream ----------
+
+  function connect() {
+    const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+    socket = new WebSocket(`${scheme}://${location.host}/v1/stream`);
+    socket.addEventListener('open', () => {
+      state.connected = true;
+      reconnectDelay = 500;
+      inFlight = false;
+      if (state.status === 'connecting' || state.status === 'disconnected') {
+        setStatus('waiting', '');
+      }
+      updateCalibrateButton();
+      pump();
+    });
+    socket.addEventListener('message', (event) => {
+      if (typeof event.data !== 'string') return;
+      let message;
+      try {
+        message = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      if (message.type === 'frame') onFrame(message);
+      else if (message.type === 'calibrated') onCalibrated(message);
+      else if (message.type === 'error') onServerError(message);
+    });
+    socket.addEventListener('close', () => {
+      const wasConnected = state.connected;
+      state.connected = false;
+      inFlight = false;
+      // A new connection is a new session on the server: its reference is gone.
+      state.calibrated = false;
+      stopCalibration();
+      state.status = 'disconnected';
+      setStatus('disconnected', 'bad');
+      ui.notice.textContent = wasConnected
+        ? 'The connection to the server was lost; reconnecting…'
+        : 'Cannot reach the server; retrying…';
+      renderIdle();
+      updateCalibrateButton();
+      setTimeout(connect, reconnectDelay);
+      reconnectDelay = Math.min(5000, reconnectDelay * 2);
+    });
+  }
+
+  function schedule(delay) {
+    clearTimeout(pumpTimer);
+    pumpTimer = setTimeout(pump, Math.max(0, delay));
+  }
+
+  // Send one frame unless one is in flight; its reply schedules the next.
+  function pump() {
+    pumpTimer = null;
+    if (inFlight) return;
+    if (!socket || socket.readyState !== WebSocket.OPEN || !cameraReady()) {
+      schedule(100);
+      return;
+    }
+    const scale = Math.min(1, CAPTURE_WIDTH / ui.video.videoWidth);
+    const width = Math.round(ui.video.videoWidth * scale);
+    const height = Math.round(ui.video.videoHeight * scale);
+    if (capture.width !== width || capture.height !== height) {
+      capture.width = width;
+      capture.height = height;
+    }
+    captureContext.drawImage(ui.video, 0, 0, width, height);
+    inFlight = true;
+    captureStartedAt = performance.now();
+    const sending = socket;
+    capture.toBlob((blob) => {
+      if (!blob || sending !== socket || sending.readyState !== WebSocket.OPEN) {
+        inFlight = false;
+        schedule(100);
+        return;
+      }
+      sending.send(blob);
+    }, 'image/jpeg', JPEG_QUALITY);
+  }
+
+  function onFrame(message) {
+    const now = performance.now();
+    const roundTrip = now - captureStartedAt;
+    inFlight = false;
+    schedule(captureStartedAt + 1000 / TARGET_FPS - now);
+
+    state.frames += 1;
+    if (message.face) state.faces += 1;
+    state.status = message.status;
+    state.lastScore = pick(message.score, message.probabilities);
+    state.lastSmoothed = pick(message.smoothed_score, message.smoothed);
+    state.lastLabel = message.label ?? null;
+    state.lastSmoothedLabel = message.smoothed_label ?? null;
+    if (typeof message.enrolled === 'number') state.enrolled = message.enrolled;
+    if (message.status === 'no_reference') state.calibrated = false;
+
+    replyTimes.push(now);
+    while (replyTimes.length > 2 && now - replyTimes[0] > 2000) replyTimes.shift();
+    const span = (replyTimes[replyTimes.length - 1] - replyTimes[0]) / 1000;
+    ui.fps.textContent = span > 0 ? `${((replyTimes.length - 1) / span).toFixed(1)} fps` : '—';
+    ui.latency.textContent = ms(roundTrip);
+    const timing = message.timing_ms || {};
+    ui.serverTiming.textContent = typeof timing.total === 'number'
+      ? `${ms(timing.total)} (FaceMesh ${ms(timing.facemesh)} · model ${ms(timing.model)})`
+      : '—';
+
+    renderScore(message);
+    drawMesh(message);
+    if (message.status === 'ok' && state.lastSmoothed !== null) {
+      history.push({ t: now, v: state.lastSmoothed });
+    } else if (message.status !== 'ok') {
+      history.push({ t: now, v: null });
+    }
+    drawChart();
+    if (calibrating) updateCalibrationText();
+  }
+
+  function renderScore(message) {
+    const status = message.status;
+    setStatus(STATUS_TEXT[status] || status, {
+      ok: 'ok', no_face: 'warn', calibrating: 'busy', no_reference: 'warn', bad_frame: 'bad',
+    }[status]);
+    ui.raw.textContent = state.lastScore === null ? '—'
+      : `${percent(state.lastScore)}${state.lastLabel ? ` · ${state.lastLabel}` : ''}`;
+
+    if (status === 'no_reference' || status === 'calibrating') {
+      ui.score.textContent = '—';
+      ui.score.className = 'score empty';
+      renderClasses(null);
+      ui.label.textContent = status === 'calibrating' ? 'Calibrating…' : 'Calibrate first';
+      ui.notice.textContent = status === 'calibrating'
+        ? 'Keep a relaxed, neutral face.'
+        : 'This model needs your rest face first: press Calibrate.';
+      return;
+    }
+    const smoothed = state.lastSmoothed;
+    if (smoothed !== null) {
+      ui.score.textContent = percent(smoothed);
+      ui.score.style.setProperty('--score-colour', scoreColour(smoothed));
+    } else {
+      ui.score.textContent = '—';
+    }
+    renderClasses(message.smoothed || message.probabilities);
+    ui.classes.classList.toggle('stale', status !== 'ok');
+    if (status === 'ok') {
+      ui.score.className = smoothed === null ? 'score empty' : 'score';
+      ui.label.textContent = capitalised(state.lastSmoothedLabel || state.lastLabel || '');
+      ui.notice.textContent = '\u00a0';
+    } else {
+      ui.score.className = 'score stale';
+      ui.label.textContent = status === 'no_face' ? 'No face found' : capitalised(status);
+      ui.notice.textContent = status === 'no_face'
+        ? 'Face the camera, in good light: the score waits for a face.'
+        : [message.error, message.fix].filter(Boolean).join(' ') || 'The server could not '
+          + 'read this frame.';
+    }
+  }
+
+  // ---------- the mesh ----------
+
+  function fitCanvas(canvas) {
+    const rect = canvas.getBoundingClientRect();
+    const ratio = window.devicePixelRatio || 1;
+    const width = Math.max(1, Math.round(rect.width * ratio));
+    const height = Math.max(1, Math.round(rect.height * ratio));
+    if (canvas.width !== width || canvas.height !== height) {
+      canvas.width = width;
+      canvas.height = height;
+    }
+    return { width, height, ratio };
+  }
+
+  function drawMesh(message) {
+    const { width, height, ratio } = fitCanvas(ui.mesh);
+    const context = ui.mesh.getContext('2d');
+    context.clearRect(0, 0, width, height);
+    const points = message.landmarks;
+    if (!Array.isArray(points) || !points.length) return;
+    const colour = message.status === 'ok' ? '120, 255, 200' : '255, 220, 120';
+    context.fillStyle = `rgba(${colour}, 0.85)`;
+    const radius = 1.1 * ratio;
+    context.beginPath();
+    for (const [x, y] of points) {
+      const px = x * width;
+      const py = y * height;
+      context.moveTo(px + radius, py);
+      context.arc(px, py, radius, 0, 2 * Math.PI);
+    }
+    context.fill();
+    if (points.length > 454) {
+      context.strokeStyle = `rgba(${colour}, 0.6)`;
+      context.lineWidth = 1.5 * ratio;
+      context.beginPath();
+      FACE_OVAL.forEach((index, n) => {
+        const [x, y] = points[index];
+        if (n === 0) context.moveTo(x * width, y * height);
+        else context.lineTo(x * width, y * height);
+      });
+      context.closePath();
+      context.stroke();
+    }
+  }
+
+  // ---------- the chart ----------
+
+  function drawChart() {
+    const { width, height, ratio } = fitCanvas(ui.chart);
+    const context = ui.chart.getContext('2d');
+    const now = performance.now();
+    const start = now - CHART_SECONDS * 1000;
+    while (history.length > 1 && history[1].t < start) history.shift();
+
+    const left = 44 * ratio;
+    const right = 12 * ratio;
+    const top = 10 * ratio;
+    const bottom = 24 * ratio;
+    const plotWidth = width - left - right;
+    const plotHeight = height - top - bottom;
+    const x = (t) => left + ((t - start) / (CHART_SECONDS * 1000)) * plotWidth;
+    const y = (v) => top + (1 - v) * plotHeight;
+
+    context.clearRect(0, 0, width, height);
+    context.font = `${11 * ratio}px system-ui, sans-serif`;
+    context.fillStyle = '#6b7280';
+    context.strokeStyle = '#e5e7eb';
+    context.lineWidth = ratio;
+    context.textBaseline = 'middle';
+    context.textAlign = 'right';
+    for (const v of [0, 0.25, 0.5, 0.75, 1]) {
+      context.beginPath();
+      context.moveTo(left, y(v));
+      context.lineTo(width - right, y(v));
+      context.stroke();
+      context.fillText(`${v * 100}%`, left - 6 * ratio, y(v));
+    }
+    context.textAlign = 'center';
+    context.textBaseline = 'top';
+    for (let s = CHART_SECONDS; s >= 0; s -= 10) {
+      context.fillText(s === 0 ? 'now' : `−${s} s`, x(now - s * 1000), height - bottom + 6 * ratio);
+    }
+    // The decision line.
+    context.save();
+    context.setLineDash([4 * ratio, 4 * ratio]);
+    context.strokeStyle = '#9ca3af';
+    context.beginPath();
+    context.moveTo(left, y(0.5));
+    context.lineTo(width - right, y(0.5));
+    context.stroke();
+    context.restore();
+
+    // The score: runs of consecutive points, broken at gaps (no face, no score).
+    const runs = [];
+    let run = [];
+    let previous = null;
+    for (const point of history) {
+      const broken = point.v === null
+        || (previous && point.t - previous.t > GAP_SECONDS * 1000);
+      if (broken && run.length) {
+        runs.push(run);
+        run = [];
+      }
+      if (point.v !== null) run.push(point);
+      previous = point;
+    }
+    if (run.length) runs.push(run);
+
+    context.save();
+    context.beginPath();
+    context.rect(left, top, plotWidth, plotHeight);
+    context.clip();
+    for (const points of runs) {
+      const gradient = context.createLinearGradient(0, top, 0, top + plotHeight);
+      gradient.addColorStop(0, 'rgba(220, 38, 38, 0.18)');
+      gradient.addColorStop(1, 'rgba(13, 148, 136, 0.08)');
+      context.fillStyle = gradient;
+      context.beginPath();
+      context.moveTo(x(points[0].t), y(0));
+      for (const p of points) context.lineTo(x(p.t), y(p.v));
+      context.lineTo(x(points[points.length - 1].t), y(0));
+      context.closePath();
+      context.fill();
+
+      context.strokeStyle = '#0f766e';
+      context.lineWidth = 2 * ratio;
+      context.lineJoin = 'round';
+      context.beginPath();
+      points.forEach((p, n) => (n ? context.lineTo(x(p.t), y(p.v)) : context.moveTo(x(p.t), y(p.v))));
+      if (points.length === 1) context.arc(x(points[0].t), y(points[0].v), 2 * ratio, 0, 2 * Math.PI);
+      context.stroke();
+    }
+    context.restore();
+    const scored = history.filter((p) => p.v !== null);
+    ui.legend.textContent = scored.length
+      ? `now ${percent(scored[scored.length - 1].v)} · 50% line = decision`
+      : 'no score yet';
+  }
+
+  // ---------- calibration ----------
+
+  function updateCalibrateButton() {
+    ui.calibrate.disabled = calibrating || !state.connected || !cameraReady();
+    ui.calibrate.textContent = state.calibrated ? 'Recalibrate' : 'Calibrate';
+  }
+
+  function updateCalibrationText(remaining) {
+    const faces = `${state.enrolled} face${state.enrolled === 1 ? '' : 's'} so far`;
+    if (typeof remaining === 'number' && remaining > 0) {
+      ui.countdown.textContent = Math.ceil(remaining / 1000).toString();
+    }
+    const seconds = (model && model.calibration_seconds) || 3;
+    ui.calibration.textContent = ui.countdown.hidden
+      ? `Setting your reference… (${faces})`
+      : `Relax your face for ${seconds} seconds and look at the camera. (${faces})`;
+  }
+
+  function startCalibration() {
+    if (calibrating || !socket || socket.readyState !== WebSocket.OPEN) return;
+    calibrating = true;
+    state.calibrated = false;
+    state.enrolled = 0;
+    socket.send(JSON.stringify({ type: 'calibrate', action: 'start' }));
+    const seconds = (model && model.calibration_seconds) || 3;
+    const endsAt = performance.now() + seconds * 1000;
+    ui.countdown.hidden = false;
+    ui.calibrationBox.classList.add('active');
+    updateCalibrateButton();
+    updateCalibrationText(seconds * 1000);
+    calibrationTicker = setInterval(() => {
+      const remaining = endsAt - performance.now();
+      if (remaining > 0) {
+        updateCalibrationText(remaining);
+        return;
+      }
+      clearInterval(calibrationTicker);
+      calibrationTicker = null;
+      ui.countdown.hidden = true;
+      updateCalibrationText();
+      if (socket && socket.readyState === WebSocket.OPEN) {
+        socket.send(JSON.stringify({ type: 'calibrate', action: 'stop' }));
+      }
+      calibrationWatchdog = setTimeout(() => {
+        stopCalibration();
+        ui.calibration.textContent = 'The server did not confirm the calibration; try again.';
+      }, CALIBRATION_REPLY_MS);
+    }, 100);
+  }
+
+  function stopCalibration() {
+    calibrating = false;
+    clearInterval(calibrationTicker);
+    clearTimeout(calibrationWatchdog);
+    calibrationTicker = null;
+    calibrationWatchdog = null;
+    ui.countdown.hidden = true;
+    ui.calibrationBox.classList.remove('active');
+    if (model && model.needs_reference && !state.calibrated) {
+      ui.calibration.textContent = 'Not calibrated.';
+    }
+    updateCalibrateButton();
+  }
+
+  function onCalibrated(message) {
+    state.calibrated = true;
+    if (typeof message.enrolled === 'number') state.enrolled = message.enrolled;
+    stopCalibration();
+    ui.calibration.textContent =
+      `Calibrated on ${state.enrolled} face${state.enrolled === 1 ? '' : 's'}.`;
+    showError(null);
+    // Start the smoothed score afresh from the new reference.
+    if (socket && socket.readyState === WebSocket.OPEN) {
+      socket.send(JSON.stringify({ type: 'reset' }));
+    }
+  }
+
+  function onServerError(message) {
+    if (calibrating) {
+      stopCalibration();
+      ui.calibration.textContent = `Calibration failed: ${message.error || 'unknown error'}`
+        + `${message.fix ? ` ${message.fix}` : ''}`;
+      return;
+    }
+    showError(message.error || 'The server reported an error.', message.fix);
+  }
+
+  // ---------- start ----------
+
+  ui.calibrate.addEventListener('click', startCalibration);
+  window.addEventListener('resize', () => drawChart());
+  setInterval(() => {
+    drawChart();                  // the time axis moves even when no replies come
+    if (inFlight && socket && performance.now() - captureStartedAt > REPLY_TIMEOUT_MS) {
+      socket.close();             // a lost reply would stop the stream for good: start over
+    }
+  }, 1000);
+  drawChart();
+  startCamera();
+  loadModel().then((info) => {
+    applyModel(info);
+    connect();
+  });
+})();
