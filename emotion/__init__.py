@@ -4,6 +4,6 @@ __version__ = "0.1.0"
 
 from pathlib import Path
 
-# conf/ beside the package. Absolute, because Hydra reads a relative config_path as a
-# package path when started from an installed console script.
-CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+# The configs ship inside the package (and its wheel). Absolute, because Hydra reads a relative
+# config_path as a package path when started from an installed console script.
+CONFIG_DIR = str(Path(__file__).resolve().parent / "conf")

@@ -17,7 +17,7 @@ from emotion.store.schema import LandmarkStore
 from emotion.synthetic.generate import generate
 from emotion.synthetic.settings import SyntheticSettings
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+CONF_DIR = Path(__file__).resolve().parents[1] / "emotion" / "conf"
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 

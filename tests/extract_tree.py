@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 FIXTURE = Path(__file__).parent / "fixtures" / "astronaut.jpg"
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+CONF_DIR = Path(__file__).resolve().parents[1] / "emotion" / "conf"
 PERSON_A = "a" * 64
 PERSON_B = "b" * 64
 PERSON_C = "c" * 64

@@ -1,8 +1,10 @@
 """The package as a wheel: what a `pip install` outside the checkout gets must hold the files
-the commands read at run time (the face template, the served page and its assets)."""
+the commands read at run time (the configs, the face template, the served page and its
+assets), and its Hydra commands must find their configs from any folder."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -12,22 +14,31 @@ from pathlib import Path
 
 from tests.commands import ROOT
 
+# Each Hydra command composes its config and prints it (`--cfg job`) without running.
+HYDRA_COMMANDS = {
+    "emotion-train": "emotion.training.app",
+    "emotion-eval": "emotion.evaluate.app",
+    "emotion-extract": "emotion.extract.app",
+}
+
 
 def build_wheel(tmp_path: Path) -> Path:
-    """Build from a copy of the sources, so the checkout gets no build/ folder."""
+    """Build from a copy of the sources, so the checkout gets no build/ folder; the build
+    must warn about nothing (setuptools deprecations become build errors later)."""
     source = tmp_path / "source"
     shutil.copytree(
         ROOT / "emotion", source / "emotion", ignore=shutil.ignore_patterns("__pycache__")
     )
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
-    subprocess.run(
+    built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation"]
-        + ["--quiet", "--wheel-dir", str(tmp_path / "dist")],
+        + ["--verbose", "--wheel-dir", str(tmp_path / "dist")],
         check=True,
         capture_output=True,
         text=True,
     )
+    assert "deprecated" not in built.stdout + built.stderr, built.stderr[-3000:]
     (wheel,) = (tmp_path / "dist").glob("emotion-*.whl")
     return wheel
 
@@ -43,6 +54,41 @@ def test_the_wheel_ships_the_page_and_its_assets(tmp_path: Path) -> None:
     assert static <= names, sorted(static - names)
     assert "emotion/assets/face_template.npz" in names
     assert "emotion/serve/api.py" in names
+    configs = {
+        path.relative_to(ROOT).as_posix() for path in (ROOT / "emotion" / "conf").rglob("*.yaml")
+    }
+    assert "emotion/conf/train.yaml" in configs
+    assert configs <= names, sorted(configs - names)
+
+
+def test_the_installed_wheels_hydra_commands_find_their_configs(tmp_path: Path) -> None:
+    """Installed without -e, away from the checkout, run from an empty folder."""
+    wheel = build_wheel(tmp_path)
+    target = tmp_path / "installed"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target", str(target)]
+        + [str(wheel)],
+        check=True,
+        capture_output=True,
+    )
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    for command, module in HYDRA_COMMANDS.items():
+        code = f"import emotion, sys; assert emotion.__file__.startswith({str(target)!r}); "
+        code += f"from {module} import main; sys.argv[0] = {command!r}; main()"
+        done = subprocess.run(
+            [sys.executable, "-c", code, "--cfg", "job"],
+            cwd=empty,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, f"{command}: {done.stderr[-2000:]}"
+        assert "Check that the config directory" not in done.stderr
+        assert done.stdout.strip(), command
+    assert list(empty.iterdir()) == []  # --cfg job writes nothing
 
 
 def test_the_page_loads_nothing_from_another_origin() -> None:

@@ -42,7 +42,7 @@ from emotion.facemesh.mesh import quiet_native_logs
 
 DEFAULT_ROOT = Path("../shared/data/aihub_sample")
 DEFAULT_OUTPUT = Path("outputs/bench/extract.json")
-TRAINING_NOISE_STD = 0.002  # conf/data/*.yaml noise_std, in the same nose_unit features
+TRAINING_NOISE_STD = 0.002  # emotion/conf/data/*.yaml noise_std, in the same nose_unit features
 # The stated tolerance for reduced decoding: RMS change of the nose_unit features against a
 # full-resolution decode. 1.5x the noise the model is trained to ignore; FaceMesh itself moves
 # them by 0.0021 when a 1280x960 photo shifts by one pixel. 1/4 decoding of 1280x960 photos

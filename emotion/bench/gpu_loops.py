@@ -43,7 +43,7 @@ class RunResult:
 
 
 def precision_for(device: torch.device) -> str:
-    """bf16 mixed precision on CUDA (conf/trainer/gpu.yaml); full float32 on the CPU."""
+    """bf16 mixed precision on CUDA (emotion/conf/trainer/gpu.yaml); full float32 on the CPU."""
     return "bf16-mixed" if device.type == "cuda" else "32-true"
 
 

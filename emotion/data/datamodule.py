@@ -38,7 +38,7 @@ class LandmarkDataModule(L.LightningDataModule):
     """Subject-disjoint train/val/test batches of normalised landmarks, held in memory."""
 
     def __init__(self, path: str, **settings: Any) -> None:
-        """`path` and the other keys of `DataSettings` (as Hydra passes `conf/data`)."""
+        """`path` and the other keys of `DataSettings` (as Hydra passes `emotion/conf/data`)."""
         super().__init__()
         self.settings = DataSettings(path=str(path), **settings)
         self.path = Path(path)

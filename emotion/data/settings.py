@@ -1,4 +1,4 @@
-"""Every data setting of a run as one typed, checked object (`conf/data/*.yaml` keys)."""
+"""Every data setting of a run as one typed, checked object (`emotion/conf/data/*.yaml` keys)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ class DataSettings:
     val_fraction: float = 0.15
     # Carve a validation split only when it holds at least this many people; with fewer,
     # they train (and the final epoch is kept: select=auto). 0 (here): always carve; the
-    # training configs set 10 (conf/data/synthetic.yaml).
+    # training configs set 10 (emotion/conf/data/synthetic.yaml).
     min_val_subjects: int = 0
     drop_overlap: bool = True
     fold: int = DEFAULT_FOLD

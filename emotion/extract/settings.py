@@ -168,7 +168,7 @@ class ExtractSettings:
 
     @classmethod
     def from_config(cls, cfg: Any) -> ExtractSettings:
-        """From the `conf/extract.yaml` tree (a DictConfig or a plain nested dict)."""
+        """From the `emotion/conf/extract.yaml` tree (a DictConfig or a plain nested dict)."""
         if cfg["source"]["root"] in (None, "", "???"):
             raise EmotionError(
                 "source.root is not set",

@@ -1,4 +1,4 @@
-"""`train(cfg)`: one training run from a composed `conf/train.yaml`, start to metrics.json.
+"""`train(cfg)`: one training run from a composed `emotion/conf/train.yaml`, start to metrics.json.
 
 Where the pieces meet: the data module (`emotion.data`) and the classifier
 (`emotion.models`) are built from the config, the run directory is locked and resumed or
