@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from emotion.errors import EmotionError
 from emotion.features.preprocessing import normalise
 from emotion.features.template import load_template
 from emotion.store.classes import BINARY
@@ -18,6 +19,7 @@ from emotion.synthetic.app import main
 from emotion.synthetic.face_model import FEAR_ACTIONS, build_face_model
 from emotion.synthetic.generate import generate, generate_store
 from emotion.synthetic.settings import SyntheticSettings
+from tests.commands import emotion
 
 SMALL = {"num_subjects": 12, "frames_per_subject": 10}
 
@@ -116,3 +118,21 @@ def test_anxious_faces_have_raised_brows_and_open_mouths() -> None:
     for measure in (inner_brow_height, mouth_opening, mouth_width):
         ratio = measure / eye_width
         assert ratio[anxious].mean() > ratio[neutral].mean()
+
+
+@pytest.mark.parametrize(
+    ("settings", "key"),
+    [({"num_subjects": 0}, "num_subjects=0"), ({"num_subjects": 1}, "num_subjects=1")]
+    + [({"frames_per_subject": 1}, "frames_per_subject=1"), ({"num_frames": 3}, "num_frames=3")]
+    + [({"anxious_fraction": 1.0}, "anxious_fraction=1.0")],
+)
+def test_bad_settings_are_a_user_error_naming_the_setting(settings: dict, key: str) -> None:
+    with pytest.raises(EmotionError, match=key):
+        SyntheticSettings(**settings)
+
+
+def test_emotion_synth_refuses_zero_subjects_with_exit_2(tmp_path: Path) -> None:
+    done = emotion("emotion.synthetic.app", "--subjects", "0", "--output", "s.h5", cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "error: num_subjects=0" in done.stderr and "fix: emotion-synth --subjects" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "s.h5").exists()

@@ -7,12 +7,14 @@ import logging
 from dataclasses import fields
 from pathlib import Path
 
+from emotion.errors import exit_on_user_error
 from emotion.synthetic.generate import generate_store
 from emotion.synthetic.settings import SyntheticSettings
 
 log = logging.getLogger(__name__)
 
 
+@exit_on_user_error
 def main(argv: list[str] | None = None) -> None:
     """`emotion-synth`: write a SYNTHETIC landmark store."""
     defaults = SyntheticSettings()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from emotion.errors import EmotionError
 from emotion.store.classes import BINARY
 
 GENERATOR_VERSION = "1"
@@ -50,14 +51,38 @@ class SyntheticSettings:
     photo_sizes: list[tuple[int, int]] = field(default_factory=lambda: list(PHOTO_SIZES))
 
     def __post_init__(self) -> None:
-        if self.num_subjects < 2:
-            raise ValueError("num_subjects must be at least 2 (one train, one test subject)")
-        if self.frames_per_subject < 2:
-            raise ValueError("frames_per_subject must be at least 2 (one frame per class)")
-        if self.num_frames is not None and self.num_frames < 2 * self.num_subjects:
-            raise ValueError("num_frames must give every subject at least 2 frames")
-        if not 0.0 < self.anxious_fraction < 1.0:
-            raise ValueError("anxious_fraction must lie strictly between 0 and 1")
-        if not 0.0 < self.test_fraction < 1.0:
-            raise ValueError("test_fraction must lie strictly between 0 and 1")
+        # (setting, its emotion-synth flag, holds, what it must be)
+        checks = (
+            (
+                "num_subjects",
+                "--subjects",
+                self.num_subjects >= 2,
+                "2 or more (one to train, one to test)",
+            ),
+            (
+                "frames_per_subject",
+                "--frames",
+                self.frames_per_subject >= 2,
+                "2 or more (one per class)",
+            ),
+            (
+                "num_frames",
+                "--rows",
+                self.num_frames is None or self.num_frames >= 2 * self.num_subjects,
+                "at least 2 per subject",
+            ),
+            (
+                "anxious_fraction",
+                "--anxious-fraction",
+                0.0 < self.anxious_fraction < 1.0,
+                "in (0, 1)",
+            ),
+            ("test_fraction", "--test-fraction", 0.0 < self.test_fraction < 1.0, "in (0, 1)"),
+        )
+        for name, flag, holds, rule in checks:
+            if not holds:
+                raise EmotionError(
+                    f"{name}={getattr(self, name)} must be {rule}",
+                    f"emotion-synth {flag} ..., or data.synthetic.{name}=... in training",
+                )
         self.photo_sizes = [(int(width), int(height)) for width, height in self.photo_sizes]
