@@ -118,11 +118,22 @@ def test_missing_store_is_not_replaced_by_synthetic_data(tmp_path: Path) -> None
     assert not (tmp_path / "mine.h5").exists()
 
 
-def test_the_synthetic_default_is_generated_when_missing(tmp_path: Path) -> None:
+def test_the_synthetic_default_is_made_by_training_not_by_the_data_module(
+    tmp_path: Path,
+) -> None:
+    """The data module never writes: a missing store is refused, naming the command that
+    makes one; `ensure_default_store` (what training calls) generates the default."""
+    from emotion.store.schema import StoreError
+    from emotion.synthetic.generate import ensure_default_store
+
     output = tmp_path / "synthetic.h5"
-    data = LandmarkDataModule(
-        str(output),
-        synthetic={"output": str(output), "num_subjects": 20, "frames_per_subject": 8, "seed": 1},
-    )
+    synthetic = {"output": str(output), "num_subjects": 20, "frames_per_subject": 8, "seed": 1}
+    data = LandmarkDataModule(str(output), synthetic=synthetic)
+    with pytest.raises(StoreError):
+        data.setup()
+    assert not output.exists()
+    ensure_default_store(tmp_path / "other.h5", synthetic)  # not the default's path
+    assert not list(tmp_path.iterdir())
+    ensure_default_store(output, synthetic)
     data.setup()
     assert output.exists() and data.is_synthetic

@@ -214,3 +214,37 @@ def test_a_store_without_a_test_split_is_a_clear_error(
     write_store(path, dataclasses.replace(tiny_synthetic, split=split))
     with pytest.raises(EmotionError, match="no rows with split=='test'"):
         _evaluate(f"run_dir={run_dir}", f"data.path={path}")
+
+
+def test_eval_on_a_run_whose_store_was_deleted_refuses_and_writes_nothing(
+    tmp_path: Path, train_config
+) -> None:
+    """Only training makes data: evaluation never regenerates the SYNTHETIC default store."""
+    from emotion.training.train import train
+
+    data_dir, run_dir = tmp_path / "data", tmp_path / "run"
+    cfg = train_config(
+        [
+            "data=synthetic",
+            f"paths.data_dir={data_dir}",
+            f"paths.run_dir={run_dir}",
+            f"paths.root_dir={tmp_path}",
+            "data.synthetic.num_subjects=12",
+            "model.width=16",
+            "model.depth=1",
+            "model.head_width=8",
+            "trainer.max_epochs=1",
+            "trainer.log_every_n_steps=1",
+            "trainer.accelerator=cpu",
+            "progress_bar=none",
+        ]
+    )
+    train(cfg)  # training generates the default store it names
+    (store,) = data_dir.glob("*.h5")
+    store.unlink()
+    done = emotion("emotion.evaluate.app", str(run_dir), cwd=tmp_path, timeout=300)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "error:" in done.stderr and "fix:" in done.stderr and "Traceback" not in done.stderr
+    assert "SYNTHETIC" not in done.stderr.split("error:")[0]  # nothing was generated
+    assert not store.exists() and not list(data_dir.iterdir())
+    assert not (run_dir / "eval").exists()

@@ -56,26 +56,6 @@ class LandmarkDataModule(L.LightningDataModule):
         # data.baseline_resample: what redrawing the training references needs.
         self._redraw: tuple[Protocol, np.ndarray, LandmarkStore, np.ndarray] | None = None
 
-    # -- data on disk ---------------------------------------------------------------------
-
-    def prepare_data(self) -> None:
-        """Create the synthetic default store when it is the configured path and missing."""
-        if self.path.exists():
-            return
-        if self.settings.synthetic is not None and self._is_synthetic_default():
-            from emotion.synthetic.generate import generate_store
-            from emotion.synthetic.settings import SyntheticSettings
-
-            settings = {k: v for k, v in self.settings.synthetic.items() if k != "output"}
-            log.info("no store at %s: generating the SYNTHETIC default data set", self.path)
-            generate_store(self.path, SyntheticSettings(**settings))
-            return
-        read_store(self.path)  # raises a StoreError that names the command creating one
-
-    def _is_synthetic_default(self) -> bool:
-        output = self.settings.synthetic.get("output") if self.settings.synthetic else None
-        return output is not None and Path(output).resolve() == self.path.resolve()
-
     # -- into memory ----------------------------------------------------------------------
 
     def setup(self, stage: str | None = None) -> None:
@@ -113,7 +93,6 @@ class LandmarkDataModule(L.LightningDataModule):
 
     def _read(self) -> tuple[LandmarkStore, int]:
         """The store, without non-finite rows (and empty classes, when asked)."""
-        self.prepare_data()
         store, dropped = drop_non_finite(read_store(self.path))
         if len(store) == 0:
             raise EmotionError(
@@ -127,7 +106,7 @@ class LandmarkDataModule(L.LightningDataModule):
         self.is_synthetic = store.synthetic
         if self.is_synthetic:
             log.info(
-                "training data %s is SYNTHETIC (generated landmarks, not real faces)", self.path
+                "data %s is SYNTHETIC (generated landmarks, not real faces)", self.path
             )
         return store, dropped
 

@@ -93,3 +93,19 @@ def generate_store(path: str | Path, settings: SyntheticSettings | None = None) 
         time.perf_counter() - started,
     )
     return written
+
+
+def ensure_default_store(path: str | Path, synthetic: Any | None) -> None:
+    """Generate the SYNTHETIC default store when a run names it and it does not exist yet.
+
+    Only training (and emotion-synth) writes data: `synthetic` is the run's `data.synthetic`
+    config, whose `output` says which path is the generated default; any other missing path
+    is left for the data module to refuse, naming the command that makes a store."""
+    target = Path(path)
+    if target.exists() or not synthetic or synthetic.get("output") is None:
+        return
+    if Path(str(synthetic["output"])).resolve() != target.resolve():
+        return
+    log.info("no store at %s: generating the SYNTHETIC default data set", target)
+    settings = {key: value for key, value in dict(synthetic).items() if key != "output"}
+    generate_store(target, SyntheticSettings(**settings))

@@ -28,6 +28,7 @@ from emotion.errors import EmotionError
 from emotion.models.classifier import LandmarkClassifier
 from emotion.notices import silence_known_notices
 from emotion.rundir import CHECKPOINT_DIR, METRICS_FILE, write_json_atomic
+from emotion.synthetic.generate import ensure_default_store
 from emotion.training.resume import plan_resume, run_directory_lock
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,7 @@ def check_accelerator(accelerator: str) -> None:
 def _train_in(run_dir: Path, cfg: DictConfig) -> dict[str, Any]:
     check_accelerator(str(cfg.trainer.get("accelerator", "auto")))
     L.seed_everything(cfg.seed, workers=True)
+    ensure_default_store(cfg.data.path, cfg.data.get("synthetic"))
     datamodule: LandmarkDataModule = build(cfg.data)
     if datamodule.settings.split_strategy == "none":
         raise EmotionError(
