@@ -4,12 +4,16 @@ and read in this one place.
 A checkpoint is Lightning's dict (`state_dict`, `hyper_parameters`, `epoch`, ...) plus:
 
     val_metrics             {"val/...": float}: the validation metrics it was chosen by
-    landmark_preprocessing  {store_schema_version, normalization, aspect_correction, baseline,
-                            enroll_per_subject, baseline_features}: how raw landmarks become its
-                            input (`emotion.features.preprocessing`)
-    data_settings           what it was trained on: geometry, classes, store path, whether the
-                            store is SYNTHETIC, the split settings and the people per stage
     temperature             float, fitted by `calibration=temperature` (absent otherwise)
+    LandmarkDataModule      the data module's state_dict() (`emotion.data.record`):
+      landmark_preprocessing  {store_schema_version, normalization, aspect_correction,
+                              baseline, enroll_per_subject, baseline_features}: how raw
+                              landmarks become its input (`emotion.features.preprocessing`)
+      data_settings           what it was trained on: geometry, classes, store path, whether
+                              the store is SYNTHETIC, the split settings and the people per stage
+
+Checkpoints written before the data module kept that record carry its two sections at the top
+level; `section` reads either.
 
 Every value is plain (numbers, strings, lists, dicts), so `torch.load(weights_only=True)`
 reads it and `LandmarkClassifier(**hyper_parameters)` rebuilds the network without a config.
@@ -17,10 +21,11 @@ reads it and `LandmarkClassifier(**hyper_parameters)` rebuilds the network witho
 
 from __future__ import annotations
 
+import os
 import pickle
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
@@ -28,15 +33,16 @@ from emotion.errors import EmotionError
 from emotion.features.preprocessing import NORMALISATIONS, Preprocessing
 from emotion.store.schema import SCHEMA_VERSION
 
-if TYPE_CHECKING:
-    from emotion.data.datamodule import LandmarkDataModule
-
 STATE_DICT_KEY = "state_dict"
 HYPER_PARAMETERS_KEY = "hyper_parameters"
 VAL_METRICS_KEY = "val_metrics"
+# The data module's record sections; the same names as emotion.data.record's (this room reads
+# the record as plain values and does not import the data room).
 PREPROCESSING_KEY = "landmark_preprocessing"
 DATA_SETTINGS_KEY = "data_settings"
 TEMPERATURE_KEY = "temperature"
+# Where Lightning saves a data module's state_dict(): under the module's class name.
+DATAMODULE_STATE_KEY = "LandmarkDataModule"
 
 # Hyperparameters that define the network: a checkpoint only resumes into the same ones.
 ARCHITECTURE_KEYS = (
@@ -50,59 +56,41 @@ ARCHITECTURE_KEYS = (
 )
 # Data settings that change what a feature vector means; a trunk only transfers when they match.
 GEOMETRY_KEYS = ("normalization", "aspect_correction", "input_dim")
-STAGES = ("train", "val", "test")
 
 
 # -- writing (LandmarkClassifier.on_save_checkpoint, calibration) --------------------------------
 
 
-def preprocessing_record(preprocessing: Preprocessing) -> dict[str, Any]:
-    return {"store_schema_version": SCHEMA_VERSION, **preprocessing.to_record()}
-
-
-def data_record(datamodule: LandmarkDataModule) -> dict[str, Any]:
-    """How the inputs were made and which people the model saw, as plain values: a trunk is
-    only reusable on features made the same way, and a model only honestly tested on people
-    it never saw; both checks need this record to travel with the checkpoint alone."""
-    settings = datamodule.settings
-    return {
-        "normalization": settings.normalization,
-        "aspect_correction": bool(settings.aspect_correction),
-        "input_dim": int(datamodule.input_dim),
-        "class_names": [str(name) for name in datamodule.class_names],
-        "path": str(datamodule.path),
-        "synthetic": bool(datamodule.is_synthetic),
-        "split_strategy": settings.split_strategy,
-        "val_fraction": float(settings.val_fraction),
-        "min_val_subjects": int(settings.min_val_subjects),
-        "drop_overlap": bool(settings.drop_overlap),
-        "fold": int(settings.fold),
-        "num_folds": int(settings.num_folds),
-        "split_seed": int(settings.split_seed),
-        "subjects": {
-            stage: sorted({str(person) for person in datamodule.subjects(stage).tolist()})
-            for stage in STAGES
-        },
-    }
-
-
-def record_training(
-    checkpoint: dict[str, Any],
-    val_metrics: dict[str, float],
-    datamodule: LandmarkDataModule | None,
-) -> None:
-    """Everything a training run adds to the checkpoint Lightning is saving."""
+def record_training(checkpoint: dict[str, Any], val_metrics: dict[str, float]) -> None:
+    """What the model adds to the checkpoint Lightning is saving (the data module adds its
+    own record through its state_dict)."""
     checkpoint[VAL_METRICS_KEY] = dict(val_metrics)
-    if datamodule is not None:
-        checkpoint[DATA_SETTINGS_KEY] = data_record(datamodule)
-        checkpoint[PREPROCESSING_KEY] = preprocessing_record(datamodule.settings.preprocessing)
 
 
 def write_temperature(path: str | Path, temperature: float) -> None:
-    """Store a fitted softmax temperature in an existing checkpoint file."""
+    """Store a fitted softmax temperature in an existing checkpoint file, atomically: a
+    temporary file beside it, synced, then renamed over it, so a crash leaves the old file."""
+    path = Path(path)
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     checkpoint[TEMPERATURE_KEY] = float(temperature)
-    torch.save(checkpoint, path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        with temporary.open("wb") as handle:
+            torch.save(checkpoint, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def section(checkpoint: dict[str, Any], key: str) -> Any:
+    """One section of the data module's record: in its state (Lightning saves it under the
+    module's class name), or at the checkpoint's top level in older checkpoints."""
+    state = checkpoint.get(DATAMODULE_STATE_KEY)
+    if isinstance(state, dict) and key in state:
+        return state[key]
+    return checkpoint.get(key)
 
 
 # -- reading -------------------------------------------------------------------------------------
@@ -143,7 +131,7 @@ def val_metrics(checkpoint: dict[str, Any]) -> dict[str, float]:
 
 def data_record_of(checkpoint: dict[str, Any]) -> dict[str, Any]:
     """The data record; empty for checkpoints older than it."""
-    return dict(checkpoint.get(DATA_SETTINGS_KEY) or {})
+    return dict(section(checkpoint, DATA_SETTINGS_KEY) or {})
 
 
 def temperature_of(checkpoint: dict[str, Any]) -> float:
@@ -155,7 +143,7 @@ def preprocessing_of(
 ) -> Preprocessing:
     """The checkpoint's landmark preprocessing; for checkpoints older than that record, the
     run's saved config beside it. Without either, refuse to guess."""
-    stored = checkpoint.get(PREPROCESSING_KEY)
+    stored = section(checkpoint, PREPROCESSING_KEY)
     if stored is None:
         data = run_config.get("data") or {}
         if "normalization" not in data:

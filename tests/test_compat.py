@@ -45,3 +45,31 @@ def test_an_older_checkpoint_records_the_split_todays_code_makes() -> None:
     data.setup()
     for stage in ("train", "val", "test"):
         assert sorted(set(data.subjects(stage).tolist())) == record["subjects"][stage], stage
+
+
+def test_the_checkpoint_reads_the_data_modules_record_where_lightning_saves_it() -> None:
+    """checkpoint.py reads the record by name without importing the data room: the names
+    must stay the data room's."""
+    from emotion import checkpoint
+    from emotion.data import record
+
+    assert checkpoint.DATAMODULE_STATE_KEY == LandmarkDataModule.__qualname__
+    assert checkpoint.PREPROCESSING_KEY == record.PREPROCESSING_KEY
+    assert checkpoint.DATA_SETTINGS_KEY == record.DATA_SETTINGS_KEY
+
+
+def test_resuming_with_features_made_another_way_is_refused(
+    train_config, tiny_store_path: Path, tmp_path: Path
+) -> None:
+    import pytest
+
+    from emotion.errors import EmotionError
+    from emotion.training.train import train
+    from tests.conftest import small_overrides
+
+    run_dir = tmp_path / "run"
+    train(train_config(small_overrides(tiny_store_path, run_dir)))
+    changed = small_overrides(tiny_store_path, run_dir, "data.aspect_correction=false")
+    changed[changed.index("trainer.max_epochs=1")] = "trainer.max_epochs=2"
+    with pytest.raises(EmotionError, match="data.aspect_correction was True, now False"):
+        train(train_config(changed))

@@ -192,8 +192,9 @@ def test_checkpoint_of_another_schema_or_class_set_is_refused(
 ) -> None:
     run_dir, trained = run
     checkpoint = torch.load(trained["best_checkpoint"], weights_only=True)
-    assert checkpoint["landmark_preprocessing"]["normalization"] == "nose_unit"
-    checkpoint["landmark_preprocessing"]["store_schema_version"] = 2
+    record = checkpoint["LandmarkDataModule"]["landmark_preprocessing"]
+    assert record["normalization"] == "nose_unit"
+    record["store_schema_version"] = 2
     other = tmp_path / "v2.ckpt"
     torch.save(checkpoint, other)
     with pytest.raises(EmotionError, match="schema v2"):

@@ -69,7 +69,7 @@ def test_all_options_together_train_and_leave_a_loadable_checkpoint(
     assert {"test/ece_raw", "test/ece_calibrated", "test/nll_calibrated"} <= set(metrics["test"])
     checkpoint = torch.load(result["best_checkpoint"], weights_only=True)
     assert checkpoint["temperature"] == pytest.approx(metrics["test"]["test/temperature"])
-    assert checkpoint["data_settings"]["normalization"] == "procrustes"
+    assert checkpoint["LandmarkDataModule"]["data_settings"]["normalization"] == "procrustes"
     LandmarkClassifier.load_from_checkpoint(result["best_checkpoint"])  # strict: no extra keys
 
 

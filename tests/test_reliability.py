@@ -156,6 +156,6 @@ def test_an_empty_store_says_it_is_empty(make_store) -> None:
 def test_metrics_json_records_the_model_trained_on_synthetic_data(run) -> None:
     run_dir, trained = run
     checkpoint = torch.load(trained["best_checkpoint"], weights_only=True)
-    assert checkpoint["data_settings"]["synthetic"] is True
+    assert checkpoint["LandmarkDataModule"]["data_settings"]["synthetic"] is True
     assert load_trained(Path(trained["best_checkpoint"])).trained_on_synthetic is True
     assert json.loads((run_dir / "metrics.json").read_text())["synthetic_data"] is True

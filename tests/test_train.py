@@ -204,6 +204,8 @@ def test_checkpoints_record_their_data_whatever_the_callbacks(
 ) -> None:
     result = _run(train_config, tiny_store_path, tmp_path / "run", "callbacks=none")
     checkpoint = torch.load(result["best_checkpoint"], weights_only=True)
-    settings = checkpoint["data_settings"]
-    assert settings["normalization"] == checkpoint["landmark_preprocessing"]["normalization"]
+    # The data module's own state, as Lightning saves it (emotion.checkpoint.section).
+    record = checkpoint["LandmarkDataModule"]
+    settings = record["data_settings"]
+    assert settings["normalization"] == record["landmark_preprocessing"]["normalization"]
     assert settings["subjects"]["test"] and settings["class_names"] == ["neutral", "anxious"]

@@ -21,6 +21,12 @@ import torch
 
 from emotion.data.batches import BatchIndices, TensorRows, batch_loader, stages_on_device
 from emotion.data.protocol import Protocol, apply_protocol, read_stage
+from emotion.data.record import (
+    DATA_SETTINGS_KEY,
+    PREPROCESSING_KEY,
+    data_record,
+    preprocessing_record,
+)
 from emotion.data.select import drop_empty_classes, drop_non_finite, split_store
 from emotion.data.settings import DataSettings
 from emotion.data.splits import SplitIndices, check_split
@@ -105,9 +111,7 @@ class LandmarkDataModule(L.LightningDataModule):
         self.class_names = list(store.class_names)
         self.is_synthetic = store.synthetic
         if self.is_synthetic:
-            log.info(
-                "data %s is SYNTHETIC (generated landmarks, not real faces)", self.path
-            )
+            log.info("data %s is SYNTHETIC (generated landmarks, not real faces)", self.path)
         return store, dropped
 
     def _log_split(self, indices: SplitIndices) -> None:
@@ -170,6 +174,45 @@ class LandmarkDataModule(L.LightningDataModule):
 
     def rows(self, stage: str) -> TensorRows:
         return self._rows[stage]
+
+    def record(self) -> dict[str, Any]:
+        """The data record of `emotion.data.record`: settings, geometry, people per stage."""
+        return data_record(
+            self.settings,
+            input_dim=self.input_dim,
+            class_names=self.class_names,
+            synthetic=self.is_synthetic,
+            subjects={
+                stage: [str(person) for person in self.subjects(stage).tolist()] for stage in STAGES
+            },
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        """What Lightning saves of the data module in every checkpoint: the data record and
+        the landmark preprocessing, plain values (read back by `emotion.checkpoint`)."""
+        if not self._rows:
+            return {}
+        return {
+            DATA_SETTINGS_KEY: self.record(),
+            PREPROCESSING_KEY: preprocessing_record(self.settings.preprocessing),
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """On resume: refuse a checkpoint whose inputs were made another way (its features
+        would mean something else to the network)."""
+        saved = state_dict.get(PREPROCESSING_KEY)
+        if not saved or not self._rows:
+            return
+        current = preprocessing_record(self.settings.preprocessing)
+        changed = sorted(key for key in current if saved.get(key) != current[key])
+        if changed:
+            raise EmotionError(
+                "the checkpoint being resumed made its features another way: "
+                + ", ".join(
+                    f"data.{key} was {saved.get(key)!r}, now {current[key]!r}" for key in changed
+                ),
+                "resume with the run's own data settings, or start a new run (another run_name)",
+            )
 
     def subjects(self, stage: str) -> np.ndarray:
         return self._subjects[stage]

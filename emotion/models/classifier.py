@@ -16,7 +16,6 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
 from emotion.checkpoint import record_training
-from emotion.data.datamodule import LandmarkDataModule
 from emotion.errors import EmotionError
 from emotion.models.metrics import evaluation_metrics
 from emotion.models.residual_mlp import INPUT_DIM, ResidualMLP, count_parameters
@@ -123,13 +122,9 @@ class LandmarkClassifier(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         self._evaluation_epoch_end("test")
 
-    def predict_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        features = batch[0] if isinstance(batch, (tuple, list)) else batch
-        return self.model(features).softmax(dim=1)
-
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Add what `emotion.checkpoint` says a training checkpoint carries: the validation
-        metrics it was chosen by, and how its inputs were made and from which people."""
+        """Add the validation metrics the checkpoint was chosen by (`emotion.checkpoint`); how
+        its inputs were made and from which people, the data module records itself."""
         if self._trainer is None:
             return
         val_metrics = {
@@ -137,12 +132,7 @@ class LandmarkClassifier(L.LightningModule):
             for key, value in self.trainer.callback_metrics.items()
             if key.startswith("val/")
         }
-        datamodule = self.trainer.datamodule
-        record_training(
-            checkpoint,
-            val_metrics,
-            datamodule if isinstance(datamodule, LandmarkDataModule) else None,
-        )
+        record_training(checkpoint, val_metrics)
 
     def configure_optimizers(self) -> Any:
         """AdamW with cosine annealing over the epochs, after an optional linear warm-up.

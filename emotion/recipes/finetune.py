@@ -18,7 +18,7 @@ import torch
 from lightning.pytorch.callbacks import BaseFinetuning
 from torch.optim import Optimizer
 
-from emotion.checkpoint import GEOMETRY_KEYS, data_record, data_record_of, read_checkpoint
+from emotion.checkpoint import GEOMETRY_KEYS, data_record_of, read_checkpoint
 from emotion.errors import EmotionError
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ class TrunkFromCheckpoint(BaseFinetuning):
                 "point init_from at a .ckpt written by emotion-train (e.g. experiment=pretrain7)",
             )
             recorded = data_record_of(source) or None
-            current = data_record(trainer.datamodule)
+            current = trainer.datamodule.record()
             check_geometry(recorded, current, self.checkpoint)
             if not self.allow_subject_overlap:
                 check_no_test_leak(recorded, current, self.checkpoint)

@@ -1,0 +1,52 @@
+"""What a checkpoint records of the data a model was trained on, as plain values.
+
+The data module hands this record to Lightning through its `state_dict()`, so every
+checkpoint carries it without the model or checkpoint rooms knowing the data module: a trunk
+is only reusable on features made the same way, and a model only honestly tested on people it
+never saw, and both checks need the record to travel with the checkpoint alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from emotion.data.settings import DataSettings
+from emotion.features.preprocessing import Preprocessing
+from emotion.store.schema import SCHEMA_VERSION
+
+# The record's two sections, under these names in the data module's state and (in older
+# checkpoints) at the top of the checkpoint (`emotion.checkpoint` reads both).
+DATA_SETTINGS_KEY = "data_settings"
+PREPROCESSING_KEY = "landmark_preprocessing"
+STAGES = ("train", "val", "test")
+
+
+def preprocessing_record(preprocessing: Preprocessing) -> dict[str, Any]:
+    return {"store_schema_version": SCHEMA_VERSION, **preprocessing.to_record()}
+
+
+def data_record(
+    settings: DataSettings,
+    *,
+    input_dim: int,
+    class_names: list[str],
+    synthetic: bool,
+    subjects: dict[str, list[str]],
+) -> dict[str, Any]:
+    """How the inputs were made and which people the model saw."""
+    return {
+        "normalization": settings.normalization,
+        "aspect_correction": bool(settings.aspect_correction),
+        "input_dim": int(input_dim),
+        "class_names": [str(name) for name in class_names],
+        "path": str(settings.path),
+        "synthetic": bool(synthetic),
+        "split_strategy": settings.split_strategy,
+        "val_fraction": float(settings.val_fraction),
+        "min_val_subjects": int(settings.min_val_subjects),
+        "drop_overlap": bool(settings.drop_overlap),
+        "fold": int(settings.fold),
+        "num_folds": int(settings.num_folds),
+        "split_seed": int(settings.split_seed),
+        "subjects": {stage: sorted(set(subjects.get(stage, []))) for stage in STAGES},
+    }
