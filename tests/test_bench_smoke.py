@@ -1,5 +1,5 @@
 """The training and inference benchmarks run end to end at tiny sizes, so neither can rot
-unnoticed (figures at these sizes mean nothing; the README's come from the full runs)."""
+unnoticed (figures at these sizes mean nothing; docs/results.md's come from the full runs)."""
 
 from __future__ import annotations
 

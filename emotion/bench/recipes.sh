@@ -6,7 +6,7 @@
 #       enrolled baseline), scored on every person of the real sample (data.split_strategy=none);
 # then one comparison table (Markdown + JSON) per data set, with paired per-fold and pooled
 # differences against experiment=seed_reference, written to outputs/recipes/ and printed, and
-# the README's brief table (outputs/recipes/table_<tag>.md, emotion/bench/recipes_table.py).
+# the brief table of docs/results.md (outputs/recipes/table_<tag>.md, emotion/bench/recipes_table.py).
 #
 #   bash emotion/bench/recipes.sh                                  # full settings (slow on CPU)
 #   EPOCHS=5 SEEDS=1,2,3 FOLDS=3 REAL_EPOCHS=100 bash emotion/bench/recipes.sh   # reduced
@@ -109,7 +109,7 @@ summarise() {  # summarise <name> <dir>: the comparison table of every recipe un
     --metric test/bal_acc --format markdown --out "$OUT/$name.md" --json "$OUT/$name.json"
 }
 
-# brief <json>...: the README's table (emotion/bench/recipes_table.py) from this run's tables.
+# brief <json>...: docs/results.md's table (emotion/bench/recipes_table.py) from this run's tables.
 brief() {
   local tables=()
   for table in "$@"; do

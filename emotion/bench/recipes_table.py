@@ -1,4 +1,4 @@
-"""One README table from the comparison JSONs that `emotion/bench/recipes.sh` writes.
+"""One docs/results.md table from the comparison JSONs that `emotion/bench/recipes.sh` writes.
 
     python -m emotion.bench.recipes_table "synthetic=outputs/recipes/synthetic_e5_f3_s1-2-3.json" \
         "real sample=outputs/recipes/real_sample_e200_f3_s1-2-3.json" --out table.md
