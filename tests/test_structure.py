@@ -1,5 +1,5 @@
-"""The package's rooms import each other one way: no import cycle between modules, nor
-between rooms (the subpackages and root modules of `emotion/`).
+"""The package's rooms import each other one way, in the pipeline order of the README's code
+map: a room imports only rooms before it (and the root helpers), so no cycle can form either.
 
 Every import counts, including those inside functions (a cycle hidden in a function-local
 import is still a cycle); only imports under `if TYPE_CHECKING:` are left out, since they
@@ -9,6 +9,7 @@ never run.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -91,3 +92,68 @@ def test_the_check_finds_a_cycle_hidden_in_a_function() -> None:
     graph = {"emotion.a": set(runtime_imports(ast.parse(code))) & {"emotion.b"}}
     graph["emotion.b"] = {"emotion.a"}
     assert find_cycle(graph) == ["emotion.a", "emotion.b", "emotion.a"]
+
+
+# The README's code map, in order. A room may import the rooms before it and the root helpers;
+# nothing after it. A new room must be placed here (and in the code map) to pass.
+ORDER = (
+    "emotion.facemesh",
+    "emotion.store",
+    "emotion.features",
+    "emotion.extract",
+    "emotion.synthetic",
+    "emotion.data",
+    "emotion.checkpoint",
+    "emotion.models",
+    "emotion.recipes",
+    "emotion.training",
+    "emotion.inference",
+    "emotion.evaluate",
+    "emotion.predict",
+    "emotion.export",
+    "emotion.serve",
+    "emotion.summary",
+    "emotion.bench",
+)
+# Small shared helpers every room may use; they import only each other.
+ROOT_HELPERS = ("emotion", "emotion.errors", "emotion.notices", "emotion.rundir", "emotion.cli")
+README = PACKAGE.parent / "README.md"
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    """Each import of a room after the importer's own, or of a room not in ORDER."""
+    found = []
+    for module, targets in sorted(graph.items()):
+        source = room(module)
+        for target in sorted(targets):
+            wanted = room(target)
+            if wanted == source or wanted in ROOT_HELPERS:
+                continue
+            if source in ROOT_HELPERS or source not in ORDER or wanted not in ORDER:
+                found.append(f"{module} -> {target} (outside the order)")
+            elif ORDER.index(wanted) > ORDER.index(source):
+                found.append(f"{module} -> {target}")
+    return found
+
+
+def test_every_room_imports_only_the_rooms_before_it() -> None:
+    assert upward_imports(import_graph()) == []
+
+
+def test_the_check_finds_an_upward_import_that_makes_no_cycle() -> None:
+    graph = {"emotion.facemesh.mesh": {"emotion.summary.table"}, "emotion.summary.table": set()}
+    assert upward_imports(graph) == ["emotion.facemesh.mesh -> emotion.summary.table"]
+    helper = {"emotion.errors": {"emotion.store.schema"}}
+    assert upward_imports(helper) == ["emotion.errors -> emotion.store.schema (outside the order)"]
+
+
+def test_the_readmes_code_map_lists_the_rooms_in_this_order() -> None:
+    text = README.read_text(encoding="utf-8")
+    table = text.split("## Code map", 1)[1].split("\n## ", 1)[0]
+    named = re.findall(r"`emotion/(\w+)(?:/|\.py)`", table)
+    rooms = [f"emotion.{name}" for name in dict.fromkeys(named) if name != "conf"]
+    assert rooms == list(ORDER)
+    packages = {
+        f"emotion.{path.name}" for path in PACKAGE.iterdir() if (path / "__init__.py").is_file()
+    }
+    assert packages - set(ORDER) == set(), "a room missing from the order"

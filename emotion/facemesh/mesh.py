@@ -15,7 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from emotion.store.schema import NUM_COORDS, NUM_LANDMARKS
+# What FaceMesh gives for one face with refine_landmarks=True: 478 points (468 and the irises)
+# of x, y, z. Every later room's arrays have this shape (emotion.store.schema says it again).
+NUM_LANDMARKS = 478
+NUM_COORDS = 3
 
 
 def quiet_native_logs() -> None:

@@ -25,10 +25,9 @@ import h5py
 import numpy as np
 
 from emotion.errors import EmotionError
+from emotion.facemesh.mesh import NUM_COORDS, NUM_LANDMARKS
 
 SCHEMA_VERSION = 1
-NUM_LANDMARKS = 478
-NUM_COORDS = 3
 SPLITS = ("train", "test")
 
 _STRING = h5py.string_dtype("utf-8")
