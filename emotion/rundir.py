@@ -35,12 +35,12 @@ def resolve_checkpoint(ckpt_path: str | None, run_dir: str | None) -> Path:
         if not path.is_file():
             raise EmotionError(
                 f"checkpoint {path} does not exist",
-                "pass ckpt_path=<file.ckpt> or run_dir=outputs/train/runs/<run_name>",
+                "pass a .ckpt file that exists, or the run directory outputs/train/runs/<run_name>",
             )
         return path
     if not run_dir:
         raise EmotionError(
-            "no model given", "pass run_dir=outputs/train/runs/<run_name> or ckpt_path=<file.ckpt>"
+            "no model given", "pass a run directory (outputs/train/runs/<run_name>) or a .ckpt"
         )
     folder = Path(run_dir)
     if not folder.is_dir():

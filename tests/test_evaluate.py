@@ -38,7 +38,7 @@ def test_cli_reproduces_the_training_test_metrics_exactly(run, tmp_path: Path) -
     run_dir, trained = run
     done = emotion(
         "emotion.evaluate.app",
-        f"run_dir={run_dir}",
+        str(run_dir),
         "bootstrap.resamples=100",
         cwd=tmp_path,
         timeout=300,
@@ -249,3 +249,15 @@ def test_eval_on_a_run_whose_store_was_deleted_refuses_and_writes_nothing(
     assert "SYNTHETIC" not in done.stderr.split("error:")[0]  # nothing was generated
     assert not store.exists() and not list(data_dir.iterdir())
     assert not (run_dir / "eval").exists()
+
+
+def test_the_model_is_the_first_argument_and_bad_settings_are_named() -> None:
+    from emotion.evaluate.settings import compose_eval_config
+
+    cfg = compose_eval_config("outputs/train/runs/a=1,b=2", ["split=val"])
+    assert cfg.run_dir == "outputs/train/runs/a=1,b=2" and cfg.split == "val"  # taken as it is
+    with pytest.raises(EmotionError, match="first argument"):
+        compose_eval_config("run", ["ckpt_path=other.ckpt"])
+    with pytest.raises(EmotionError, match="nope") as refused:
+        compose_eval_config("run", ["nope=1"])
+    assert "--print-config" in str(refused.value)

@@ -116,7 +116,7 @@ ORDER = (
     "emotion.bench",
 )
 # Small shared helpers every room may use; they import only each other.
-ROOT_HELPERS = ("emotion", "emotion.errors", "emotion.notices", "emotion.rundir", "emotion.cli")
+ROOT_HELPERS = ("emotion", "emotion.errors", "emotion.notices", "emotion.rundir")
 README = PACKAGE.parent / "README.md"
 
 

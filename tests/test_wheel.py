@@ -1,6 +1,6 @@
 """The package as a wheel: what a `pip install` outside the checkout gets must hold the files
 the commands read at run time (the configs, the face template, the served page and its
-assets), and its Hydra commands must find their configs from any folder."""
+assets), and its commands must find their configs from any folder."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from pathlib import Path
 
 from tests.commands import ROOT
 
-# Each Hydra command composes its config and prints it (`--cfg job`) without running.
-HYDRA_COMMANDS = {
-    "emotion-train": "emotion.training.app",
-    "emotion-eval": "emotion.evaluate.app",
-    "emotion-extract": "emotion.extract.app",
+# Each command that reads emotion/conf composes its config and prints it without running.
+CONFIG_COMMANDS = {
+    "emotion-train": ("emotion.training.app", ["--cfg", "job"]),
+    "emotion-eval": ("emotion.evaluate.app", ["some/run", "--print-config"]),
+    "emotion-extract": ("emotion.extract.app", ["--cfg", "job"]),
 }
 
 
@@ -61,7 +61,7 @@ def test_the_wheel_ships_the_page_and_its_assets(tmp_path: Path) -> None:
     assert configs <= names, sorted(configs - names)
 
 
-def test_the_installed_wheels_hydra_commands_find_their_configs(tmp_path: Path) -> None:
+def test_the_installed_wheels_commands_find_their_configs(tmp_path: Path) -> None:
     """Installed without -e, away from the checkout, run from an empty folder."""
     wheel = build_wheel(tmp_path)
     target = tmp_path / "installed"
@@ -74,11 +74,11 @@ def test_the_installed_wheels_hydra_commands_find_their_configs(tmp_path: Path) 
     empty = tmp_path / "empty"
     empty.mkdir()
     env = {**os.environ, "PYTHONPATH": str(target)}
-    for command, module in HYDRA_COMMANDS.items():
+    for command, (module, arguments) in CONFIG_COMMANDS.items():
         code = f"import emotion, sys; assert emotion.__file__.startswith({str(target)!r}); "
         code += f"from {module} import main; sys.argv[0] = {command!r}; main()"
         done = subprocess.run(
-            [sys.executable, "-c", code, "--cfg", "job"],
+            [sys.executable, "-c", code, *arguments],
             cwd=empty,
             env=env,
             capture_output=True,
@@ -88,7 +88,7 @@ def test_the_installed_wheels_hydra_commands_find_their_configs(tmp_path: Path) 
         assert done.returncode == 0, f"{command}: {done.stderr[-2000:]}"
         assert "Check that the config directory" not in done.stderr
         assert done.stdout.strip(), command
-    assert list(empty.iterdir()) == []  # --cfg job writes nothing
+    assert list(empty.iterdir()) == []  # printing the config writes nothing
 
 
 def test_the_page_loads_nothing_from_another_origin() -> None:

@@ -88,7 +88,7 @@ sweep() {
 ensemble() {
   local dir=$1 folds=$2
   for fold in $(seq 0 $(($folds - 1))); do
-    $PYTHON -m emotion.evaluate.app "run_dir='$dir/seed_reference/fold${fold}_seed*'" \
+    $PYTHON -m emotion.evaluate.app "$dir/seed_reference/fold${fold}_seed*" \
       output_dir="$dir/ensemble/fold$fold" tensorboard=false bootstrap.resamples=200 >/dev/null
   done
 }

@@ -57,8 +57,8 @@ def model_arguments(cfg: DictConfig) -> list[str]:
     if not chosen:
         raise EmotionError(
             "no model given",
-            "pass run_dir=outputs/train/runs/<run_name> (or a sweep folder for an ensemble) "
-            "or ckpt_path=<file.ckpt>",
+            "emotion-eval outputs/train/runs/<run_name> (or a .ckpt, or a sweep folder for an "
+            "ensemble)",
         )
     if isinstance(chosen, str):
         return [chosen]

@@ -168,5 +168,5 @@ def check_people_unseen(
                 "their score would be inflated",
                 "evaluate a fold ensemble on people none of its members saw (another store: "
                 "data.path=...), or ensemble the seeds of one fold "
-                "(\"run_dir='outputs/train/multiruns/<sweep>/data.fold=0,seed=*'\")",
+                "('outputs/train/multiruns/<sweep>/data.fold=0,seed=*')",
             )
