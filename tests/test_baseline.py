@@ -110,7 +110,7 @@ def test_session_features_ignore_the_labels_of_validation_and_test(make_store) -
 def test_predict_with_enroll_gives_the_probabilities_evaluation_gives(
     photo_store: tuple[Path, Path], enrolled_run: Path, tmp_path: Path
 ) -> None:
-    from emotion.predict.app import predict
+    from emotion.predict.pipeline import predict
 
     root, store = photo_store
     result = evaluate(eval_config(f"run_dir={enrolled_run}", "bootstrap.resamples=20"))
@@ -139,7 +139,7 @@ def test_predict_with_enroll_gives_the_probabilities_evaluation_gives(
 def test_a_baseline_model_without_a_reference_is_refused(
     photo_store: tuple[Path, Path], enrolled_run: Path, tmp_path: Path
 ) -> None:
-    from emotion.predict.app import predict
+    from emotion.predict.pipeline import predict
 
     root, _ = photo_store
     photo = str(next((root / "test" / "anxious").iterdir()))
@@ -159,7 +159,7 @@ def test_a_session_of_one_photo_is_not_scored_against_itself(
 ) -> None:
     """`--baseline session` on one photo would read it against itself: "no change" for any
     face. It is marked no_reference; two photos are scored."""
-    from emotion.predict.app import predict
+    from emotion.predict.pipeline import predict
 
     root, _ = photo_store
     photos = sorted(str(path) for path in (root / "test" / "anxious").iterdir())

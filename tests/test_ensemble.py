@@ -107,7 +107,7 @@ def test_predict_with_a_sweep_folder_averages_its_runs(
     sweeps: dict[str, Path], tmp_path: Path
 ) -> None:
     pytest.importorskip("mediapipe", reason="emotion-predict needs the extract extra")
-    from emotion.predict.app import predict
+    from emotion.predict.pipeline import predict
 
     face = Path(__file__).parent / "fixtures" / "astronaut.jpg"
     probabilities = []

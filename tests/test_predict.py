@@ -16,7 +16,7 @@ from tests.trained_run import train_tiny
 cv2 = pytest.importorskip("cv2", reason="emotion-predict needs the extract extra (opencv)")
 pytest.importorskip("mediapipe", reason="emotion-predict needs the extract extra (mediapipe)")
 
-from emotion.predict.app import predict  # noqa: E402
+from emotion.predict.pipeline import predict  # noqa: E402
 
 FACE = Path(__file__).parent / "fixtures" / "astronaut.jpg"
 

@@ -23,7 +23,7 @@ pytest.importorskip("mediapipe", reason="the serving tests need the extract extr
 from fastapi.testclient import TestClient  # noqa: E402
 
 from emotion.inference.ensemble import load_model  # noqa: E402
-from emotion.predict.app import predict  # noqa: E402
+from emotion.predict.pipeline import predict  # noqa: E402
 from emotion.serve.api import create_app  # noqa: E402
 from emotion.serve.engine import Engine  # noqa: E402
 from emotion.serve.settings import ServeSettings  # noqa: E402
