@@ -11,27 +11,12 @@ override is reported at once.
 
 from __future__ import annotations
 
-import hashlib
-
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from emotion import CONFIG_DIR
 from emotion.errors import exit_on_user_error
-
-
-def run_name_from_overrides(override_dirname: str, limit: int = 150) -> str:
-    """A directory name from the command-line overrides: same command, same directory."""
-    if not override_dirname:
-        return "default"
-    name = override_dirname.replace("/", "_")
-    if len(name) > limit:
-        digest = hashlib.sha1(name.encode()).hexdigest()[:10]
-        name = f"{name[: limit - 11]}-{digest}"
-    return name
-
-
-OmegaConf.register_new_resolver("run_name", run_name_from_overrides, replace=True)
+from emotion.training import run_name  # noqa: F401  (registers the run_name resolver)
 
 
 @exit_on_user_error
