@@ -30,7 +30,7 @@ from typing import Any
 import torch
 
 from emotion.errors import EmotionError
-from emotion.features.preprocessing import NORMALISATIONS, Preprocessing
+from emotion.features.preprocessing import NORMALIZATIONS, Preprocessing
 from emotion.store.schema import SCHEMA_VERSION
 
 STATE_DICT_KEY = "state_dict"
@@ -167,7 +167,7 @@ def preprocessing_of(
             "baseline replaced: its validation and test people never had a reference",
             "retrain with data.baseline=enrolled (or session)",
         )
-    if stored["normalization"] not in NORMALISATIONS:
+    if stored["normalization"] not in NORMALIZATIONS:
         raise EmotionError(f"{path} uses an unknown normalisation {stored['normalization']!r}")
     return Preprocessing.from_record(stored)
 

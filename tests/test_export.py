@@ -13,7 +13,7 @@ from emotion.checkpoint import PREPROCESSING_KEY
 from emotion.errors import EmotionError
 from emotion.export.graph import RawLandmarkModel
 from emotion.export.onnx import deployable
-from emotion.features.preprocessing import normalise
+from emotion.features.preprocessing import normalize
 from emotion.inference.trained import load_trained
 from emotion.models.classifier import LandmarkClassifier
 from emotion.store.schema import SCHEMA_VERSION
@@ -53,7 +53,7 @@ def _raw(rows: int) -> tuple[np.ndarray, np.ndarray]:
 @pytest.mark.parametrize(
     ("normalization", "aspect"), [("nose_unit", False), ("nose_unit", True), ("none", False)]
 )
-def test_in_graph_normalisation_matches_the_training_path(
+def test_in_graph_normalization_matches_the_training_path(
     tmp_path: Path, normalization: str, aspect: bool
 ) -> None:
     trained = load_trained(_checkpoint(tmp_path / "m.ckpt", normalization, aspect))
@@ -63,7 +63,7 @@ def test_in_graph_normalisation_matches_the_training_path(
     with torch.no_grad():
         got = module(torch.from_numpy(landmarks), torch.from_numpy(sizes) if aspect else None)
     torch.testing.assert_close(got, expected, atol=1e-6, rtol=0)
-    features = normalise(landmarks, sizes, method=normalization, aspect=aspect)
+    features = normalize(landmarks, sizes, method=normalization, aspect=aspect)
     assert np.isfinite(features).all()
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from emotion.features.augment import random_pose
-from emotion.features.preprocessing import NORMALISATIONS, normalise
+from emotion.features.preprocessing import NORMALIZATIONS, normalize
 from emotion.features.procrustes import RIGID_LANDMARKS, procrustes_align, reference_face
 from emotion.store.schema import LandmarkStore
 from emotion.synthetic.render import rotation_matrices
@@ -22,10 +22,10 @@ def _similarity(points: np.ndarray, seed: int) -> np.ndarray:
     return (scale * points @ rotations.transpose(0, 2, 1) + shift).astype(np.float32)
 
 
-@pytest.mark.parametrize("method", NORMALISATIONS)
-def test_every_normalisation_keeps_the_shape(tiny_synthetic: LandmarkStore, method: str) -> None:
+@pytest.mark.parametrize("method", NORMALIZATIONS)
+def test_every_normalization_keeps_the_shape(tiny_synthetic: LandmarkStore, method: str) -> None:
     raw = tiny_synthetic.landmarks[:8]
-    out = normalise(raw, tiny_synthetic.image_size[:8], method=method, aspect=True)
+    out = normalize(raw, tiny_synthetic.image_size[:8], method=method, aspect=True)
     assert out.shape == raw.shape and out.dtype == np.float32 and np.isfinite(out).all()
 
 
@@ -33,7 +33,7 @@ def test_every_normalisation_keeps_the_shape(tiny_synthetic: LandmarkStore, meth
 def test_procrustes_removes_rotation_scale_and_translation(
     tiny_synthetic: LandmarkStore, anchors: tuple[int, ...] | None
 ) -> None:
-    faces = normalise(tiny_synthetic.landmarks[:16], tiny_synthetic.image_size[:16], aspect=True)
+    faces = normalize(tiny_synthetic.landmarks[:16], tiny_synthetic.image_size[:16], aspect=True)
     aligned = procrustes_align(faces, anchors=anchors)
     moved = procrustes_align(_similarity(faces, seed=1), anchors=anchors)
     np.testing.assert_allclose(moved, aligned, atol=1e-4)
@@ -64,7 +64,7 @@ def test_procrustes_maps_the_reference_onto_itself() -> None:
 def test_nose_unit_removes_translation_and_scale(tiny_synthetic: LandmarkStore) -> None:
     raw = tiny_synthetic.landmarks[:8].astype(np.float32)
     moved = raw * 2.5 + np.array([0.1, -0.2, 0.3], dtype=np.float32)
-    np.testing.assert_allclose(normalise(moved), normalise(raw), atol=1e-5)
+    np.testing.assert_allclose(normalize(moved), normalize(raw), atol=1e-5)
 
 
 def test_pose_augmentation_keeps_shape_and_distances_under_pure_rotation() -> None:
@@ -82,8 +82,8 @@ def test_aspect_correction_removes_the_image_shape(tiny_synthetic: LandmarkStore
     wide = pixels / np.array([1280, 960, 1280], dtype=np.float32)
     square = (pixels + np.array([-100, 50, 0], dtype=np.float32)) / np.float32(960)
     sizes = {"wide": np.tile([[1280, 960]], (4, 1)), "square": np.tile([[960, 960]], (4, 1))}
-    corrected_wide = normalise(wide, sizes["wide"], aspect=True)
-    corrected_square = normalise(square, sizes["square"], aspect=True)
+    corrected_wide = normalize(wide, sizes["wide"], aspect=True)
+    corrected_square = normalize(square, sizes["square"], aspect=True)
     np.testing.assert_allclose(corrected_wide, corrected_square, atol=1e-5)
-    uncorrected = normalise(wide) - normalise(square)
+    uncorrected = normalize(wide) - normalize(square)
     assert np.abs(uncorrected).max() > 1e-2  # without correction the squeeze remains

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from emotion.errors import EmotionError
-from emotion.features.preprocessing import normalise
+from emotion.features.preprocessing import normalize
 from emotion.features.template import load_template
 from emotion.store.classes import BINARY
 from emotion.store.io import read_store
@@ -108,7 +108,7 @@ def test_fear_actions_move_the_right_landmarks() -> None:
 
 def test_anxious_faces_have_raised_brows_and_open_mouths() -> None:
     store = generate(SyntheticSettings(num_subjects=30, frames_per_subject=20, seed=5))
-    faces = normalise(store.landmarks, store.image_size, method="nose_unit")
+    faces = normalize(store.landmarks, store.image_size, method="nose_unit")
     # Ratios to the eye width, so neither the aspect squeeze nor the nose_unit radius matters.
     eye_width = np.linalg.norm(faces[:, 33, :2] - faces[:, 263, :2], axis=1)
     inner_brow_height = faces[:, [133, 362], 1].mean(1) - faces[:, [107, 336], 1].mean(1)

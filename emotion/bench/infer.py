@@ -70,8 +70,8 @@ def bench_end_to_end(ckpt: Path, photos: list[Path], workdir: Path) -> dict[str,
     """emotion-predict's whole path vs the extractor's FaceMeshRunner alone, same files."""
     from emotion.facemesh.mesh import quiet_native_logs
     from emotion.facemesh.runner import FaceMeshRunner
-    from emotion.predict.pipeline import predict
     from emotion.predict.inputs import collect_inputs
+    from emotion.predict.pipeline import predict
 
     quiet_native_logs()
     media = collect_inputs([str(photos[0].parent)]).media

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from emotion.features.preprocessing import normalise
+from emotion.features.preprocessing import normalize
 from emotion.synthetic.generate import generate
 from emotion.synthetic.settings import SyntheticSettings
 
@@ -61,7 +61,7 @@ def reference_mlp(inputs: int, classes: int = 2, width: int = 512) -> nn.Module:
 
 
 def features(landmarks: np.ndarray, image_size: np.ndarray, aspect: bool) -> np.ndarray:
-    normalised = normalise(landmarks, image_size, method="nose_unit", aspect=aspect)
+    normalised = normalize(landmarks, image_size, method="nose_unit", aspect=aspect)
     return normalised.reshape(len(normalised), -1)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from emotion.data.splits import DEFAULT_FOLD, DEFAULT_NUM_FOLDS, SPLIT_STRATEGIES
 from emotion.errors import EmotionError
 from emotion.features.baseline import BASELINE_FEATURES, BASELINES
-from emotion.features.preprocessing import NORMALISATIONS, Preprocessing
+from emotion.features.preprocessing import NORMALIZATIONS, Preprocessing
 
 # Where the data module keeps its tensors while a Trainer runs (docs/gpu.md).
 RESIDENT_CHOICES = ("auto", "true", "false")
@@ -63,10 +63,10 @@ class DataSettings:
                 f"data.resident={self.resident!r} is not known",
                 f"choose one of {list(RESIDENT_CHOICES)}",
             )
-        if self.normalization not in NORMALISATIONS:
+        if self.normalization not in NORMALIZATIONS:
             raise EmotionError(
                 f"data.normalization={self.normalization!r} is not known",
-                f"choose one of {list(NORMALISATIONS)}",
+                f"choose one of {list(NORMALIZATIONS)}",
             )
         if self.split_strategy not in SPLIT_STRATEGIES:
             raise EmotionError(

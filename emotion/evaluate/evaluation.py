@@ -20,7 +20,7 @@ from emotion.data.settings import DataSettings
 from emotion.errors import EmotionError
 from emotion.evaluate.bootstrap import subject_bootstrap
 from emotion.evaluate.report import PREDICTIONS_CSV, REPORT_MD, write_outputs
-from emotion.evaluate.scores import confusion_counts, point_metrics, row_normalised
+from emotion.evaluate.scores import confusion_counts, point_metrics, row_normalized
 from emotion.evaluate.threshold import operating_point
 from emotion.inference.ensemble import Ensemble, check_people_unseen, load_model, members_of
 from emotion.inference.trained import TrainedModel, check_class_names
@@ -162,7 +162,7 @@ def build_result(
             "rows": "true class",
             "columns": "predicted class",
             "counts": confusion.tolist(),
-            "row_normalised": row_normalised(confusion).round(6).tolist(),
+            "row_normalised": row_normalized(confusion).round(6).tolist(),
         },
         "counts": split_counts(datamodule, cfg.split),
         "data": datamodule.summary,

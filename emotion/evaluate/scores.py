@@ -47,7 +47,7 @@ def confusion_counts(probabilities: torch.Tensor, labels: torch.Tensor, classes:
     return multiclass_confusion_matrix(probabilities, labels, classes).numpy().astype(np.int64)
 
 
-def row_normalised(confusion: np.ndarray) -> np.ndarray:
+def row_normalized(confusion: np.ndarray) -> np.ndarray:
     """Each true class's row as fractions (its recall on the diagonal); empty rows stay 0."""
     totals = confusion.sum(axis=-1, keepdims=True)
     return np.divide(confusion, totals, out=np.zeros(confusion.shape), where=totals > 0)

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from emotion.features.geometry import aspect_correct_torch, nose_unit_torch
-from emotion.features.preprocessing import IN_GRAPH_NORMALISATIONS
+from emotion.features.preprocessing import IN_GRAPH_NORMALIZATIONS
 from emotion.models.residual_mlp import ResidualMLP
 
 
@@ -35,10 +35,10 @@ class RawLandmarkModel(nn.Module):
         baseline_features: str = "difference",
     ) -> None:
         super().__init__()
-        if normalization not in IN_GRAPH_NORMALISATIONS:
+        if normalization not in IN_GRAPH_NORMALIZATIONS:
             raise ValueError(
                 f"normalisation {normalization!r} cannot run in the graph; "
-                f"only {IN_GRAPH_NORMALISATIONS}"
+                f"only {IN_GRAPH_NORMALIZATIONS}"
             )
         self.network = network
         self.normalization = normalization

@@ -22,7 +22,7 @@ import torch
 
 from emotion.errors import EmotionError
 from emotion.export.graph import RawLandmarkEnsemble, RawLandmarkModel
-from emotion.features.preprocessing import IN_GRAPH_NORMALISATIONS
+from emotion.features.preprocessing import IN_GRAPH_NORMALIZATIONS
 from emotion.inference.ensemble import Ensemble, load_model, members_of
 from emotion.inference.trained import TrainedModel, warn_synthetic
 from emotion.notices import silence_known_notices
@@ -51,12 +51,12 @@ INPUTS = {
 
 def deployable(trained: TrainedModel | Ensemble) -> Deployable:
     """Raw landmarks in, probabilities out: one model, or the mean over an ensemble."""
-    if trained.normalization not in IN_GRAPH_NORMALISATIONS:
+    if trained.normalization not in IN_GRAPH_NORMALIZATIONS:
         raise EmotionError(
             f"{trained.description} uses data.normalization={trained.normalization}, whose "
             "alignment (an SVD) has no ONNX operator",
             "use emotion-predict with the checkpoint, or export a model trained with "
-            f"one of {IN_GRAPH_NORMALISATIONS}",
+            f"one of {IN_GRAPH_NORMALIZATIONS}",
         )
     members = [
         RawLandmarkModel(

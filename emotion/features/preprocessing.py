@@ -26,12 +26,12 @@ from emotion.features.geometry import aspect_correct, nose_unit
 from emotion.features.procrustes import RIGID_LANDMARKS, procrustes_align
 from emotion.store.schema import NUM_COORDS, NUM_LANDMARKS
 
-NORMALISATIONS = ("nose_unit", "none", "procrustes", "procrustes_rigid")
+NORMALIZATIONS = ("nose_unit", "none", "procrustes", "procrustes_rigid")
 # Normalisations an exported graph can compute (Procrustes needs an SVD, which ONNX lacks).
-IN_GRAPH_NORMALISATIONS = ("nose_unit", "none")
+IN_GRAPH_NORMALIZATIONS = ("nose_unit", "none")
 
 
-def normalise(
+def normalize(
     landmarks: np.ndarray,
     image_size: np.ndarray | None = None,
     *,
@@ -42,8 +42,8 @@ def normalise(
     """Apply the configured normalisation to (N, 478, 3) raw landmarks.
 
     With `inplace`, float32 input is overwritten instead of copied (the loader owns it)."""
-    if method not in NORMALISATIONS:
-        raise ValueError(f"unknown normalisation {method!r}; choose one of {NORMALISATIONS}")
+    if method not in NORMALIZATIONS:
+        raise ValueError(f"unknown normalisation {method!r}; choose one of {NORMALIZATIONS}")
     points = landmarks.astype(np.float32, copy=False)
     if aspect:
         if image_size is None:
@@ -69,9 +69,9 @@ class Preprocessing:
     baseline_features: str = "difference"  # difference | both (difference and photo)
 
     def __post_init__(self) -> None:
-        if self.normalization not in NORMALISATIONS:
+        if self.normalization not in NORMALIZATIONS:
             raise ValueError(
-                f"unknown normalisation {self.normalization!r}; choose one of {NORMALISATIONS}"
+                f"unknown normalisation {self.normalization!r}; choose one of {NORMALIZATIONS}"
             )
         if self.baseline not in BASELINES:
             raise ValueError(f"unknown baseline {self.baseline!r}; choose one of {BASELINES}")
@@ -86,7 +86,7 @@ class Preprocessing:
     @property
     def in_graph(self) -> bool:
         """Whether an exported graph can compute these features itself."""
-        return self.normalization in IN_GRAPH_NORMALISATIONS
+        return self.normalization in IN_GRAPH_NORMALIZATIONS
 
     @property
     def uses_baseline(self) -> bool:
@@ -102,7 +102,7 @@ class Preprocessing:
         self, landmarks: np.ndarray, image_size: np.ndarray | None, *, inplace: bool = False
     ) -> np.ndarray:
         """Raw (N, 478, 3) landmarks as normalised (N, 478, 3) float32 points."""
-        return normalise(
+        return normalize(
             landmarks,
             image_size,
             method=self.normalization,

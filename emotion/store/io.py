@@ -197,13 +197,6 @@ def read_store(path: str | os.PathLike[str]) -> LandmarkStore:
     )
 
 
-def read_class_names(path: str | os.PathLike[str]) -> list[str]:
-    """The class names of a store, without loading its arrays."""
-    with h5py.File(path, "r") as handle:
-        validate(handle, Path(path))
-        return json.loads(plain_value(handle.attrs["class_names"]))
-
-
 @contextmanager
 def open_store(path: str | os.PathLike[str]) -> Iterator[h5py.File]:
     """Open a validated store for lazy reading (large stores, metadata look-ups)."""
