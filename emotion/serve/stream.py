@@ -19,6 +19,7 @@ from fastapi import WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
 from emotion.predict.smoothing import VideoTrack
+from emotion.serve.answers import label_of
 from emotion.serve.engine import Engine
 from emotion.serve.errors import ApiError
 from emotion.serve.schemas import StreamFrame, Timing
@@ -114,12 +115,12 @@ class Stream:
             landmarks=np.round(found.landmarks, 5).tolist() if found is not None else None,
             image_size=found.image_size if found is not None else None,
             probabilities=_named(names, probabilities),
-            label=_label(names, probabilities),
+            label=label_of(names, probabilities),
             score=float(probabilities[positive])
             if probabilities is not None and positive is not None
             else None,
             smoothed=_named(names, smoothed),
-            smoothed_label=_label(names, smoothed),
+            smoothed_label=label_of(names, smoothed),
             smoothed_score=float(smoothed[positive])
             if smoothed is not None and positive is not None
             else None,
@@ -138,12 +139,6 @@ def _named(names: list[str], values: np.ndarray | None) -> dict[str, float] | No
     if values is None:
         return None
     return {name: float(value) for name, value in zip(names, values, strict=True)}
-
-
-def _label(names: list[str], values: np.ndarray | None) -> str | None:
-    if values is None or not np.isfinite(values).all():
-        return None
-    return names[int(np.argmax(values))]
 
 
 def _error(error: str, fix: str) -> dict[str, Any]:

@@ -1,0 +1,148 @@
+"""What the API answers: the model's description, sessions, and predictions for one face,
+built the same way for images, landmark JSON and the stream."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from emotion import __version__
+from emotion.inference.ensemble import members_of
+from emotion.serve.engine import Engine, Found, check_landmarks
+from emotion.serve.errors import ApiError
+from emotion.serve.schemas import (
+    LandmarksIn,
+    Limits,
+    ModelInfo,
+    Prediction,
+    PreprocessingInfo,
+    SessionInfo,
+    Timing,
+)
+from emotion.serve.sessions import Session, SessionStore
+
+
+def model_info(engine: Engine) -> ModelInfo:
+    trained, settings = engine.trained, engine.settings
+    preprocessing = trained.preprocessing
+    return ModelInfo(
+        model=trained.description,
+        checkpoints=[str(path) for path in trained.checkpoints],
+        class_names=trained.class_names,
+        positive_class=settings.positive_class if engine.positive is not None else None,
+        preprocessing=PreprocessingInfo(**preprocessing.to_record()),
+        baseline=preprocessing.baseline,
+        needs_reference=preprocessing.uses_baseline,
+        temperature=[member.temperature for member in members_of(trained)],
+        trained_on_synthetic=trained.trained_on_synthetic,
+        version=__version__,
+        ema_alpha=settings.ema_alpha,
+        calibration_seconds=settings.calibration_seconds,
+        limits=Limits(
+            max_body_bytes=settings.max_body_bytes,
+            max_pixels=settings.max_pixels,
+            max_sessions=settings.max_sessions,
+            max_connections=settings.max_connections,
+            session_ttl_s=settings.session_ttl_s,
+            workers=settings.workers,
+        ),
+    )
+
+
+def session_info(session: Session, sessions: SessionStore) -> SessionInfo:
+    return SessionInfo(
+        id=session.id,
+        enrolled=session.enrolled,
+        has_reference=session.enrolled > 0,
+        ttl_s=sessions.ttl,
+    )
+
+
+def refuse_without_session(engine: Engine) -> None:
+    """A baseline model reads a change from a rest face: never a single-photo guess."""
+    preprocessing = engine.trained.preprocessing
+    if preprocessing.uses_baseline:
+        raise ApiError(
+            409,
+            f"this model reads each face against the person's rest face "
+            f"(data.baseline={preprocessing.baseline}), and a single image has none",
+            "create a session (POST /v1/sessions), enroll the person's relaxed face "
+            "(POST /v1/sessions/ID/enroll), then POST images to /v1/sessions/ID/predict",
+        )
+
+
+def reference_of(session: Session, engine: Engine) -> np.ndarray | None:
+    """The session's reference for a baseline model; a 409 before any enrolment."""
+    reference = session.reference
+    if reference is None and engine.trained.preprocessing.uses_baseline:
+        raise ApiError(
+            409,
+            f"session {session.id} has no rest face enrolled yet",
+            f"POST the person's relaxed face to /v1/sessions/{session.id}/enroll first",
+        )
+    return reference
+
+
+def predict_image(
+    engine: Engine, data: bytes, session: Session | None, with_landmarks: bool
+) -> Prediction:
+    started = time.perf_counter()
+    found = engine.find_face(data)
+    reference = reference_of(session, engine) if session is not None else None
+    return scored(engine, found, reference, session, with_landmarks, started)
+
+
+def predict_points(engine: Engine, face: LandmarksIn, session: Session | None) -> Prediction:
+    started = time.perf_counter()
+    landmarks = check_landmarks(face.landmarks, face.image_size)
+    reference = reference_of(session, engine) if session is not None else None
+    found = Found(landmarks, face.image_size, 0.0)
+    return scored(engine, found, reference, session, False, started)
+
+
+def scored(
+    engine: Engine,
+    found: Found,
+    reference: np.ndarray | None,
+    session: Session | None,
+    with_landmarks: bool,
+    started: float,
+) -> Prediction:
+    """The prediction for one face (or its absence), timed."""
+    probabilities = None
+    model_started = time.perf_counter()
+    if found.landmarks is not None:
+        probabilities = engine.probabilities(found.landmarks, found.image_size, reference)
+    now = time.perf_counter()
+    names = engine.trained.class_names
+    return Prediction(
+        face=found.landmarks is not None,
+        probabilities=dict(zip(names, probabilities.tolist(), strict=True))
+        if probabilities is not None
+        else None,
+        label=label_of(names, probabilities),
+        score=float(probabilities[engine.positive])
+        if probabilities is not None and engine.positive is not None
+        else None,
+        image_size=found.image_size if found.landmarks is not None else None,
+        landmarks=found.landmarks.tolist()
+        if with_landmarks and found.landmarks is not None
+        else None,
+        reference=f"session {session.id}: mean of {session.enrolled} enrolled faces"
+        if session is not None and reference is not None
+        else None,
+        trained_on_synthetic=engine.trained.trained_on_synthetic,
+        timing_ms=Timing(
+            facemesh=round(found.facemesh_ms, 3),
+            model=round((now - model_started) * 1000, 3),
+            total=round((now - started) * 1000, 3),
+        ),
+    )
+
+
+def label_of(names: list[str], probabilities: np.ndarray | None) -> str | None:
+    """argmax; None without a face, or when a probability is not finite."""
+    if probabilities is None or not np.isfinite(probabilities).all():
+        return None
+    return names[int(np.argmax(probabilities))]
