@@ -24,6 +24,7 @@ from emotion.data.protocol import Protocol, apply_protocol, read_stage
 from emotion.data.record import (
     DATA_SETTINGS_KEY,
     PREPROCESSING_KEY,
+    check_same_preprocessing,
     data_record,
     preprocessing_record,
 )
@@ -198,21 +199,9 @@ class LandmarkDataModule(L.LightningDataModule):
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """On resume: refuse a checkpoint whose inputs were made another way (its features
-        would mean something else to the network)."""
-        saved = state_dict.get(PREPROCESSING_KEY)
-        if not saved or not self._rows:
-            return
-        current = preprocessing_record(self.settings.preprocessing)
-        changed = sorted(key for key in current if saved.get(key) != current[key])
-        if changed:
-            raise EmotionError(
-                "the checkpoint being resumed made its features another way: "
-                + ", ".join(
-                    f"data.{key} was {saved.get(key)!r}, now {current[key]!r}" for key in changed
-                ),
-                "resume with the run's own data settings, or start a new run (another run_name)",
-            )
+        """On resume: the checkpoint's features must be made as this run makes them."""
+        if self._rows:
+            check_same_preprocessing(state_dict.get(PREPROCESSING_KEY), self.settings.preprocessing)
 
     def subjects(self, stage: str) -> np.ndarray:
         return self._subjects[stage]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from emotion.data.settings import DataSettings
+from emotion.errors import EmotionError
 from emotion.features.preprocessing import Preprocessing
 from emotion.store.schema import SCHEMA_VERSION
 
@@ -50,3 +51,20 @@ def data_record(
         "split_seed": int(settings.split_seed),
         "subjects": {stage: sorted(set(subjects.get(stage, []))) for stage in STAGES},
     }
+
+
+def check_same_preprocessing(saved: dict[str, Any] | None, preprocessing: Preprocessing) -> None:
+    """Refuse to resume a checkpoint whose features were made another way: they would mean
+    something else to the network. Checkpoints without the record are not checked."""
+    if not saved:
+        return
+    current = preprocessing_record(preprocessing)
+    changed = sorted(key for key in current if saved.get(key) != current[key])
+    if changed:
+        differences = ", ".join(
+            f"data.{key} was {saved.get(key)!r}, now {current[key]!r}" for key in changed
+        )
+        raise EmotionError(
+            f"the checkpoint being resumed made its features another way: {differences}",
+            "resume with the run's own data settings, or start a new run (another run_name)",
+        )
