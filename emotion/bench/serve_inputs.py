@@ -13,7 +13,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from emotion.bench.serve_load import subprocess_env
+from emotion.bench.serve_server import subprocess_env
 
 FIXTURE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "astronaut.jpg"
 PHOTO_SUFFIXES = (".jpg", ".jpeg")

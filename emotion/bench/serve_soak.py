@@ -17,16 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from emotion.bench.serve_load import (
-    CLIENT_ERRORS,
-    HOST,
-    CpuUse,
-    Server,
-    Tally,
-    call,
-    load_average,
-    percentiles,
-)
+from emotion.bench.serve_load import CLIENT_ERRORS, Tally, call, percentiles
+from emotion.bench.serve_server import HOST, CpuUse, Server, load_average
 
 
 def _new_session(connection: http.client.HTTPConnection, photo: bytes, tally: Tally) -> str | None:
