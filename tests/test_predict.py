@@ -98,3 +98,34 @@ def test_nothing_to_predict_is_a_clear_error(checkpoint: Path, tmp_path: Path) -
         predict(checkpoint, [str(tmp_path / "empty")], tmp_path / "p.csv")
     with pytest.raises(EmotionError, match="must end in one of"):
         predict(checkpoint, [str(FACE)], tmp_path / "p.txt")
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "named"),
+    [
+        ("batch_size", 0, "--batch-size 0"),
+        ("batch_size", -5, "--batch-size -5"),
+        ("threads", 0, "--threads 0"),
+        ("video_stride", 0, "--video-stride 0"),
+        ("threshold", float("nan"), "--threshold nan"),
+        ("threshold", 5.0, "--threshold 5.0"),
+        ("ema_alpha", 0.0, "--ema-alpha 0.0"),
+    ],
+)
+def test_options_out_of_range_are_refused_before_any_work(
+    checkpoint: Path, tmp_path: Path, option: str, value: float, named: str
+) -> None:
+    """Each would crash later or, for a threshold, label every face the same class."""
+    with pytest.raises(EmotionError, match=named):
+        predict(checkpoint, [str(FACE)], tmp_path / "p.csv", **{option: value})
+    assert not list(tmp_path.iterdir())
+
+
+def test_an_output_that_is_a_folder_is_refused_before_any_work(
+    checkpoint: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "out.csv"
+    folder.mkdir()
+    with pytest.raises(EmotionError, match="is a folder"):
+        predict(checkpoint, [str(FACE)], folder)
+    assert list(folder.iterdir()) == []

@@ -59,8 +59,16 @@ def predict(
     listed under `missing_inputs` for the caller to fail on. A personal-baseline model reads
     every face against a reference: `enroll` photos, or `baseline` ("first:3s", "session")."""
     row_format = output_format(output, row_format)
-    if not 0.0 < ema_alpha <= 1.0:
-        raise EmotionError(f"--ema-alpha {ema_alpha} must lie in (0, 1]", "e.g. 0.3")
+    check_options(
+        batch_size=batch_size,
+        video_stride=video_stride,
+        video_max_frames=video_max_frames,
+        threads=threads,
+        ema_alpha=ema_alpha,
+        threshold=threshold,
+    )
+    if output is not None and output.is_dir():
+        raise EmotionError(f"-o {output} is a folder", f"name a file in it, e.g. -o {output}/p.csv")
     reduce = parse_reduce(reduce)
     trained = model_for_photos(model, threshold, positive_class)
     kind, seconds = parse_baseline(baseline)
@@ -163,6 +171,35 @@ def model_for_photos(
             f"--positive-class {positive_class!r} is not one of {trained.class_names}"
         )
     return trained
+
+
+def check_options(
+    *,
+    batch_size: int,
+    video_stride: int,
+    video_max_frames: int,
+    threads: int,
+    ema_alpha: float,
+    threshold: float | None,
+) -> None:
+    """Refuse options that would crash later or silently label every face the same (a
+    threshold of NaN or above 1 makes every face the other class), before any work."""
+    checks = (
+        ("--batch-size", batch_size, batch_size >= 1, "1 or more, e.g. 256"),
+        ("--video-stride", video_stride, video_stride >= 1, "1 (every frame) or more"),
+        ("--video-max-frames", video_max_frames, video_max_frames >= 1, "1 or more"),
+        ("--threads", threads, threads >= 1, "1 or more"),
+        ("--ema-alpha", ema_alpha, 0.0 < ema_alpha <= 1.0, "a weight in (0, 1], e.g. 0.3"),
+        (
+            "--threshold",
+            threshold,
+            threshold is None or 0.0 <= threshold <= 1.0,
+            "a probability in [0, 1] (emotion-eval's operating point), or leave it out",
+        ),
+    )
+    for option, value, holds, wanted in checks:
+        if not holds:
+            raise EmotionError(f"{option} {value} is out of range", f"use {wanted}")
 
 
 def output_format(output: Path | None, row_format: str | None) -> str:
