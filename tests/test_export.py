@@ -115,3 +115,14 @@ def test_models_whose_features_cannot_be_made_in_the_graph_are_refused(
     trained = load_trained(_checkpoint(tmp_path / "m.ckpt", normalization, False))
     with pytest.raises(EmotionError, match="ONNX operator"):
         deployable(trained)
+
+
+@pytest.mark.parametrize("name", ["model.json", "model.pt2", "model"])
+def test_an_output_the_sidecars_would_overwrite_is_refused(tmp_path: Path, name: str) -> None:
+    """The .json sidecar and the .pt2 take the output's name: only a .onnx output is safe."""
+    from emotion.export.onnx import export
+
+    checkpoint = _checkpoint(tmp_path / "m.ckpt", "nose_unit", False)
+    with pytest.raises(EmotionError, match="must end in .onnx"):
+        export(checkpoint, tmp_path / name, with_torch_export=True)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["m.ckpt"]

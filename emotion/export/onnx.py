@@ -184,6 +184,12 @@ def export(
     tolerance: float = TOLERANCE,
 ) -> dict[str, Any]:
     """Write the ONNX file (+ optional .pt2) and a JSON sidecar; return the sidecar."""
+    if output is not None and output.suffix.lower() != ".onnx":
+        raise EmotionError(
+            f"--output {output} must end in .onnx: the .json sidecar and the .pt2 are written "
+            "beside it under the same name, and would overwrite the graph",
+            f"e.g. --output {output.with_suffix('.onnx')}",
+        )
     try:
         import onnx  # noqa: F401
         import onnxruntime  # noqa: F401
