@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -141,3 +144,64 @@ def plain_run(photo_store: tuple[Path, Path], tmp_path_factory: pytest.TempPathF
     run_dir = tmp_path_factory.mktemp("plain") / "run"
     train_tiny(photo_store[1], run_dir, "data.min_val_subjects=10")
     return run_dir
+
+
+@pytest.fixture(scope="session")
+def synthetic_run(
+    tiny_store_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[str, Any]]:
+    """One tiny run on tiny_store_path and its metrics.json, trained once for every test that
+    only reads such a run; a test that changes a run copies it first (shutil.copytree)."""
+    from tests.trained_run import train_tiny
+
+    run_dir = tmp_path_factory.mktemp("synthetic") / "run"
+    return run_dir, train_tiny(tiny_store_path, run_dir)
+
+
+def cli_train_args(store: Path) -> list[str]:
+    """The overrides of the `emotion-train` subprocess behind cli_run and cli_rerun."""
+    from tests.commands import TINY
+
+    return ["data=store", f"data.path={store}", *TINY]
+
+
+@pytest.fixture(scope="session")
+def cli_first_run(tmp_path_factory: pytest.TempPathFactory, tiny_store_path: Path) -> Path:
+    """One tiny run made by `emotion-train` in a subprocess (as a new user makes it), in a
+    directory named after its overrides. cli_rerun resumes it in place; tests read cli_run."""
+    from tests.commands import emotion
+
+    workdir = tmp_path_factory.mktemp("cli")
+    done = emotion("emotion.training", *cli_train_args(tiny_store_path), cwd=workdir)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "litlogger" not in done.stderr + done.stdout
+    (run_dir,) = (workdir / "outputs" / "train" / "runs").iterdir()
+    assert "=" in run_dir.name and "," in run_dir.name
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def cli_run(cli_first_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """cli_first_run as it finished (one epoch), for the tests that read a CLI-made run: a copy
+    of its working directory taken before cli_rerun resumes the original."""
+    original = cli_first_run.parents[3]  # <workdir>/outputs/train/runs/<run_name>
+    workdir = tmp_path_factory.mktemp("cli-copy") / original.name
+    shutil.copytree(original, workdir)
+    return workdir / cli_first_run.relative_to(original)
+
+
+@pytest.fixture(scope="session")
+def cli_rerun(
+    cli_first_run: Path, cli_run: Path, tiny_store_path: Path
+) -> subprocess.CompletedProcess[str]:
+    """cli_first_run's command again with trainer.max_epochs=2, from the same working directory,
+    as a user reruns it: it should resume in the same run directory. cli_run (a parameter here
+    so its copy is taken first) keeps the one-epoch run."""
+    from tests.commands import emotion
+
+    return emotion(
+        "emotion.training",
+        *cli_train_args(tiny_store_path),
+        "trainer.max_epochs=2",
+        cwd=cli_first_run.parents[3],
+    )

@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.commands import TINY, emotion
+from tests.trained_run import hydra_main, train_command
 
 
+@pytest.mark.filterwarnings("ignore:The number of training batches .* logging interval")
 def test_a_2x2_multirun_writes_four_metrics_and_a_summary(
-    tiny_store_path: Path, tmp_path: Path
+    tiny_store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    done = emotion(
-        "emotion.training",
+    """`emotion-train -m ...` from tmp_path, in this process (tests/trained_run.py): Hydra's
+    main and basic launcher run the four jobs one after another, as in the subprocess, without
+    its 5 s of imports. `emotion-summary` imports no torch and stays a subprocess."""
+    from emotion.training.app import main
+
+    monkeypatch.chdir(tmp_path)
+    hydra_main(  # returns once every job has finished; a failed one ends it in SystemExit
+        main,
         "-m",
         "data=store",
         f"data.path={tiny_store_path}",
@@ -23,9 +32,7 @@ def test_a_2x2_multirun_writes_four_metrics_and_a_summary(
         "data.noise_std=0,0.01",
         "data.min_val_subjects=0",  # the tiny store validates on 3-4 people; the summary reads them
         "sweep_name=grid",
-        cwd=tmp_path,
     )
-    assert done.returncode == 0, done.stderr[-3000:]
     sweep = tmp_path / "outputs" / "train" / "multiruns" / "grid"
     found = sorted(sweep.rglob("metrics.json"))
     assert len(found) == 4
@@ -40,18 +47,18 @@ def test_a_2x2_multirun_writes_four_metrics_and_a_summary(
 
 
 def test_rerunning_the_same_command_uses_the_same_run_directory(
-    tiny_store_path: Path, tmp_path: Path
+    cli_first_run: Path, cli_run: Path, cli_rerun: subprocess.CompletedProcess[str]
 ) -> None:
-    args = ["data=store", f"data.path={tiny_store_path}", *TINY]
-    first = emotion("emotion.training", *args, cwd=tmp_path)
-    assert first.returncode == 0, first.stderr[-3000:]
-    runs = list((tmp_path / "outputs" / "train" / "runs").iterdir())
-    assert len(runs) == 1 and "model.width=16" in runs[0].name
-    second = emotion("emotion.training", *args, "trainer.max_epochs=2", cwd=tmp_path)
+    """The two commands are the shared cli_first_run and cli_rerun (conftest.py): `emotion-train
+    data=store data.path=... <TINY>`, then the same with trainer.max_epochs=2, from one
+    working directory. cli_run is that directory as the first command left it."""
+    assert list(cli_run.parent.iterdir()) == [cli_run] and "model.width=16" in cli_run.name
+    second = cli_rerun
     assert second.returncode == 0, second.stderr[-3000:]
-    assert list((tmp_path / "outputs" / "train" / "runs").iterdir()) == runs
+    assert list(cli_first_run.parent.iterdir()) == [cli_first_run]
+    assert cli_first_run.name == cli_run.name
     assert "resuming from" in second.stderr + second.stdout
-    assert json.loads((runs[0] / "metrics.json").read_text())["epochs"] == 2
+    assert json.loads((cli_first_run / "metrics.json").read_text())["epochs"] == 2
 
 
 @pytest.mark.parametrize(
@@ -67,17 +74,27 @@ def test_rerunning_the_same_command_uses_the_same_run_directory(
     ],
 )
 def test_bad_input_gets_a_clear_message_without_a_traceback(
-    tmp_path: Path, tiny_store_path: Path, args: list[str], expected: str
+    tmp_path: Path,
+    tiny_store_path: Path,
+    args: list[str],
+    expected: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    """`emotion-train <args>` in this process (tests/trained_run.py: Hydra's composition and
+    its report, then the app's run(cfg)), from tmp_path as the command ran. The console
+    script's own exit status 2 and error:/fix: lines: test_a_user_error_is_printed_once."""
     store = (
         []
         if any(a.startswith("data=") for a in args)
         else ["data=store", f"data.path={tiny_store_path}"]
     )
-    done = emotion("emotion.training", *store, *TINY, *args, cwd=tmp_path)
-    assert done.returncode != 0
-    assert expected in done.stderr
-    assert "Traceback" not in done.stderr
+    monkeypatch.chdir(tmp_path)
+    status = train_command(tmp_path / "run", *store, *TINY, *args)
+    stderr = capsys.readouterr().err
+    assert status != 0
+    assert expected in stderr
+    assert "Traceback" not in stderr
 
 
 @pytest.mark.slow

@@ -1,12 +1,16 @@
-"""What a new user met on a fresh clone, run the way they ran it: console commands as
-subprocesses, checked by exit status, standard output and standard error."""
+"""What a new user met on a fresh clone, run the way they ran it: console commands checked by
+exit status, standard output and standard error. A subprocess where only a fresh interpreter
+shows it (library noise at start-up, the exit status); otherwise the command's own `main` in
+this process, which spares the 5 s of imports each subprocess pays."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import shutil
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,30 +18,15 @@ import torch
 
 from emotion.data.datamodule import LandmarkDataModule
 from tests.commands import ROOT, TINY, emotion
+from tests.trained_run import train_command
 
 FACE = Path(__file__).parent / "fixtures" / "astronaut.jpg"
 
 
-@pytest.fixture(scope="module")
-def cli_run(tmp_path_factory: pytest.TempPathFactory, tiny_store_path: Path) -> Path:
-    """One tiny run made by `emotion-train`, in a directory named after its overrides."""
-    workdir = tmp_path_factory.mktemp("cli")
-    done = emotion(
-        "emotion.training", "data=store", f"data.path={tiny_store_path}", *TINY, cwd=workdir
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "litlogger" not in done.stderr + done.stdout
-    (run_dir,) = (workdir / "outputs" / "train" / "runs").iterdir()
-    assert "=" in run_dir.name and "," in run_dir.name
-    return run_dir
-
-
 def test_resuming_shows_no_checkpoint_directory_warning(
-    cli_run: Path, tiny_store_path: Path
+    cli_rerun: subprocess.CompletedProcess[str],
 ) -> None:
-    workdir = cli_run.parents[3]
-    args = ["data=store", f"data.path={tiny_store_path}", *TINY, "trainer.max_epochs=2"]
-    done = emotion("emotion.training", *args, cwd=workdir)
+    done = cli_rerun  # cli_run's command again, with trainer.max_epochs=2 (conftest.py)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "resuming from" in done.stdout + done.stderr
     assert "exists and is not empty" not in done.stdout + done.stderr
@@ -50,26 +39,42 @@ def test_metrics_json_is_as_readable_as_the_other_files(cli_run: Path) -> None:
     assert metrics == log and metrics & stat.S_IROTH
 
 
-def test_eval_takes_the_run_directory_positionally(cli_run: Path) -> None:
-    done = emotion("emotion.evaluate.app", str(cli_run), "bootstrap.resamples=50", cwd=ROOT)
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads((cli_run / "eval" / "metrics.json").read_text())
-    trained = json.loads((cli_run / "metrics.json").read_text())
+def test_eval_takes_the_run_directory_positionally(
+    cli_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`emotion-eval RUN` in this process (`main(argv)` is the console script; its subprocess
+    exit status is tested in test_evaluate.py), on a copy: evaluation writes into the run."""
+    from emotion.evaluate.app import main
+
+    run_dir = tmp_path / cli_run.name  # the same name, with its '=' and ','
+    shutil.copytree(cli_run, run_dir)
+    monkeypatch.chdir(ROOT)
+    main([str(run_dir), "bootstrap.resamples=50"])  # an error would exit 2 (SystemExit)
+    result = json.loads((run_dir / "eval" / "metrics.json").read_text())
+    trained = json.loads((run_dir / "metrics.json").read_text())
     assert result["metrics"]["test/acc"] == pytest.approx(trained["test"]["test/acc"], abs=1e-6)
     assert result["trained_on_synthetic"] is True
-    assert "SYNTHETIC" in (cli_run / "eval" / "report.md").read_text()
+    assert "SYNTHETIC" in (run_dir / "eval" / "report.md").read_text()
 
 
 def test_predict_without_output_writes_rows_to_standard_output(
-    cli_run: Path, tmp_path: Path
+    cli_run: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
-    done = emotion("emotion.predict", str(cli_run), str(FACE), cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
+    """`emotion-predict RUN FACE` in this process (`main(argv)` is the console script; its
+    subprocess exit status is tested below), reading file descriptors 1 and 2 as a shell does."""
+    from emotion.predict.app import main
+
+    monkeypatch.chdir(tmp_path)
+    main([str(cli_run), str(FACE)])  # an error would exit 2 (SystemExit)
+    done = capfd.readouterr()
     assert list(tmp_path.iterdir()) == [], "nothing is written into the working directory"
-    (row,) = list(csv.DictReader(io.StringIO(done.stdout)))
+    (row,) = list(csv.DictReader(io.StringIO(done.out)))
     assert row["face"] == "True" and row["label"] in ("neutral", "anxious")
     assert row["trained_on_synthetic"] == "True"
-    assert "SYNTHETIC" in done.stderr and "wrote 1 rows" in done.stderr
+    assert "SYNTHETIC" in done.err and "wrote 1 rows" in done.err
 
 
 def test_predict_on_a_missing_path_predicts_the_rest_then_fails(
@@ -116,13 +121,18 @@ def test_a_user_error_is_printed_once(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
-def test_trainer_gpu_without_a_gpu_says_so(tmp_path: Path) -> None:
+def test_trainer_gpu_without_a_gpu_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The README's `emotion-train trainer=gpu` on a CPU machine: Lightning's
-    MisconfigurationException came out with the fix 'check the spelling of the keys'."""
-    done = emotion("emotion.training", "trainer=gpu", *TINY[:4], cwd=tmp_path)
-    assert done.returncode == 2, done.stderr
-    assert "asks for a GPU" in done.stderr and "leave out trainer=gpu" in done.stderr
-    assert "spelling" not in done.stderr and "Traceback" not in done.stderr
+    MisconfigurationException came out with the fix 'check the spelling of the keys'.
+    In this process (tests/trained_run.py); test_a_user_error_is_printed_once runs the command."""
+    monkeypatch.chdir(tmp_path)
+    status = train_command(tmp_path / "run", "trainer=gpu", *TINY[:4])
+    stderr = capsys.readouterr().err
+    assert status == 2, stderr
+    assert "asks for a GPU" in stderr and "leave out trainer=gpu" in stderr
+    assert "spelling" not in stderr and "Traceback" not in stderr
     assert not (tmp_path / "data").exists(), "refused before any data was generated"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -27,9 +28,10 @@ def _events(run_dir: Path) -> EventAccumulator:
 
 
 @pytest.fixture
-def trained(train_config, tiny_store_path: Path, tmp_path: Path) -> tuple[Path, dict]:
-    run_dir = tmp_path / "run"
-    return run_dir, _run(train_config, tiny_store_path, run_dir)
+def trained(synthetic_run: tuple[Path, dict[str, Any]]) -> tuple[Path, dict[str, Any]]:
+    """The shared tiny run of conftest.py (small_overrides, trained once): these tests only
+    read it."""
+    return synthetic_run
 
 
 def test_a_run_leaves_checkpoints_events_and_metrics(trained) -> None:

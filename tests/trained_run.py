@@ -1,12 +1,22 @@
-"""A tiny trained run for the evaluation, prediction and export tests (about 3 s, CPU)."""
+"""A tiny trained run for the evaluation, prediction and export tests (about 3 s, CPU), and
+`emotion-train` run in this process: a subprocess pays 5 s of imports before it reads its
+first override."""
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
+import hydra._internal.utils as hydra_internals
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
 from emotion.training.train import train
@@ -28,3 +38,82 @@ def eval_config(*overrides: str) -> DictConfig:
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose(config_name="eval", overrides=list(overrides))
+
+
+def train_command(run_dir: Path, *overrides: str) -> int:
+    """`emotion-train <overrides>` in this process; returns its exit status, and what the user
+    would read is on sys.stderr (capture it with capsys).
+
+    The same two steps as the console script, without the 5 s of imports a subprocess pays:
+    Hydra composes conf/train.yaml and reports a config it cannot compose as its main does
+    (`run_and_report`: a compact message and exit 1), then `emotion.training.app.run(cfg)`
+    turns an EmotionError into `error:`/`fix:` and exit 2. Only the run directory differs:
+    Hydra's main names it after the overrides, here it is run_dir."""
+    from emotion.training.app import run
+
+    GlobalHydra.instance().clear()
+    full = [*overrides, f"paths.run_dir={run_dir}"]
+    # run_and_report re-raises instead of reporting under a debugger or coverage's tracer,
+    # or with HYDRA_FULL_ERROR set; the console script is run without either.
+    with (
+        mock.patch.dict(os.environ),
+        mock.patch.object(hydra_internals, "is_under_debugger", return_value=False),
+        initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"),
+    ):
+        os.environ.pop("HYDRA_FULL_ERROR", None)
+        try:
+            cfg = hydra_internals.run_and_report(
+                lambda: compose(config_name="train", overrides=full)
+            )
+        except SystemExit as exit_:
+            return int(exit_.code or 0)
+    with open_dict(cfg):
+        cfg.run_name = "test"
+    try:
+        run(cfg)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    return 0
+
+
+def hydra_main(main: Callable[[], Any], *argv: str) -> None:
+    """A console script's `@hydra.main` function run in this process as `<script> <argv>`,
+    from the current directory: the same parsing, composition, launcher, run directories and
+    log files as the command. A failed job ends it in SystemExit(1) after Hydra's report, as
+    the command exits; the logging Hydra configures for its jobs is undone afterwards."""
+    with mock.patch.object(sys, "argv", [main.__module__, *argv]), logging_put_back():
+        try:
+            main()
+        finally:
+            HydraConfig.instance().cfg = None  # the last job's; later compose() calls set none
+            GlobalHydra.instance().clear()
+
+
+@contextmanager
+def logging_put_back() -> Iterator[None]:
+    """Put every logger's level, handlers and flags back as they were, and close the handlers
+    added meanwhile: Hydra's job logging replaces the root handlers with one on this test's
+    standard output (closed after the test) and one on the job's log file."""
+
+    def loggers() -> list[logging.Logger]:
+        named = logging.Logger.manager.loggerDict.values()
+        return [logging.getLogger(), *(item for item in named if isinstance(item, logging.Logger))]
+
+    saved = {
+        logger.name: (logger.level, list(logger.handlers), logger.propagate, logger.disabled)
+        for logger in loggers()
+    }
+    kept = {id(handler) for _, handlers, _, _ in saved.values() for handler in handlers}
+    try:
+        yield
+    finally:
+        for logger in loggers():
+            for handler in logger.handlers:
+                if id(handler) not in kept:
+                    handler.close()
+            level, handlers, propagate, disabled = saved.get(
+                logger.name, (logging.NOTSET, [], True, False)
+            )
+            logger.setLevel(level)
+            logger.handlers[:] = handlers
+            logger.propagate, logger.disabled = propagate, disabled
