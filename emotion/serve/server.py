@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import errno
+import glob
 import logging
 import socket
 import sys
+from pathlib import Path
 
 from emotion.errors import EmotionError
 from emotion.serve.settings import ServeSettings
@@ -15,7 +17,10 @@ log = logging.getLogger(__name__)
 
 def serve(model: str, settings: ServeSettings, *, access_log: bool = False) -> None:
     """Load MODEL (a run, a checkpoint, a sweep folder or a glob), then serve until stopped."""
-    # Here, not at the top: a mistyped option is answered before torch and MediaPipe load.
+    check_address(settings.host, settings.port)
+    check_model_path(model)
+    # Here, not at the top: a mistaken option or path is answered before torch and MediaPipe
+    # load (seconds).
     import torch
     import uvicorn
 
@@ -25,7 +30,6 @@ def serve(model: str, settings: ServeSettings, *, access_log: bool = False) -> N
     from emotion.serve.api import create_app
     from emotion.serve.engine import Engine
 
-    check_address(settings.host, settings.port)
     trained = load_model(model)
     if trained.trained_on_synthetic:
         warn_synthetic(trained.description)
@@ -77,3 +81,12 @@ def check_address(host: str, port: int) -> None:
             f"cannot listen on {host}:{port}: {error.strerror or error}",
             "use --host 127.0.0.1 (this machine), or an address of this machine",
         ) from None
+
+
+def check_model_path(model: str) -> None:
+    """A model path that names nothing, refused before torch loads (seconds, not minutes)."""
+    if not Path(model).exists() and not glob.glob(model):
+        raise EmotionError(
+            f"{model} is not a run directory, checkpoint, sweep folder or matching glob",
+            "pass what emotion-predict takes, e.g. outputs/train/runs/default",
+        )
