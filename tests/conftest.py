@@ -15,6 +15,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
+from emotion.data import config as _data_schema  # noqa: F401  (registers data/schema for compose)
 from emotion.store.io import read_store, write_store
 from emotion.store.schema import LandmarkStore
 from emotion.synthetic.generate import generate

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any
+from enum import Enum
+from typing import TYPE_CHECKING, Any
 
-from emotion.data.splits import DEFAULT_FOLD, DEFAULT_NUM_FOLDS, SPLIT_STRATEGIES
+from emotion.data.splits import DEFAULT_FOLD, DEFAULT_NUM_FOLDS, SplitStrategy
 from emotion.errors import EmotionError
-from emotion.features.baseline import BASELINE_FEATURES, BASELINES
-from emotion.features.preprocessing import NORMALIZATIONS, Preprocessing
+from emotion.features.choices import Baseline, BaselineFeatures, Normalization
+
+if TYPE_CHECKING:
+    from emotion.features.preprocessing import Preprocessing
 
 # Where the data module keeps its tensors while a Trainer runs (docs/gpu.md).
 RESIDENT_CHOICES = ("auto", "true", "false")
+# The settings with a fixed set of values, and their Enum: the config schema
+# (emotion.data.config) types them so, and __post_init__ turns either back into plain strings.
+CHOICES: dict[str, type[Enum]] = {
+    "normalization": Normalization,
+    "split_strategy": SplitStrategy,
+    "baseline": Baseline,
+    "baseline_features": BaselineFeatures,
+}
 
 
 @dataclass(frozen=True)
@@ -58,20 +69,12 @@ class DataSettings:
     baseline_resample: bool = False
 
     def __post_init__(self) -> None:
+        for setting, choice in CHOICES.items():
+            object.__setattr__(self, setting, plain_choice(setting, getattr(self, setting), choice))
         if str(self.resident).lower() not in RESIDENT_CHOICES:
             raise EmotionError(
                 f"data.resident={self.resident!r} is not known",
                 f"choose one of {list(RESIDENT_CHOICES)}",
-            )
-        if self.normalization not in NORMALIZATIONS:
-            raise EmotionError(
-                f"data.normalization={self.normalization!r} is not known",
-                f"choose one of {list(NORMALIZATIONS)}",
-            )
-        if self.split_strategy not in SPLIT_STRATEGIES:
-            raise EmotionError(
-                f"data.split_strategy={self.split_strategy!r} is not known",
-                f"choose one of {list(SPLIT_STRATEGIES)}",
             )
         if self.split_strategy == "official" and (self.fold, self.num_folds) != (
             DEFAULT_FOLD,
@@ -82,14 +85,6 @@ class DataSettings:
                 "data.split_strategy=kfold; with official they would be silently ignored",
                 "add data.split_strategy=kfold, or leave data.fold and data.num_folds out",
             )
-        for setting, value, allowed in (
-            ("baseline", self.baseline, BASELINES),
-            ("baseline_features", self.baseline_features, BASELINE_FEATURES),
-        ):
-            if value not in allowed:
-                raise EmotionError(
-                    f"data.{setting}={value!r} is not known", f"choose one of {list(allowed)}"
-                )
         if self.baseline_resample and self.baseline != "enrolled":
             raise EmotionError(
                 f"data.baseline_resample=true redraws enrolled reference photos, but "
@@ -124,6 +119,8 @@ class DataSettings:
 
     @property
     def preprocessing(self) -> Preprocessing:
+        from emotion.features.preprocessing import Preprocessing
+
         return Preprocessing(
             self.normalization,
             self.aspect_correction,
@@ -131,3 +128,16 @@ class DataSettings:
             self.enroll_per_subject,
             self.baseline_features,
         )
+
+
+def plain_choice(setting: str, value: Any, choice: type[Enum]) -> str:
+    """One choice setting as its plain string, whether the schema gave an Enum member or a
+    saved config a string; anything else is named with the values it may take."""
+    member = value.value if isinstance(value, Enum) else value
+    try:
+        return str(choice(member).value)
+    except ValueError:
+        raise EmotionError(
+            f"data.{setting}={value!r} is not known",
+            f"choose one of {[option.value for option in choice]}",
+        ) from None

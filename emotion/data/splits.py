@@ -9,13 +9,23 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from enum import Enum
 
 import numpy as np
 
 from emotion.errors import EmotionError
 
+
 # none: every row is a test row, for scoring a model trained elsewhere (emotion-eval only).
-SPLIT_STRATEGIES = ("official", "kfold", "none")
+class SplitStrategy(str, Enum):
+    """How a store's people are split: its own test rows, subject folds, or none (scoring)."""
+
+    official = "official"
+    kfold = "kfold"
+    none = "none"
+
+
+SPLIT_STRATEGIES = tuple(member.value for member in SplitStrategy)
 # Fewer validation people than this make checkpoint selection mostly noise (a warning says so).
 MEANINGFUL_VAL_SUBJECTS = 10
 SCORING_ONLY = "split_strategy=none"

@@ -27,8 +27,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-BASELINES = ("none", "enrolled", "session")
-BASELINE_FEATURES = ("difference", "both")
+from emotion.features.choices import Baseline, BaselineFeatures, values
+
+BASELINES = values(Baseline)
+BASELINE_FEATURES = values(BaselineFeatures)
 
 
 @dataclass

@@ -22,11 +22,12 @@ import numpy as np
 import torch
 
 from emotion.features.baseline import BASELINE_FEATURES, BASELINES, combine, reference_face
+from emotion.features.choices import Normalization, values
 from emotion.features.geometry import aspect_correct, nose_unit
 from emotion.features.procrustes import RIGID_LANDMARKS, procrustes_align
 from emotion.store.schema import NUM_COORDS, NUM_LANDMARKS
 
-NORMALIZATIONS = ("nose_unit", "none", "procrustes", "procrustes_rigid")
+NORMALIZATIONS = values(Normalization)
 # Normalisations an exported graph can compute (Procrustes needs an SVD, which ONNX lacks).
 IN_GRAPH_NORMALIZATIONS = ("nose_unit", "none")
 

@@ -15,6 +15,7 @@ import hydra
 from omegaconf import DictConfig
 
 from emotion import CONFIG_DIR
+from emotion.data import config  # noqa: F401  (registers the data group's typed schema)
 from emotion.errors import exit_on_user_error
 from emotion.training import run_name  # noqa: F401  (registers the run_name resolver)
 

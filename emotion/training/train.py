@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,9 @@ def progress_bar_callbacks(choice: str) -> tuple[list[L.Callback], bool]:
 
 def flat_hparams(cfg: DictConfig, n_params: int) -> dict[str, Any]:
     values = {key: OmegaConf.select(cfg, path) for key, path in HPARAM_KEYS.items()}
+    values = {
+        key: value.value if isinstance(value, Enum) else value for key, value in values.items()
+    }
     values["n_params"] = n_params
     return values
 
@@ -263,7 +267,7 @@ def run_result(
         "class_names": datamodule.class_names,
         "data": datamodule.summary,
         "command": " ".join(sys.argv),
-        "config": OmegaConf.to_container(cfg, resolve=True),
+        "config": OmegaConf.to_container(cfg, resolve=True, enum_to_str=True),
     }
 
 
