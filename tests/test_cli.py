@@ -64,7 +64,8 @@ def test_rerunning_the_same_command_uses_the_same_run_directory(
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["model.detph=4"], "Key 'detph' is not in struct"),
+        (["model.detph=4"], "Could not override 'model.detph'"),
+        (["model.width=abc"], "full_key: model.width"),
         (["experiment=seed_refrence"], "Could not find 'experiment/seed_refrence'"),
         (["data=store", "data.path=missing.h5"], "emotion-extract"),
         (["data.split_strategy=kfold", "data.fold=5"], "data.fold=5 is out of range"),

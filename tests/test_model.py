@@ -40,3 +40,25 @@ def test_hyperparameters_are_plain_values() -> None:
     model = LandmarkClassifier(class_names=["neutral", "anxious"], width=32, depth=1)
     for key, value in model.hparams.items():
         assert isinstance(value, (int, float, str, list)), key
+
+
+def test_the_model_schema_matches_the_classifiers_arguments() -> None:
+    """emotion/models/config.py writes the arguments out (no torch before composing): the
+    same names, annotations and defaults as LandmarkClassifier takes from the config."""
+    import dataclasses
+    import inspect
+
+    from emotion.models.classifier import LandmarkClassifier
+    from emotion.models.config import ModelConfig
+
+    arguments = {
+        name: (str(parameter.annotation), parameter.default)
+        for name, parameter in inspect.signature(LandmarkClassifier.__init__).parameters.items()
+        if name not in ("self", "class_names", "input_dim")
+    }
+    schema = {
+        item.name: (str(item.type), item.default)
+        for item in dataclasses.fields(ModelConfig)
+        if item.name != "_target_"
+    }
+    assert schema == arguments

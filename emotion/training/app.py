@@ -15,8 +15,9 @@ import hydra
 from omegaconf import DictConfig
 
 from emotion import CONFIG_DIR
-from emotion.data import config  # noqa: F401  (registers the data group's typed schema)
+from emotion.data import config as _data_schema  # noqa: F401  (registers data/schema)
 from emotion.errors import exit_on_user_error
+from emotion.models import config as _model_schema  # noqa: F401  (registers model/schema)
 from emotion.training import run_name  # noqa: F401  (registers the run_name resolver)
 
 
