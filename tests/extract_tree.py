@@ -169,6 +169,8 @@ def extract_config(root: Path, output: Path, *overrides: str) -> Any:
     """The composed conf/extract.yaml with these overrides (no Hydra run directory)."""
     from hydra import compose, initialize_config_dir
 
+    from emotion.extract import config  # noqa: F401  (registers extract_schema)
+
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         return compose(
             "extract",

@@ -198,3 +198,19 @@ def test_new_image_suffixes_are_images() -> None:
 
     for name in ("KA.FE1.45.tiff", "a.TIF", "b.bmp", "c.webp", "AF01AFS.JPG"):
         assert member_kind(name) == "image"
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [("sampling=rand", "full_key: sampling"), ("source.video_stride=abc", "source.video_stride")],
+)
+def test_the_extract_schema_names_a_wrong_value_at_compose_time(
+    tmp_path: Path, override: str, key: str
+) -> None:
+    from hydra.errors import ConfigCompositionException
+
+    from tests.extract_tree import extract_config
+
+    with pytest.raises(ConfigCompositionException) as refused:
+        extract_config(tmp_path, tmp_path / "s.h5", override)
+    assert key in str(refused.value.__cause__ or refused.value)

@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 
 from emotion import CONFIG_DIR
 from emotion.errors import exit_on_user_error
+from emotion.extract import config as _extract_schema  # noqa: F401  (registers extract_schema)
 from emotion.extract.merge import merge
 from emotion.extract.pipeline import extract
 from emotion.extract.settings import ExtractSettings

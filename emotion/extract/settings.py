@@ -10,14 +10,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from omegaconf import DictConfig, OmegaConf
+
 from emotion.errors import EmotionError
+from emotion.extract.config import LabelSource, Layout, Sampling, SubjectMatchOn
 from emotion.facemesh.decode import MAX_BYTES, MAX_PIXELS, MIN_SHORT_SIDE, parse_reduce
 from emotion.store.classes import CLASS_SETS, class_map_key
 
-LAYOUTS = ("auto", "aihub", "folders")
-LABEL_SOURCES = ("folder", "annotators")
-SAMPLING_METHODS = ("random", "uniform")
-SUBJECT_MATCH_ON = ("file_name", "path")
+LAYOUTS = tuple(member.value for member in Layout)
+LABEL_SOURCES = tuple(member.value for member in LabelSource)
+SAMPLING_METHODS = tuple(member.value for member in Sampling)
+SUBJECT_MATCH_ON = tuple(member.value for member in SubjectMatchOn)
 # classes=found: every class the data names, known only once the plan is made.
 FOUND_CLASSES = "found"
 # Settings that change which rows a run writes; the rest (workers, progress, ...) do not.
@@ -169,6 +172,8 @@ class ExtractSettings:
     @classmethod
     def from_config(cls, cfg: Any) -> ExtractSettings:
         """From the `emotion/conf/extract.yaml` tree (a DictConfig or a plain nested dict)."""
+        if isinstance(cfg, DictConfig):  # the schema's Enum members as their plain names
+            cfg = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
         if cfg["source"]["root"] in (None, "", "???"):
             raise EmotionError(
                 "source.root is not set",
