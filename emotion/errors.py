@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
@@ -23,6 +23,14 @@ class EmotionError(Exception):
 
     def __str__(self) -> str:
         return self.problem if not self.fix else f"{self.problem}\n  fix: {self.fix}"
+
+
+def check_ranges(checks: Iterable[tuple[str, Any, bool, str]]) -> None:
+    """(option, value, holds, what to use instead) for each option: the first that does not
+    hold is a user error naming it."""
+    for option, value, holds, wanted in checks:
+        if not holds:
+            raise EmotionError(f"{option} {value} is out of range", f"use {wanted}")
 
 
 def report_user_error(error: EmotionError) -> None:

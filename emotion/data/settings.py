@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from emotion.data.splits import DEFAULT_FOLD, DEFAULT_NUM_FOLDS, SplitStrategy
 from emotion.errors import EmotionError
-from emotion.features.choices import Baseline, BaselineFeatures, Normalization
+from emotion.features.choices import Baseline, BaselineFeatures, Normalization, values
 
 if TYPE_CHECKING:
     from emotion.features.preprocessing import Preprocessing
@@ -139,5 +139,5 @@ def plain_choice(setting: str, value: Any, choice: type[Enum]) -> str:
     except ValueError:
         raise EmotionError(
             f"data.{setting}={value!r} is not known",
-            f"choose one of {[option.value for option in choice]}",
+            f"choose one of {list(values(choice))}",
         ) from None

@@ -14,6 +14,7 @@ from enum import Enum
 import numpy as np
 
 from emotion.errors import EmotionError
+from emotion.features.choices import values
 
 
 # none: every row is a test row, for scoring a model trained elsewhere (emotion-eval only).
@@ -25,7 +26,7 @@ class SplitStrategy(str, Enum):
     none = "none"
 
 
-SPLIT_STRATEGIES = tuple(member.value for member in SplitStrategy)
+SPLIT_STRATEGIES = values(SplitStrategy)
 # Fewer validation people than this make checkpoint selection mostly noise (a warning says so).
 MEANINGFUL_VAL_SUBJECTS = 10
 SCORING_ONLY = "split_strategy=none"

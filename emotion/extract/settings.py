@@ -15,12 +15,13 @@ from omegaconf import DictConfig, OmegaConf
 from emotion.errors import EmotionError
 from emotion.extract.config import LabelSource, Layout, Sampling, SubjectMatchOn
 from emotion.facemesh.decode import MAX_BYTES, MAX_PIXELS, MIN_SHORT_SIDE, parse_reduce
+from emotion.features.choices import values
 from emotion.store.classes import CLASS_SETS, class_map_key
 
-LAYOUTS = tuple(member.value for member in Layout)
-LABEL_SOURCES = tuple(member.value for member in LabelSource)
-SAMPLING_METHODS = tuple(member.value for member in Sampling)
-SUBJECT_MATCH_ON = tuple(member.value for member in SubjectMatchOn)
+LAYOUTS = values(Layout)
+LABEL_SOURCES = values(LabelSource)
+SAMPLING_METHODS = values(Sampling)
+SUBJECT_MATCH_ON = values(SubjectMatchOn)
 # classes=found: every class the data names, known only once the plan is made.
 FOUND_CLASSES = "found"
 # Settings that change which rows a run writes; the rest (workers, progress, ...) do not.

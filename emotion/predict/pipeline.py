@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from emotion.errors import EmotionError
+from emotion.errors import EmotionError, check_ranges
 from emotion.facemesh.decode import parse_reduce
 from emotion.facemesh.mesh import quiet_native_logs
 from emotion.facemesh.runner import FaceMeshRunner
@@ -197,9 +197,7 @@ def check_options(
             "a probability in [0, 1] (emotion-eval's operating point), or leave it out",
         ),
     )
-    for option, value, holds, wanted in checks:
-        if not holds:
-            raise EmotionError(f"{option} {value} is out of range", f"use {wanted}")
+    check_ranges(checks)
 
 
 def output_format(output: Path | None, row_format: str | None) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from emotion.errors import EmotionError
+from emotion.errors import check_ranges
 
 # A phone photo is a few MB; 16 MiB refuses nothing real and bounds what one request holds.
 MAX_BODY_BYTES = 16 * 2**20
@@ -49,9 +49,7 @@ class ServeSettings:
                 "seconds, e.g. 3",
             ),
         )
-        for option, value, ok, fix in checks:
-            if not ok:
-                raise EmotionError(f"{option} {value} is out of range", f"use {fix}")
+        check_ranges(checks)
 
     @property
     def loopback(self) -> bool:
