@@ -96,6 +96,14 @@ def test_model_info_says_what_is_served(plain: TestClient, plain_run: Path) -> N
     assert info["trained_on_synthetic"] is False
     assert info["preprocessing"]["normalization"] == "nose_unit"
     assert info["temperature"] == [1.0] and info["version"]
+    assert info["limits"] == {
+        "max_body_bytes": 2**20,
+        "max_pixels": 4_000_000,
+        "max_sessions": 100,
+        "max_connections": 64,
+        "session_ttl_s": 600.0,
+        "workers": 2,
+    }
     assert str(plain_run) in info["model"]
     assert "/v1/predict" in plain.get("/openapi.json").json()["paths"]
 

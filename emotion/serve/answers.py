@@ -39,14 +39,7 @@ def model_info(engine: Engine) -> ModelInfo:
         version=__version__,
         ema_alpha=settings.ema_alpha,
         calibration_seconds=settings.calibration_seconds,
-        limits=Limits(
-            max_body_bytes=settings.max_body_bytes,
-            max_pixels=settings.max_pixels,
-            max_sessions=settings.max_sessions,
-            max_connections=settings.max_connections,
-            session_ttl_s=settings.session_ttl_s,
-            workers=settings.workers,
-        ),
+        limits=Limits(**{name: getattr(settings, name) for name in Limits.model_fields}),
     )
 
 

@@ -64,7 +64,6 @@ def create_app(engine: Engine) -> FastAPI:
         version=__version__,
         summary="Anxious or neutral, from FaceMesh face geometry; live, with a personal baseline.",
     )
-    app.state.engine, app.state.sessions = engine, sessions
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     add_error_handlers(app)
     preprocessing = engine.trained.preprocessing
