@@ -15,12 +15,11 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
-from emotion.data import config as _data_schema  # noqa: F401  (registers data/schema for compose)
-from emotion.models import config as _model_schema  # noqa: F401  (and model/schema)
 from emotion.store.io import read_store, write_store
 from emotion.store.schema import LandmarkStore
 from emotion.synthetic.generate import generate
 from emotion.synthetic.settings import SyntheticSettings
+from emotion.training import config as _train_schema  # noqa: F401  (the schemas, for compose)
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "emotion" / "conf"
 os.environ.setdefault("MPLBACKEND", "Agg")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -261,3 +262,22 @@ def test_the_model_is_the_first_argument_and_bad_settings_are_named() -> None:
     with pytest.raises(EmotionError, match="nope") as refused:
         compose_eval_config("run", ["nope=1"])
     assert "--print-config" in str(refused.value)
+    for override, named in [
+        ("split=validation", "split=validation"),
+        ("bootstrap.resamples=abc", "bootstrap.resamples=abc"),
+        ("bootstrap.resamples=0", "bootstrap.resamples 0 is out of range"),
+        ("bootstrap.confidence=2", "bootstrap.confidence 2.0 is out of range"),
+        ("threshold.target_recall=1.5", "threshold.target_recall 1.5 is out of range"),
+        ("data.split_strategy=random", "data.split_strategy=random"),
+    ]:
+        with pytest.raises(EmotionError, match=re.escape(named)):
+            compose_eval_config("run", [override])
+
+
+def test_a_split_without_rows_is_refused_naming_why(tiny_store_path: Path, tmp_path: Path) -> None:
+    """A run trained without a validation split has no validation report."""
+    run_dir = tmp_path / "run"
+    train_tiny(tiny_store_path, run_dir, "data.val_fraction=0", "select=last")
+    with pytest.raises(EmotionError, match="split=val holds no rows"):
+        evaluate(eval_config(f"run_dir={run_dir}", "split=val"))
+    assert not (run_dir / "eval").exists()

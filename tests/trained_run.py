@@ -34,10 +34,16 @@ def train_tiny(store: Path, run_dir: Path, *extra: str) -> dict[str, Any]:
 
 
 def eval_config(*overrides: str) -> DictConfig:
-    """conf/eval.yaml composed with overrides, as `emotion-eval` would."""
+    """conf/eval.yaml composed with overrides and checked, as `emotion-eval` does; a
+    `run_dir=` or `ckpt_path=` among them is the command's first argument (the model)."""
+    from emotion.evaluate.settings import MODEL_KEYS, compose_eval_config
+
+    models = [
+        o.split("=", 1)[1].strip("'\"") for o in overrides if o.split("=", 1)[0] in MODEL_KEYS
+    ]
+    settings = [o for o in overrides if o.split("=", 1)[0] not in MODEL_KEYS]
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(config_name="eval", overrides=list(overrides))
+    return compose_eval_config(models[0] if models else None, settings)
 
 
 def train_command(run_dir: Path, *overrides: str) -> int:

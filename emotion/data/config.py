@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import typing
+from dataclasses import dataclass
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
 
 from emotion.data.settings import CHOICES, DataSettings
 
@@ -22,9 +24,21 @@ TARGET = "emotion.data.datamodule.LandmarkDataModule"
 PLAIN_TYPES = (int, float, bool, str)
 
 
+@dataclass
+class SyntheticConfig:
+    """`data.synthetic`: which SYNTHETIC store is the default, and the generator settings its
+    file name holds (emotion-synth sets the others)."""
+
+    output: str = MISSING
+    num_subjects: int = 240
+    seed: int = 0
+
+
 def schema_field(setting: dataclasses.Field, hint: Any) -> tuple[str, Any, Any]:
     """(name, type, field) of one setting: its Enum for a choice, its own type for plain
-    values, Any for the rest (the synthetic generator's settings, data.resident)."""
+    values, Any for the rest (data.resident: a boolean or "auto")."""
+    if setting.name == "synthetic":
+        return setting.name, SyntheticConfig | None, dataclasses.field(default=None)
     if setting.name in CHOICES:
         choice = CHOICES[setting.name]
         return setting.name, choice, dataclasses.field(default=choice(setting.default))

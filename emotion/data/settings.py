@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -100,8 +101,11 @@ class DataSettings:
                 f"data.val_fraction={self.val_fraction} must lie in [0, 1)",
                 "use e.g. data.val_fraction=0.15, or 0 for no validation split (with select=last)",
             )
-        if self.noise_std < 0:
-            raise EmotionError(f"data.noise_std={self.noise_std} is negative", "use 0 for no noise")
+        if not (math.isfinite(self.noise_std) and self.noise_std >= 0):
+            raise EmotionError(
+                f"data.noise_std={self.noise_std} is not a finite, non-negative number",
+                "use 0 for no noise, or a small positive number, e.g. data.noise_std=0.002",
+            )
         if self.batch_size < 2:
             raise EmotionError(
                 f"data.batch_size={self.batch_size}; BatchNorm needs at least 2 rows per batch"

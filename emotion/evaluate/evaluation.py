@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from emotion.data.datamodule import STAGES, LandmarkDataModule
+from emotion.data.datamodule import LandmarkDataModule
 from emotion.data.settings import DataSettings
 from emotion.errors import EmotionError
 from emotion.evaluate.bootstrap import subject_bootstrap
@@ -92,15 +92,28 @@ def scored_split(
     return Scored(probabilities, rows.labels, datamodule.subjects(split), datamodule.sources(split))
 
 
+def check_split_has_rows(datamodule: LandmarkDataModule, split: str) -> None:
+    """An empty split has no report: refuse it rather than write one of NaNs."""
+    if len(datamodule.rows(split)):
+        return
+    why = datamodule.summary.get("no_validation_split") if split == "val" else None
+    raise EmotionError(
+        f"split={split} holds no rows of {datamodule.path} under this run's data settings"
+        + (f" ({why})" if why else ""),
+        "evaluate split=test (the default); for a validation report, carve one with "
+        "data.val_fraction=0.15 data.min_val_subjects=0",
+    )
+
+
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
-    """Score one split of a store with a checkpoint; write and return the report's numbers."""
-    if cfg.split not in STAGES:
-        raise EmotionError(f"split={cfg.split!r} is not known", f"choose one of {list(STAGES)}")
+    """Score one split of a store with a checkpoint; write and return the report's numbers.
+    `cfg` is eval.yaml composed and checked (emotion.evaluate.settings)."""
     trained = load_model(model_arguments(cfg))
     overrides = OmegaConf.to_container(cfg.data, resolve=True)
     datamodule = LandmarkDataModule(**data_settings(trained, overrides))  # type: ignore[arg-type]
     datamodule.setup()
     check_class_names(trained, datamodule.class_names, f"store {datamodule.path}")
+    check_split_has_rows(datamodule, cfg.split)
     people = {str(person) for person in datamodule.subjects(cfg.split).tolist()}
     check_people_unseen(trained, cfg.split, people, str(datamodule.path))
 

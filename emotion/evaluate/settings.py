@@ -9,6 +9,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from emotion import CONFIG_DIR
 from emotion.errors import EmotionError
+from emotion.evaluate.config import check_eval_config
 
 # Where the composed config holds the model; set from the command's first argument only.
 MODEL_KEYS = ("run_dir", "ckpt_path")
@@ -34,7 +35,9 @@ def compose_eval_config(model: str | None, overrides: list[str]) -> DictConfig:
             "give settings as KEY=VALUE with keys of eval.yaml (split=val, data.path=..., "
             "threshold.target_recall=0.9); emotion-eval MODEL --print-config shows them all",
         ) from None
-    OmegaConf.set_struct(cfg, False)
+    check_eval_config(cfg)
+    # Plain strings for the choices (the schema's Enums), open for the model's keys.
+    cfg = OmegaConf.create(OmegaConf.to_container(cfg, enum_to_str=True))
     if model is not None:
         with open_dict(cfg):
             cfg.run_dir = model

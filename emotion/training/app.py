@@ -5,8 +5,9 @@
     emotion-train -m model.depth=2,4 data.noise_std=0,0.002
     emotion-train data=store data.path=data/aihub82.h5
 
-Torch and Lightning are imported only once Hydra has composed the config, so a typo in an
-override is reported at once.
+Torch and Lightning are imported only once Hydra has composed the config (its schema in
+emotion/training/config.py) and its ranges are checked, so a typo or an impossible value is
+reported at once.
 """
 
 from __future__ import annotations
@@ -15,15 +16,14 @@ import hydra
 from omegaconf import DictConfig
 
 from emotion import CONFIG_DIR
-from emotion.data import config as _data_schema  # noqa: F401  (registers data/schema)
 from emotion.errors import exit_on_user_error
-from emotion.models import config as _model_schema  # noqa: F401  (registers model/schema)
-from emotion.training import run_name  # noqa: F401  (registers the run_name resolver)
+from emotion.training.config import check_train_config
 
 
 @exit_on_user_error
 def run(cfg: DictConfig) -> float | None:
     """Train; return `optimized_metric` for a sweeper (Optuna maximises it)."""
+    check_train_config(cfg)
     from emotion.training.train import train
 
     result = train(cfg)

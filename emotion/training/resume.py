@@ -16,8 +16,6 @@ from emotion.rundir import CHECKPOINT_DIR, LOCK_FILE, METRICS_FILE, TENSORBOARD_
 
 log = logging.getLogger(__name__)
 
-RESUME_MODES = ("auto", "never", "must")
-
 
 @dataclass(frozen=True)
 class ResumePlan:
@@ -49,9 +47,8 @@ def plan_resume(
 
     A run stopped before its first checkpoint left nothing to resume from or to lose but
     TensorBoard events of its first steps: it simply starts again (those events go, so the
-    curves do not show the same steps twice)."""
-    if resume not in RESUME_MODES:
-        raise EmotionError(f"resume={resume!r} is not known", f"choose one of {list(RESUME_MODES)}")
+    curves do not show the same steps twice). `resume` is one of the schema's (`Resume`,
+    emotion/training/config.py)."""
     if ckpt_path:
         if not Path(ckpt_path).is_file():
             raise EmotionError(

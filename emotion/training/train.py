@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +29,12 @@ from emotion.models.classifier import LandmarkClassifier
 from emotion.notices import silence_known_notices
 from emotion.rundir import CHECKPOINT_DIR, METRICS_FILE, write_json_atomic
 from emotion.synthetic.generate import ensure_default_store
+from emotion.training.config import plain_config
 from emotion.training.resume import plan_resume, run_directory_lock
 
 log = logging.getLogger(__name__)
 silence_known_notices()
 
-PROGRESS_BARS = ("auto", "rich", "tqdm", "none")
-SELECTIONS = ("auto", "best", "last")
 # The same flat keys in every run's HPARAMS entry, so TensorBoard can compare runs.
 HPARAM_KEYS = {
     "depth": "model.depth",
@@ -71,11 +69,8 @@ def build(config: DictConfig, **kwargs: Any) -> Any:
 
 
 def progress_bar_callbacks(choice: str) -> tuple[list[L.Callback], bool]:
-    """A rich bar when interactive, none (plain epoch log lines instead) when logging to a file."""
-    if choice not in PROGRESS_BARS:
-        raise EmotionError(
-            f"progress_bar={choice!r} is not known", f"choose one of {PROGRESS_BARS}"
-        )
+    """A rich bar when interactive, none (plain epoch log lines instead) when logging to a file.
+    The choice is one of the schema's (`ProgressBar`, emotion/training/config.py)."""
     if choice == "auto":
         choice = "rich" if sys.stderr.isatty() else "none"
     if choice == "rich":
@@ -91,9 +86,6 @@ def progress_bar_callbacks(choice: str) -> tuple[list[L.Callback], bool]:
 
 def flat_hparams(cfg: DictConfig, n_params: int) -> dict[str, Any]:
     values = {key: OmegaConf.select(cfg, path) for key, path in HPARAM_KEYS.items()}
-    values = {
-        key: value.value if isinstance(value, Enum) else value for key, value in values.items()
-    }
     values["n_params"] = n_params
     return values
 
@@ -103,6 +95,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     The run directory is locked for the whole run (rank 0), so a second run cannot mix its
     checkpoints and metrics into this one's."""
+    cfg = plain_config(cfg)
     run_dir = Path(cfg.paths.run_dir)
     with run_directory_lock(run_dir, enabled=rank_zero_only.rank == 0):
         return _train_in(run_dir, cfg)
@@ -166,8 +159,6 @@ def _train_in(run_dir: Path, cfg: DictConfig) -> dict[str, Any]:
 
 def checkpoint_selection(choice: str, datamodule: LandmarkDataModule) -> str:
     """best or last: `auto` picks best when there are validation people, else last."""
-    if choice not in SELECTIONS:
-        raise EmotionError(f"select={choice!r} is not known", f"choose one of {list(SELECTIONS)}")
     people = len(set(datamodule.subjects("val").tolist()))
     if choice == "auto":
         choice = "best" if people else "last"
