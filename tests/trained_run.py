@@ -5,7 +5,6 @@ first override."""
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,7 +12,6 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-import hydra._internal.utils as hydra_internals
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -51,30 +49,29 @@ def train_command(run_dir: Path, *overrides: str) -> int:
     would read is on sys.stderr (capture it with capsys).
 
     The same two steps as the console script, without the 5 s of imports a subprocess pays:
-    Hydra composes conf/train.yaml and reports a config it cannot compose as its main does
-    (`run_and_report`: a compact message and exit 1), then `emotion.training.app.run(cfg)`
-    turns an EmotionError into `error:`/`fix:` and exit 2. Only the run directory differs:
-    Hydra's main names it after the overrides, here it is run_dir."""
+    the pre-Hydra check composes conf/train.yaml (emotion.training.precheck), then
+    `emotion.training.app.run(cfg)`; either turns an EmotionError into `error:`/`fix:` and
+    exit 2. Only the run directory differs: Hydra's main names it after the overrides, here it
+    is run_dir."""
+    from emotion.errors import exit_on_user_error
     from emotion.training.app import run
+    from emotion.training.precheck import check_names, composed
+
+    @exit_on_user_error
+    def checked() -> DictConfig:
+        cfg = composed(full)
+        check_names(cfg)
+        return cfg
 
     GlobalHydra.instance().clear()
     full = [*overrides, f"paths.run_dir={run_dir}"]
-    # run_and_report re-raises instead of reporting under a debugger or coverage's tracer,
-    # or with HYDRA_FULL_ERROR set; the console script is run without either.
-    with (
-        mock.patch.dict(os.environ),
-        mock.patch.object(hydra_internals, "is_under_debugger", return_value=False),
-        initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"),
-    ):
-        os.environ.pop("HYDRA_FULL_ERROR", None)
-        try:
-            cfg = hydra_internals.run_and_report(
-                lambda: compose(config_name="train", overrides=full)
-            )
-        except SystemExit as exit_:
-            return int(exit_.code or 0)
+    try:
+        cfg = checked()
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
     with open_dict(cfg):
         cfg.run_name = "test"
+        cfg.pop("hydra")
     try:
         run(cfg)
     except SystemExit as exit_:

@@ -12,12 +12,15 @@ reported at once.
 
 from __future__ import annotations
 
+import sys
+
 import hydra
 from omegaconf import DictConfig
 
 from emotion import CONFIG_DIR
 from emotion.errors import exit_on_user_error
 from emotion.training.config import check_train_config
+from emotion.training.precheck import checked_run
 
 
 @exit_on_user_error
@@ -35,8 +38,15 @@ def run(cfg: DictConfig) -> float | None:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
-def main(cfg: DictConfig) -> float | None:
+def hydra_main(cfg: DictConfig) -> float | None:
     return run(cfg)
+
+
+@exit_on_user_error
+def main() -> float | None:
+    """`emotion-train`: checked and its run directory locked before Hydra writes into it."""
+    with checked_run(sys.argv[1:]):
+        return hydra_main()
 
 
 if __name__ == "__main__":

@@ -96,36 +96,52 @@ def clear_run(run_dir: Path) -> None:
     (run_dir / METRICS_FILE).unlink(missing_ok=True)
 
 
+# The run directories this process holds, so the pre-Hydra check (emotion.training.launch)
+# and the run itself share one lock.
+HELD: dict[Path, int] = {}
+
+
 @contextmanager
 def run_directory_lock(run_dir: Path, *, enabled: bool = True) -> Iterator[None]:
     """Hold an exclusive lock on the run directory for the life of a training run.
 
     Two runs in one directory would mix their checkpoints, events and metrics.json, and one
     could resume from the other's live last.ckpt. The lock is `flock` on `<run_dir>/.lock`,
-    released by the kernel even after kill -9, so a crashed run never blocks the next one.
+    released by the kernel even after kill -9, so a crashed run never blocks the next one;
+    a link planted there is refused, not followed. Re-entered by the process that holds it.
     Under DDP only global rank 0 takes it (`enabled`)."""
-    if not enabled:
+    key = run_dir.resolve()
+    if not enabled or key in HELD:
         yield
         return
     import fcntl
 
     run_dir.mkdir(parents=True, exist_ok=True)
     lock_path = run_dir / LOCK_FILE
-    handle = open(lock_path, "a+")  # noqa: SIM115 (held open for the whole run)
+    try:
+        handle = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as error:
+        raise EmotionError(
+            f"cannot open the run directory's lock {lock_path}: {error.strerror}"
+            + (" (it is a symbolic link)" if lock_path.is_symlink() else ""),
+            "remove that file (a run's .lock is a plain file it makes itself), or give this run "
+            "another run_name=...",
+        ) from None
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
+            holder = os.pread(handle, 200, 0).decode(errors="replace").strip()
             raise EmotionError(
-                f"{run_dir} is in use by another emotion-train ({holder})",
+                f"{run_dir} is in use by another emotion-train ({holder or 'another process'})",
                 "wait for that run to finish, or give this one another run_name=...",
             ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}\n")
-        handle.flush()
-        yield
+        os.ftruncate(handle, 0)
+        os.pwrite(handle, f"pid {os.getpid()}\n".encode(), 0)
+        HELD[key] = handle
+        try:
+            yield
+        finally:
+            HELD.pop(key, None)
     finally:
-        handle.close()
+        os.close(handle)

@@ -1,0 +1,119 @@
+"""What `emotion-train` checks before Hydra writes anything: the command line composes, the
+names are names, and the run directory is free; then the run directory stays locked.
+
+Hydra's main creates the run directory, writes `.hydra/` and opens `train.log` before any of
+our code runs. A refused run must leave another run's directory as it was, and a config
+that cannot compose is a user error (`error:`/`fix:`, exit 2) like any other, so a single
+run is composed once here first (0.2 s, no torch). Multiruns are checked per job, in
+`train()`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from emotion import CONFIG_DIR
+from emotion.errors import EmotionError
+from emotion.training.config import check_train_config
+from emotion.training.resume import plan_resume, run_directory_lock
+
+# Hydra flags after which no run happens, or several do: left to Hydra as they are.
+HYDRA_FLAGS = {
+    "-m",
+    "--multirun",
+    "-h",
+    "--help",
+    "--hydra-help",
+    "--version",
+    "-c",
+    "--cfg",
+    "-i",
+    "--info",
+    "--shell-completion",
+    "-sc",
+    "--experimental-rerun",
+}
+# Environment variables that make this process a DDP or Slurm worker other than rank 0.
+RANK_VARIABLES = ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
+# Lines of Hydra's composition errors that say nothing to a user.
+HYDRA_DETAIL = ("object_type", "reference_type", "Set the environment variable HYDRA_FULL_ERROR")
+# Settings that become one folder name each.
+NAMES = ("run_name", "sweep_name", "task_name")
+
+
+def is_worker() -> bool:
+    """A DDP child (Lightning sets LOCAL_RANK) reruns the command: rank 0 holds the lock."""
+    return any(os.environ.get(name, "0") != "0" for name in RANK_VARIABLES)
+
+
+def check_names(cfg: DictConfig) -> None:
+    """A run name is one folder under outputs/, never a path: `run_name=../..` would write
+    (and with overwrite=true delete) outside it."""
+    for key in NAMES:
+        if OmegaConf.is_interpolation(cfg, key):
+            continue  # made from the overrides (emotion.training.run_name): a name
+        value = OmegaConf.select(cfg, key, throw_on_missing=False)
+        if not isinstance(value, str):
+            continue
+        if value in ("", ".", "..") or "/" in value or "\\" in value or "\0" in value:
+            raise EmotionError(
+                f"{key}={value!r} is not a folder name",
+                f"give {key} a name without '/' and other than '.' or '..', e.g. {key}=baseline",
+            )
+
+
+def composed(overrides: list[str]) -> DictConfig:
+    """train.yaml with the command's overrides and Hydra's own node, as Hydra's main will
+    compose it; what does not compose is a user error naming the key."""
+    try:
+        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+            return compose(config_name="train", overrides=overrides, return_hydra_config=True)
+    except (HydraException, OmegaConfBaseException) as error:
+        text = f"{error}\n{error.__cause__ or ''}"
+        lines = list(dict.fromkeys(line.strip() for line in text.splitlines() if line.strip()))
+        problem = "; ".join(
+            line for line in lines if not line.startswith(("object_type", "reference_type"))
+        )
+        raise EmotionError(
+            f"the settings do not compose: {problem}",
+            "check the key and its value against the schema (emotion-train --cfg job prints the "
+            "composed config); a Lightning argument the trainer schema leaves out goes in as "
+            "+trainer.NAME=VALUE",
+        ) from None
+
+
+@contextmanager
+def checked_run(argv: list[str]) -> Iterator[None]:
+    """Compose, check and lock a single run's directory; Hydra's main runs inside."""
+    if is_worker() or any(arg.split("=")[0] in HYDRA_FLAGS for arg in argv):
+        yield
+        return
+    overrides = [arg for arg in argv if not arg.startswith("-")]
+    cfg = composed(overrides)
+    check_names(cfg)
+    if cfg.hydra.mode is not None and str(cfg.hydra.mode.name) == "MULTIRUN":
+        yield  # hparams_search=optuna and the like: each job is checked in train()
+        return
+    check_train_config(cfg)
+    HydraConfig.instance().set_config(cfg)
+    run_dir = Path(str(cfg.hydra.run.dir))
+    with run_directory_lock(run_dir):
+        # Refuse now what train() would refuse, before Hydra rewrites the directory's files;
+        # is_global_zero=False: decide only, delete nothing.
+        plan_resume(
+            run_dir,
+            resume=str(cfg.resume.value),
+            ckpt_path=cfg.ckpt_path,
+            overwrite=cfg.overwrite,
+            is_global_zero=False,
+        )
+        yield
