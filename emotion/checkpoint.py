@@ -188,13 +188,14 @@ def check_finite_weights(checkpoint: dict[str, Any], path: Path) -> None:
         )
 
 
-def check_same_architecture(path: str | Path, wanted: dict[str, Any]) -> None:
-    """Refuse to resume a checkpoint of a different model, naming the keys that differ."""
-    saved = hyperparameters(
-        read_checkpoint(
-            path, "point ckpt_path at an intact .ckpt, or start over with overwrite=true"
-        )
-    )
+def check_same_architecture(
+    path: str | Path,
+    wanted: dict[str, Any],
+    fix: str = "point ckpt_path at an intact .ckpt, or start over with overwrite=true",
+) -> None:
+    """Refuse to resume a checkpoint of a different model, naming the keys that differ; an
+    unreadable one (`fix`: what to resume from instead)."""
+    saved = hyperparameters(read_checkpoint(path, fix))
     changed = {
         key: (saved.get(key), wanted.get(key))
         for key in ARCHITECTURE_KEYS

@@ -4,14 +4,16 @@ keeps its files byte for byte, and a run name is a folder name, never a path
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
 
 from emotion.training.resume import run_directory_lock
-from tests.commands import emotion
-from tests.conftest import cli_train_args
+from tests.commands import TINY, emotion
+from tests.conftest import cli_train_args, small_overrides
+from tests.trained_run import train_command
 
 
 def run_files(run_dir: Path) -> dict[str, bytes]:
@@ -76,3 +78,188 @@ def test_a_run_name_is_a_name_not_a_path(name: str, tmp_path: Path) -> None:
     assert "is not a folder name" in done.stderr
     assert [path.name for path in tmp_path.iterdir()] == ["work"]
     assert not list(work.iterdir())
+
+
+# -- a run that cannot be right stops, and says so ----------------------------------------
+
+
+def test_a_loss_that_becomes_nan_stops_the_run_with_an_error(
+    tiny_store_path: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """From the third step the loss is NaN (what an exploding run gives): the run stops with
+    error:/fix:, and no metrics.json calls it finished."""
+    from emotion.models.classifier import LandmarkClassifier
+
+    original = LandmarkClassifier.training_step
+
+    def exploding(self, batch, batch_idx):  # type: ignore[no-untyped-def]
+        loss = original(self, batch, batch_idx)
+        return loss * float("nan") if self.global_step >= 2 else loss
+
+    monkeypatch.setattr(LandmarkClassifier, "training_step", exploding)
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    status = train_command(
+        run_dir, "data=store", f"data.path={tiny_store_path}", *TINY, "trainer.log_every_n_steps=1"
+    )
+    stderr = capsys.readouterr().err
+    assert status == 2, stderr[-2000:]
+    assert "the training loss became nan" in stderr and "fix:" in stderr
+    assert not (run_dir / "metrics.json").exists()
+
+
+def test_enrollment_that_uses_up_a_class_is_refused(
+    tiny_store_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = train_command(
+        tmp_path / "run",
+        "data=store",
+        f"data.path={tiny_store_path}",
+        *TINY,
+        "data.baseline=enrolled",
+        "data.enroll_per_subject=100",
+    )
+    stderr = capsys.readouterr().err
+    assert status == 2, stderr[-2000:]
+    assert "photos left to score" in stderr and "data.enroll_per_subject" in stderr
+
+
+def test_the_same_run_name_on_other_people_is_refused(
+    synthetic_run, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run directory resumed with a store of other people: refused, not silently resumed."""
+    from emotion.store.io import write_store
+    from emotion.synthetic.generate import generate
+    from emotion.synthetic.settings import SyntheticSettings
+
+    other = tmp_path / "other.h5"
+    write_store(other, generate(SyntheticSettings(num_subjects=30, frames_per_subject=16, seed=9)))
+    run_dir = tmp_path / "run"
+    shutil.copytree(synthetic_run[0], run_dir)
+    status = train_command(run_dir, *small_overrides(other, run_dir, "trainer.max_epochs=2"))
+    stderr = capsys.readouterr().err
+    assert status == 2, stderr[-2000:]
+    assert "trained on other people" in stderr
+
+
+# -- checkpoints are whole or absent -------------------------------------------------------
+
+
+def test_a_damaged_last_checkpoint_says_what_to_resume_from(
+    synthetic_run, tiny_store_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_dir = tmp_path / "run"
+    shutil.copytree(synthetic_run[0], run_dir)
+    (run_dir / "metrics.json").unlink()
+    last = run_dir / "checkpoints" / "last.ckpt"
+    last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])
+    status = train_command(
+        run_dir, *small_overrides(tiny_store_path, run_dir, "trainer.max_epochs=2")
+    )
+    stderr = capsys.readouterr().err
+    assert status == 2, stderr[-2000:]
+    assert "is not a readable PyTorch checkpoint" in stderr
+    assert "ckpt_path=" in stderr and "best-epoch" in stderr
+
+
+def test_a_full_disk_keeps_the_last_whole_checkpoint(
+    synthetic_run,
+    tiny_store_path: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The disk fills while a checkpoint is written (simulated: the write stops with ENOSPC
+    half-way): error:/fix: about the disk, the earlier last.ckpt is intact, nothing partial
+    is left, and the rerun resumes from it."""
+    import errno
+
+    import torch
+
+    from emotion.checkpoint import read_checkpoint
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(synthetic_run[0], run_dir)
+    (run_dir / "metrics.json").unlink()
+    last = run_dir / "checkpoints" / "last.ckpt"
+    before = last.read_bytes()
+    real_save = torch.save
+
+    def half_then_full(obj, stream, *args, **kwargs):  # type: ignore[no-untyped-def]
+        real_save(obj, stream, *args, **kwargs)
+        stream.truncate(stream.tell() // 2)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("emotion.training.safety.torch.save", half_then_full)
+    overrides = small_overrides(tiny_store_path, run_dir, "trainer.max_epochs=3")
+    status = train_command(run_dir, *overrides)
+    stderr = capsys.readouterr().err
+    assert status == 2, stderr[-2000:]
+    assert "is full" in stderr and "resumes from" in stderr and "Traceback" not in stderr
+    assert last.read_bytes() == before
+    assert not list((run_dir / "checkpoints").glob("*.partial"))
+    read_checkpoint(last)
+    monkeypatch.undo()
+    assert train_command(run_dir, *overrides) == 0
+    assert json.loads((run_dir / "metrics.json").read_text())["epochs"] == 3
+
+
+# -- exact resume --------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_kill_9_mid_epoch_then_resume_equals_an_uninterrupted_run(
+    tiny_store_path: Path, tmp_path: Path
+) -> None:
+    """The same command twice: once straight through, once killed with SIGKILL as soon as the
+    first last.ckpt is on disk (mid-way through the next epoch), then rerun. With coordinate
+    noise and dropout on, the resumed run's metrics equal the uninterrupted run's."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.commands import ROOT
+
+    args = [
+        *cli_train_args(tiny_store_path),
+        "trainer.max_epochs=8",
+        "data.noise_std=0.01",
+        "model.dropout=0.3",
+        "data.min_val_subjects=0",
+        "select=last",  # the final epoch is tested: one trained after the resume
+        "progress_bar=none",
+    ]
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    straight.mkdir()
+    killed.mkdir()
+    assert emotion("emotion.training", *args, cwd=straight).returncode == 0
+    process = subprocess.Popen(
+        [sys.executable, "-m", "emotion.training", *args],
+        cwd=killed,
+        env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 300
+    while not list(killed.glob("outputs/train/runs/*/checkpoints/last.ckpt")):
+        assert process.poll() is None and time.monotonic() < deadline, "no last.ckpt appeared"
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+    (run_dir,) = killed.glob("outputs/train/runs/*")
+    assert not (run_dir / "metrics.json").exists(), "the kill came after the run finished"
+    resumed = emotion("emotion.training", *args, cwd=killed)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming from" in resumed.stderr + resumed.stdout
+    (expected_dir,) = straight.glob("outputs/train/runs/*")
+    expected = json.loads((expected_dir / "metrics.json").read_text())
+    result = json.loads((run_dir / "metrics.json").read_text())
+    assert result["epochs"] == expected["epochs"]
+    for stage in ("val", "test"):
+        assert set(result[stage]) == set(expected[stage])
+        for key, value in expected[stage].items():
+            assert result[stage][key] == pytest.approx(value, abs=1e-6), key

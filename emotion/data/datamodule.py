@@ -80,6 +80,7 @@ class LandmarkDataModule(L.LightningDataModule):
                 points, store, indices, preprocessing, self.class_names, self.settings.split_seed
             )
             features, scored = torch.from_numpy(protocol.features), protocol.scored
+            check_scored_classes(scored, store.label, self.class_names, self.settings)
         else:
             features = torch.from_numpy(points.reshape(len(store), -1))
         labels = torch.from_numpy(store.label)
@@ -199,9 +200,27 @@ class LandmarkDataModule(L.LightningDataModule):
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """On resume: the checkpoint's features must be made as this run makes them."""
-        if self._rows:
-            check_same_preprocessing(state_dict.get(PREPROCESSING_KEY), self.settings.preprocessing)
+        """On resume: the checkpoint's features must be made as this run makes them, and
+        its people split as this run splits them (the same run_name on another store
+        would otherwise resume silently)."""
+        if not self._rows:
+            return
+        check_same_preprocessing(state_dict.get(PREPROCESSING_KEY), self.settings.preprocessing)
+        saved = (state_dict.get(DATA_SETTINGS_KEY) or {}).get("subjects")
+        if not saved:
+            return
+        now = self.record()["subjects"]
+        changed = [stage for stage in STAGES if sorted(saved.get(stage, [])) != now[stage]]
+        if changed:
+            stage = changed[0]
+            raise EmotionError(
+                f"the checkpoint to resume was trained on other people: its {stage} split "
+                f"({len(saved.get(stage, []))} people, store "
+                f"{state_dict[DATA_SETTINGS_KEY].get('path')}) is not this run's "
+                f"({len(now[stage])} people, store {self.path})",
+                "a run directory holds one data set's run: give this one another run_name=..., "
+                "or start over with overwrite=true",
+            )
 
     def subjects(self, stage: str) -> np.ndarray:
         return self._subjects[stage]
@@ -297,3 +316,23 @@ class LandmarkDataModule(L.LightningDataModule):
         if self.settings.noise_std > 0:
             features = features + torch.randn_like(features) * self.settings.noise_std
         return features, labels
+
+
+def check_scored_classes(
+    scored: dict[str, np.ndarray], label: np.ndarray, class_names: list[str], settings: DataSettings
+) -> None:
+    """A baseline sets reference photos aside, never scored: a split left without a class
+    would train or test on one class and report a perfect score."""
+    for stage, rows in scored.items():
+        if stage == "val" and len(rows) == 0:
+            continue  # no validation split chosen
+        counts = np.bincount(label[rows], minlength=len(class_names))
+        missing = [name for index, name in enumerate(class_names) if counts[index] == 0]
+        if missing:
+            raise EmotionError(
+                f"with data.baseline={settings.baseline} (data.enroll_per_subject="
+                f"{settings.enroll_per_subject}), the {stage} split has no {missing[0]!r} "
+                f"photos left to score: the reference photos used them up",
+                "lower data.enroll_per_subject (1 leaves the most photos to score), give the "
+                "split more people, or use data.baseline=session",
+            )

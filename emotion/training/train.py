@@ -31,6 +31,13 @@ from emotion.rundir import CHECKPOINT_DIR, METRICS_FILE, write_json_atomic
 from emotion.synthetic.generate import ensure_default_store
 from emotion.training.config import plain_config
 from emotion.training.resume import plan_resume, run_directory_lock
+from emotion.training.safety import (
+    AtomicCheckpointIO,
+    FiniteLoss,
+    RandomState,
+    disk_full,
+    disk_full_error,
+)
 
 log = logging.getLogger(__name__)
 silence_known_notices()
@@ -98,7 +105,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     cfg = plain_config(cfg)
     run_dir = Path(cfg.paths.run_dir)
     with run_directory_lock(run_dir, enabled=rank_zero_only.rank == 0):
-        return _train_in(run_dir, cfg)
+        try:
+            return _train_in(run_dir, cfg)
+        except (OSError, ValueError, RuntimeError) as error:
+            full = disk_full(error)
+            if full is None:
+                raise
+            raise disk_full_error(full, run_dir) from error
 
 
 def check_accelerator(accelerator: str) -> None:
@@ -142,7 +155,7 @@ def _train_in(run_dir: Path, cfg: DictConfig) -> dict[str, Any]:
     )
     log.info("%s", plan.reason)
     if plan.ckpt_path:
-        check_same_architecture(plan.ckpt_path, dict(model.hparams))
+        check_same_architecture(plan.ckpt_path, dict(model.hparams), fix=resume_fix(run_dir))
 
     selection = checkpoint_selection(str(cfg.select), datamodule)
     trainer = build_trainer(cfg, run_dir, selection, validate=len(datamodule.rows("val")) > 0)
@@ -155,6 +168,13 @@ def _train_in(run_dir: Path, cfg: DictConfig) -> dict[str, Any]:
         log_final_hparams(trainer, cfg, result)
         log.info("wrote %s", run_dir / METRICS_FILE)
     return result
+
+
+def resume_fix(run_dir: Path) -> str:
+    """What to do when the checkpoint to resume cannot be read."""
+    best = sorted((run_dir / CHECKPOINT_DIR).glob("best-*.ckpt"))
+    earlier = f"resume from {best[-1]} with ckpt_path={best[-1]}, or " if best else ""
+    return f"{earlier}start over with overwrite=true (or give this run another run_name=...)"
 
 
 def checkpoint_selection(choice: str, datamodule: LandmarkDataModule) -> str:
@@ -201,6 +221,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path, selection: str, validate: bool
     validation people the validation loop is off."""
     bar_callbacks, show_bar = progress_bar_callbacks(cfg.progress_bar)
     callbacks = [build(c) for c in cfg.get("callbacks", {}).values() if c] + bar_callbacks
+    callbacks += [RandomState(), FiniteLoss()]
     if selection == "last":
         callbacks = [c for c in callbacks if not (isinstance(c, ModelCheckpoint) and c.monitor)]
     loggers = [build(c) for c in cfg.get("logger", {}).values() if c]
@@ -217,6 +238,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path, selection: str, validate: bool
         callbacks=callbacks,
         default_root_dir=str(run_dir),
         enable_progress_bar=show_bar,
+        plugins=[AtomicCheckpointIO()],
         **extra,
     )
 
