@@ -263,3 +263,39 @@ def test_kill_9_mid_epoch_then_resume_equals_an_uninterrupted_run(
         assert set(result[stage]) == set(expected[stage])
         for key, value in expected[stage].items():
             assert result[stage][key] == pytest.approx(value, abs=1e-6), key
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A real 600 KB file system (tmpfs; needs the right to mount, else the test skips)."""
+    import subprocess
+
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(mount)], capture_output=True
+    )
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_really_full_disk_is_an_error_and_the_rerun_after_freeing_it_finishes(
+    small_disk: Path, tiny_store_path: Path, tmp_path: Path
+) -> None:
+    import subprocess
+
+    args = [*cli_train_args(tiny_store_path), f"hydra.run.dir={small_disk}/run"]
+    args += ["model.width=64", "trainer.max_epochs=2", "progress_bar=none"]
+    full = emotion("emotion.training", *args, cwd=tmp_path)
+    assert full.returncode == 2, full.stderr[-3000:]
+    assert full.stderr.count("error:") == 1 and "is full" in full.stderr
+    assert "Traceback" not in full.stderr
+    assert not list((small_disk / "run" / "checkpoints").glob("*.ckpt"))
+    subprocess.run(["mount", "-o", "remount,size=50m", str(small_disk)], check=True)
+    again = emotion("emotion.training", *args, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert json.loads((small_disk / "run" / "metrics.json").read_text())["epochs"] == 2

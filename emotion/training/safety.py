@@ -135,8 +135,8 @@ def disk_full(error: BaseException) -> OSError | None:
 def disk_full_error(cause: OSError, run_dir: Path) -> EmotionError:
     where = f" ({cause.filename})" if cause.filename else ""
     return EmotionError(
-        f"the disk holding {run_dir} is full{where}: the run stopped; its last complete "
-        "checkpoint is kept",
+        f"the disk holding {run_dir} is full{where}: the run stopped, and no checkpoint is "
+        "left half-written",
         f"free space there (df -h {run_dir}), then rerun the same command: it resumes from "
-        "checkpoints/last.ckpt",
+        "checkpoints/last.ckpt when there is one",
     )
