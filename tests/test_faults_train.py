@@ -299,3 +299,32 @@ def test_a_really_full_disk_is_an_error_and_the_rerun_after_freeing_it_finishes(
     again = emotion("emotion.training", *args, cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     assert json.loads((small_disk / "run" / "metrics.json").read_text())["epochs"] == 2
+
+
+def test_a_read_only_output_place_is_an_error_before_anything_runs(
+    tiny_store_path: Path, tmp_path: Path
+) -> None:
+    """outputs/ on a read-only file system (a tmpfs mounted read-only; a folder under a
+    plain file where that cannot be mounted, which refuses even root)."""
+    import subprocess
+
+    place = tmp_path / "readonly"
+    place.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(place)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        place.rmdir()
+        place.write_text("a file, not a folder\n")
+    try:
+        done = emotion(
+            "emotion.training",
+            *cli_train_args(tiny_store_path),
+            f"hydra.run.dir={place}/outputs/run",
+            cwd=tmp_path,
+        )
+    finally:
+        if mounted.returncode == 0:
+            subprocess.run(["umount", "-l", str(place)], check=False)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "cannot create the run directory" in done.stderr and "fix:" in done.stderr

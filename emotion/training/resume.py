@@ -116,7 +116,14 @@ def run_directory_lock(run_dir: Path, *, enabled: bool = True) -> Iterator[None]
         return
     import fcntl
 
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise EmotionError(
+            f"cannot create the run directory {run_dir}: {error.strerror}",
+            "run from a folder you can write to, or point EMOTION_ROOT (where outputs/ goes) at "
+            "one",
+        ) from None
     lock_path = run_dir / LOCK_FILE
     try:
         handle = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
