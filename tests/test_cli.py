@@ -36,6 +36,9 @@ def test_a_2x2_multirun_writes_four_metrics_and_a_summary(
     sweep = tmp_path / "outputs" / "train" / "multiruns" / "grid"
     found = sorted(sweep.rglob("metrics.json"))
     assert len(found) == 4
+    for job in (path.parent.name for path in found):  # readable: no absolute store path
+        assert "data.noise_std=" in job and f"data.path={tiny_store_path.stem}" in job
+        assert str(tiny_store_path.parent.name) not in job
     assert {json.loads(p.read_text())["config"]["model"]["depth"] for p in found} == {1, 2}
     table = emotion("emotion.summary", str(sweep), "--metric", "val/bal_acc", cwd=tmp_path)
     assert table.returncode == 0, table.stderr

@@ -1,25 +1,59 @@
 """A run's directory name from its command line: the same command finds the same directory.
 
-Registered as the `run_name` resolver that emotion/conf/hydra/default.yaml's run and sweep
-directories use, on import (the training command imports it before Hydra composes).
+Registered as the `run_name` resolver that emotion/conf/train.yaml's `run_name` uses, on
+import (the training command imports it before Hydra composes). The name lists the
+overrides as `key=value` joined by commas, sorted, without the keys that do not change what
+is trained; a path becomes its file's stem (`data.path=aihub_sample`), never a folder name
+spelled out, and then a digest of the full overrides follows, so two stores of one name in
+different folders still get two directories.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
+DIGEST = 8
+# Values read as file names even without a folder (`data.path=x.h5`).
+FILE_SUFFIXES = (".h5", ".hdf5", ".ckpt", ".onnx", ".json", ".csv", ".yaml")
 
-def run_name_from_overrides(override_dirname: str, limit: int = 150) -> str:
+
+def readable(value: str) -> str:
+    """A path's stem (`data/x.h5` -> `x`); other values as they are."""
+    if "/" not in value and "\\" not in value and not value.endswith(FILE_SUFFIXES):
+        return value
+    last = value.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    stem = last.rsplit(".", 1)[0] if "." in last[1:] else last
+    return stem or "root"
+
+
+def run_name_from_overrides(
+    overrides: Sequence[str], exclude: Sequence[str] = (), limit: int = 150
+) -> str:
     """A directory name from the command-line overrides: same command, same directory."""
-    if not override_dirname:
+    parsed = OverridesParser.create().parse_overrides([str(item) for item in overrides])
+    # Sorted as Hydra sorts its override_dirname: `data.fold=0,...` before `data=store`.
+    items = sorted(
+        (
+            (item.get_key_element(), item.get_value_element_as_str())
+            for item in parsed
+            if item.key_or_group not in set(exclude)
+        ),
+        key=lambda pair: f"{pair[0]}={pair[1]}",
+    )
+    if not items:
         return "default"
-    name = override_dirname.replace("/", "_")
+    full = ",".join(f"{key}={value}" for key, value in items)
+    name = ",".join(f"{key}={readable(value)}" for key, value in items)
+    if name != full:
+        name = f"{name}-{hashlib.sha1(full.encode()).hexdigest()[:DIGEST]}"
     if len(name) > limit:
-        digest = hashlib.sha1(name.encode()).hexdigest()[:10]
+        digest = hashlib.sha1(full.encode()).hexdigest()[:10]
         name = f"{name[: limit - 11]}-{digest}"
-    return name
+    return name.replace("/", "_")
 
 
 OmegaConf.register_new_resolver("run_name", run_name_from_overrides, replace=True)

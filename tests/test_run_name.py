@@ -1,0 +1,30 @@
+"""Run and sweep folder names: what varies, readable, no absolute paths, never colliding."""
+
+from __future__ import annotations
+
+from emotion.training.run_name import run_name_from_overrides
+
+
+def test_a_store_path_becomes_its_stem_and_a_digest_keeps_names_apart() -> None:
+    first = run_name_from_overrides(["data=store", "data.path=/work/a/hidden.h5", "seed=1"])
+    second = run_name_from_overrides(["data=store", "data.path=/work/b/hidden.h5", "seed=1"])
+    assert first.startswith("data.path=hidden,data=store,seed=1-")
+    assert "/" not in first and "work" not in first
+    assert first != second
+    assert first == run_name_from_overrides(["seed=1", "data.path=/work/a/hidden.h5", "data=store"])
+
+
+def test_names_sort_as_the_readme_globs_expect_and_leave_out_excluded_keys() -> None:
+    name = run_name_from_overrides(
+        ["data=store", "data.fold=0", "seed=2", "resume=never", "trainer.max_epochs=3"],
+        exclude=["resume", "trainer.max_epochs"],
+    )
+    assert name == "data.fold=0,data=store,seed=2"  # 'outputs/.../cv/data.fold=0,*' finds it
+    assert run_name_from_overrides([]) == "default"
+    assert run_name_from_overrides(["resume=never"], exclude=["resume"]) == "default"
+
+
+def test_a_long_name_is_cut_with_a_digest() -> None:
+    many = [f"+callbacks.c{index}._target_=x.Y" for index in range(20)]
+    name = run_name_from_overrides(many)
+    assert len(name) == 150 and name != run_name_from_overrides(many[:-1])
