@@ -162,10 +162,29 @@ class TensorBoardConfig:
 
 
 @dataclass
+class CSVConfig:
+    _target_: str = "lightning.pytorch.loggers.CSVLogger"
+    save_dir: str = MISSING
+    name: str | None = "lightning_logs"
+    version: str | None = None
+
+
+@dataclass
+class MLFlowConfig:
+    _target_: str = "lightning.pytorch.loggers.MLFlowLogger"
+    experiment_name: str = "lightning_logs"
+    run_name: str | None = None
+    tracking_uri: str | None = None
+    save_dir: str | None = "./mlruns"
+
+
+@dataclass
 class LoggerConfig:
-    """The loggers of a run: logger=none leaves out all."""
+    """The loggers of a run: logger=none leaves out all; logger=[tensorboard,csv] takes two."""
 
     tensorboard: TensorBoardConfig | None = None
+    csv: CSVConfig | None = None
+    mlflow: MLFlowConfig | None = None
 
 
 @dataclass

@@ -19,6 +19,7 @@ import torch
 from hydra.errors import InstantiationException
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
 from emotion.checkpoint import check_same_architecture, read_checkpoint, val_metrics
@@ -292,8 +293,13 @@ def log_final_hparams(trainer: L.Trainer, cfg: DictConfig, result: dict[str, Any
         for key, value in headline.items()
         if key.split("/")[1] in ("acc", "bal_acc", "f1_macro", "auroc", "loss")
     }
+    hparams = flat_hparams(cfg, result["n_params"])
     for logger in trainer.loggers:
-        logger.log_hyperparams(flat_hparams(cfg, result["n_params"]), metrics=hp_metrics)
+        if isinstance(logger, TensorBoardLogger):  # HPARAMS: the values and their metrics
+            logger.log_hyperparams(hparams, metrics=hp_metrics)
+        else:
+            logger.log_hyperparams(hparams)
+            logger.log_metrics(hp_metrics, step=trainer.global_step)
         # The test stage already closed the writer; flush and close the one reopened above.
         logger.finalize("success")
 
