@@ -28,3 +28,12 @@ def test_a_long_name_is_cut_with_a_digest() -> None:
     many = [f"+callbacks.c{index}._target_=x.Y" for index in range(20)]
     name = run_name_from_overrides(many)
     assert len(name) == 150 and name != run_name_from_overrides(many[:-1])
+
+
+def test_a_sweep_job_is_named_after_what_the_sweep_varies(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("EMOTION_SWEEP_KEYS", "data.fold,seed")
+    overrides = ["data=store", "data.path=/abs/x.h5", "data.fold=1", "seed=3", "model.depth=2"]
+    name = run_name_from_overrides(overrides)
+    assert name.startswith("data.fold=1,seed=3-") and "x" not in name.split("-")[0]
+    other = run_name_from_overrides([*overrides[:-1], "model.depth=4"])
+    assert other != name and other.startswith("data.fold=1,seed=3-")

@@ -15,12 +15,20 @@ from __future__ import annotations
 import sys
 
 import hydra
-from omegaconf import DictConfig
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
 
 from emotion import CONFIG_DIR
-from emotion.errors import exit_on_user_error
+from emotion.errors import EmotionError, exit_on_user_error
 from emotion.training.config import check_train_config
 from emotion.training.precheck import checked_run
+
+
+def optuna_sweep() -> bool:
+    """Whether this job is an Optuna trial, which needs a number back."""
+    if not HydraConfig.initialized():
+        return False
+    return "optuna" in str(OmegaConf.select(HydraConfig.get(), "sweeper._target_") or "")
 
 
 @exit_on_user_error
@@ -33,8 +41,15 @@ def run(cfg: DictConfig) -> float | None:
     metric = cfg.get("optimized_metric")
     if not metric:
         return None
-    stage = metric.split("/")[0]
-    return result.get(stage, {}).get(metric)
+    value = result.get(metric.split("/")[0], {}).get(metric)
+    if value is None and optuna_sweep():
+        raise EmotionError(
+            f"optimized_metric={metric} is not among this trial's metrics, so Optuna has "
+            f"nothing to maximise ({result.get('data', {}).get('no_validation_split') or ''})",
+            "carve a validation split (data.min_val_subjects=0 on a small store), or name a "
+            "metric the run reports with optimized_metric=...",
+        )
+    return value
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")

@@ -21,6 +21,7 @@ from emotion.data import config as _data_schema  # noqa: F401  (registers data/s
 from emotion.errors import check_ranges
 from emotion.models import config as _model_schema  # noqa: F401  (registers model/schema)
 from emotion.training import run_name as _run_name  # noqa: F401  (the run_name resolver)
+from emotion.training import threads as _threads  # noqa: F401  (cores, threads_per_job)
 
 
 class Resume(str, Enum):
@@ -203,6 +204,9 @@ class TrainConfig:
     select: Selection = Selection.auto
     optimized_metric: str | None = None
     progress_bar: ProgressBar = ProgressBar.auto
+    # torch threads for this run; null: torch's default (every core). launcher=joblib sets
+    # each job's share.
+    threads: int | None = None
     # experiment=finetune_binary
     init_from: str | None = None
     freeze_trunk_epochs: int = 0
@@ -233,6 +237,12 @@ def check_train_config(cfg: DictConfig) -> None:
     check_ranges(
         [
             ("seed", cfg.seed, 0 <= cfg.seed < 2**32, "an integer in [0, 2**32)"),
+            (
+                "threads",
+                cfg.get("threads"),
+                cfg.get("threads") is None or cfg.threads >= 1,
+                "1 or more torch threads, or null for torch's default",
+            ),
             ("model.width", model.width, model.width >= 1, "1 or more units, e.g. 512"),
             ("model.depth", model.depth, model.depth >= 1, "1 or more residual blocks, e.g. 3"),
             ("model.head_width", model.head_width, model.head_width >= 1, "1 or more, e.g. 256"),

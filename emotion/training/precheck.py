@@ -17,6 +17,7 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -25,11 +26,10 @@ from emotion import CONFIG_DIR
 from emotion.errors import EmotionError
 from emotion.training.config import check_train_config
 from emotion.training.resume import plan_resume, run_directory_lock
+from emotion.training.run_name import SWEEP_KEYS
 
 # Hydra flags after which no run happens, or several do: left to Hydra as they are.
 HYDRA_FLAGS = {
-    "-m",
-    "--multirun",
     "-h",
     "--help",
     "--hydra-help",
@@ -92,16 +92,41 @@ def composed(overrides: list[str]) -> DictConfig:
 
 
 @contextmanager
+def sweep_keys(keys: list[str]) -> Iterator[None]:
+    """Name the keys a sweep varies for its jobs' folder names (emotion.training.run_name),
+    in the environment, which the launchers' worker processes and Slurm jobs inherit."""
+    previous = os.environ.get(SWEEP_KEYS)
+    os.environ[SWEEP_KEYS] = ",".join(keys)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(SWEEP_KEYS, None)
+        else:
+            os.environ[SWEEP_KEYS] = previous
+
+
+@contextmanager
 def checked_run(argv: list[str]) -> Iterator[None]:
-    """Compose, check and lock a single run's directory; Hydra's main runs inside."""
+    """Compose, check and lock a single run's directory; Hydra's main runs inside. A
+    multirun names the keys it varies for its jobs' folders; each job is checked in train()."""
     if is_worker() or any(arg.split("=")[0] in HYDRA_FLAGS for arg in argv):
         yield
         return
     overrides = [arg for arg in argv if not arg.startswith("-")]
+    if "-m" in argv or "--multirun" in argv:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+        varied = [item.key_or_group for item in parsed if item.is_sweep_override()]
+        with sweep_keys(varied):
+            yield
+        return
     cfg = composed(overrides)
     check_names(cfg)
     if cfg.hydra.mode is not None and str(cfg.hydra.mode.name) == "MULTIRUN":
-        yield  # hparams_search=optuna and the like: each job is checked in train()
+        # hparams_search=optuna and the like: the sweep is in the config
+        params = OmegaConf.select(cfg, "hydra.sweeper.params") or {}
+        with sweep_keys([str(key) for key in params]):
+            yield
         return
     check_train_config(cfg)
     HydraConfig.instance().set_config(cfg)

@@ -4,19 +4,24 @@ Registered as the `run_name` resolver that emotion/conf/train.yaml's `run_name` 
 import (the training command imports it before Hydra composes). The name lists the
 overrides as `key=value` joined by commas, sorted, without the keys that do not change what
 is trained; a path becomes its file's stem (`data.path=aihub_sample`), never a folder name
-spelled out, and then a digest of the full overrides follows, so two stores of one name in
-different folders still get two directories.
+spelled out. A sweep job's name lists only what the sweep varies (`data.fold=0,seed=1`):
+`emotion-train -m` names those keys in SWEEP_KEYS for every job, whichever process or node
+runs it. Whatever a name leaves out or shortens, a digest of the full overrides follows, so
+two different runs never share a directory.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Sequence
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 DIGEST = 8
+# Set by emotion-train -m (emotion.training.precheck): the keys the sweep varies, by commas.
+SWEEP_KEYS = "EMOTION_SWEEP_KEYS"
 # Values read as file names even without a folder (`data.path=x.h5`).
 FILE_SUFFIXES = (".h5", ".hdf5", ".ckpt", ".onnx", ".json", ".csv", ".yaml")
 
@@ -47,7 +52,9 @@ def run_name_from_overrides(
     if not items:
         return "default"
     full = ",".join(f"{key}={value}" for key, value in items)
-    name = ",".join(f"{key}={readable(value)}" for key, value in items)
+    varied = set(filter(None, os.environ.get(SWEEP_KEYS, "").split(",")))
+    shown = [(key, value) for key, value in items if key.lstrip("+~") in varied] or items
+    name = ",".join(f"{key}={readable(value)}" for key, value in shown)
     if name != full:
         name = f"{name}-{hashlib.sha1(full.encode()).hexdigest()[:DIGEST]}"
     if len(name) > limit:

@@ -131,6 +131,9 @@ def check_accelerator(accelerator: str) -> None:
 
 def _train_in(run_dir: Path, cfg: DictConfig) -> dict[str, Any]:
     check_accelerator(str(cfg.trainer.get("accelerator", "auto")))
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg.threads))
+    log.info("torch threads: %d", torch.get_num_threads())
     L.seed_everything(cfg.seed, workers=True)
     ensure_default_store(cfg.data.path, cfg.data.get("synthetic"))
     datamodule: LandmarkDataModule = build(cfg.data)

@@ -1,0 +1,120 @@
+"""Sweeps beyond one process: Hydra's joblib launcher (all of one machine) and submitit's
+local executor (the Slurm path, run here), as users run them, against the basic launcher."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from emotion.store.io import read_store
+from tests.commands import TINY, emotion
+from tests.extract_tree import build_aihub_tree
+from tests.test_extract_run import assert_same_rows
+
+SWEEP = [
+    "data.split_strategy=kfold",
+    "data.num_folds=2",
+    "data.fold=0,1",
+    "seed=1,2",
+    "data.min_val_subjects=0",
+    "threads=1",  # the basic launcher's jobs thread as the parallel ones do: same numbers
+    "progress_bar=none",
+]
+
+
+def sweep_metrics(root: Path, name: str) -> dict[str, dict]:
+    folder = root / "outputs" / "train" / "multiruns" / name
+    return {
+        path.parent.name: json.loads(path.read_text())
+        for path in sorted(folder.glob("*/metrics.json"))
+    }
+
+
+def run_sweep(store: Path, root: Path, name: str, *launcher: str) -> dict[str, dict]:
+    done = emotion(
+        "emotion.training",
+        "-m",
+        *launcher,
+        "data=store",
+        f"data.path={store}",
+        *TINY,
+        *SWEEP,
+        f"sweep_name={name}",
+        cwd=root,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return sweep_metrics(root, name)
+
+
+@pytest.fixture(scope="module")
+def basic(tiny_store_path: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
+    return run_sweep(tiny_store_path, tmp_path_factory.mktemp("basic"), "basic")
+
+
+def assert_same_results(found: dict[str, dict], expected: dict[str, dict]) -> None:
+    assert sorted(found) == sorted(expected) and len(found) == 4
+    for job, result in expected.items():
+        assert "/" not in job and "data.fold=" in job and "seed=" in job
+        for stage in ("val", "test"):
+            for key, value in result[stage].items():
+                assert found[job][stage][key] == pytest.approx(value, abs=1e-6), (job, key)
+
+
+@pytest.mark.slow
+def test_a_joblib_sweep_gives_the_basic_launchers_results(
+    basic: dict[str, dict], tiny_store_path: Path, tmp_path: Path
+) -> None:
+    found = run_sweep(tiny_store_path, tmp_path, "joblib", "launcher=joblib")
+    assert_same_results(found, basic)
+    logs = [
+        (tmp_path / "outputs/train/multiruns/joblib" / job / "train.log").read_text()
+        for job in found
+    ]
+    assert all("torch threads: 1" in log for log in logs)
+
+
+@pytest.mark.slow
+def test_a_submitit_local_sweep_gives_the_basic_launchers_results(
+    basic: dict[str, dict], tiny_store_path: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="needs the `slurm` extra")
+    found = run_sweep(tiny_store_path, tmp_path, "submitit", "launcher=submitit_local")
+    assert_same_results(found, basic)
+    assert list((tmp_path / "outputs/train/multiruns/submitit/.submitit").iterdir())
+
+
+@pytest.mark.slow
+def test_a_sharded_extraction_through_submitit_merges_into_the_unsharded_store(
+    tmp_path: Path,
+) -> None:
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="needs the `slurm` extra")
+    tree = build_aihub_tree(tmp_path / "aihub")
+    whole = emotion(
+        "emotion.extract.app",
+        f"source.root={tree.root}",
+        f"output={tmp_path}/whole.h5",
+        cwd=tmp_path,
+    )
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    sharded = emotion(
+        "emotion.extract.app",
+        "-m",
+        "hydra/launcher=submitit_local",
+        f"source.root={tree.root}",
+        f"output={tmp_path}/sharded.h5",
+        "shard.count=2",
+        "shard.index=range(2)",
+        cwd=tmp_path,
+    )
+    assert sharded.returncode == 0, sharded.stderr[-3000:]
+    assert len(list(tmp_path.glob("sharded.shard-*-of-2.h5"))) == 2
+    merge = Path(sys.executable).parent / "emotion-extract-merge"  # the console script
+    merged = subprocess.run(
+        [str(merge), str(tmp_path / "sharded.h5")], capture_output=True, text=True, timeout=300
+    )
+    assert merged.returncode == 0, merged.stderr[-3000:]
+    assert_same_rows(read_store(tmp_path / "sharded.h5"), read_store(tmp_path / "whole.h5"))
