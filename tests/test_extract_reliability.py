@@ -31,7 +31,8 @@ from emotion.facemesh.decode import TooLarge, decode_upright
 from emotion.facemesh.media import Failure, Media, Outcome
 from emotion.facemesh.runner import FaceMeshRunner
 from emotion.predict.inputs import collect_inputs
-from emotion.store.io import partial_path_for, read_store
+from emotion.store.files import partial_path_for
+from emotion.store.io import read_store
 from tests.extract_tree import (
     FlaggedRawNameInfo,
     astronaut_bytes,

@@ -16,7 +16,8 @@ from emotion.extract.app import run
 from emotion.extract.merge import merge
 from emotion.extract.pipeline import extract
 from emotion.extract.settings import ExtractSettings, report_path
-from emotion.store.io import partial_path_for, read_store
+from emotion.store.files import partial_path_for
+from emotion.store.io import read_store
 from emotion.store.schema import LandmarkStore
 from tests.extract_tree import (
     PERSON_A,

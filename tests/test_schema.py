@@ -9,8 +9,10 @@ import h5py
 import numpy as np
 import pytest
 
-from emotion.store.io import StoreWriter, partial_path_for, read_store, write_store
+from emotion.store.files import partial_path_for
+from emotion.store.io import read_store, write_store
 from emotion.store.schema import SCHEMA_VERSION, LandmarkStore, StoreError
+from emotion.store.writer import StoreWriter
 
 
 def test_round_trip_keeps_every_column_and_attribute(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +30,8 @@ def store_lock(store_path: Path, tool: str) -> Iterator[None]:
     The lock goes with the process (also on kill -9), so a stale lock file never blocks a
     rerun. The file is left in place: deleting it would let a third run lock a new file
     while a second still holds the old one. Where the file system cannot lock, a warning.
+    A link planted there is refused (O_NOFOLLOW), never followed: its target is truncated
+    by nobody.
     """
     try:
         import fcntl
@@ -37,8 +40,28 @@ def store_lock(store_path: Path, tool: str) -> Iterator[None]:
         yield
         return
     path = lock_path(store_path)
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as error:
+        if path.is_symlink():
+            raise EmotionError(
+                f"{path} is a symbolic link (to {os.readlink(path)}); {tool} makes that lock "
+                "file itself and does not follow links",
+                f"remove the link (rm '{path}'; its target is left untouched) or choose another "
+                "output",
+            ) from None
+        raise EmotionError(
+            f"cannot open the lock file {path} ({error.strerror or error})",
+            "choose an output in a folder you can write",
+        ) from None
+    try:
+        details = os.fstat(descriptor)
+        if not stat.S_ISREG(details.st_mode) or details.st_nlink > 1:
+            raise EmotionError(
+                f"{path} is not the plain file {tool} makes there (a hard link or a special "
+                "file); it is left untouched",
+                f"remove it (rm '{path}') or choose another output",
+            )
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as error:
@@ -52,8 +75,11 @@ def store_lock(store_path: Path, tool: str) -> Iterator[None]:
         except OSError as error:
             log.warning("cannot lock %s (%s); run one writer at a time", path, error)
         else:
-            os.ftruncate(descriptor, 0)
-            os.pwrite(descriptor, f"{os.getpid()} {tool}\n".encode(), 0)
+            try:  # who holds it, for the message a second run gives; not needed to lock
+                os.ftruncate(descriptor, 0)
+                os.pwrite(descriptor, f"{os.getpid()} {tool}\n".encode(), 0)
+            except OSError as error:  # a full disk: the lock holds all the same
+                log.debug("cannot write the holder into %s (%s)", path, error)
         yield
     finally:
         os.close(descriptor)

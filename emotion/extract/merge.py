@@ -33,8 +33,9 @@ from emotion.extract.partial import (
 )
 from emotion.extract.report import Tally, summary_lines, write_report
 from emotion.extract.settings import report_path
-from emotion.store.io import StoreWriter, open_store
-from emotion.store.schema import FIELDS, STRING_FIELDS
+from emotion.store.io import open_store
+from emotion.store.schema import FIELDS, read_field
+from emotion.store.writer import StoreWriter
 
 log = logging.getLogger(__name__)
 COPY_ROWS = 8192
@@ -57,7 +58,7 @@ def _shard_attrs(path: Path) -> dict[str, Any]:
                 "fingerprint": str(attrs[ATTR_FINGERPRINT]),
                 "shard": json.loads(attrs[ATTR_SHARD]),
                 "rows": int(handle["label"].shape[0]),
-                "sources": set(handle["source"].asstr()[()].tolist()),
+                "sources": set(read_field(handle, "source", path).tolist()),
             }
     except KeyError as error:
         raise EmotionError(
@@ -150,17 +151,20 @@ def _merge_locked(output: Path, paths: list[Path], overwrite: bool, started: flo
             with h5py.File(shard["path"], "r") as handle:
                 processing.add(Tally.from_json(json.loads(handle.attrs[ATTR_PROCESSING])))
                 for begin in range(0, shard["rows"], COPY_ROWS):
-                    writer.append(**_rows(handle, begin, begin + COPY_ROWS))
+                    writer.append(**_rows(handle, shard["path"], begin, begin + COPY_ROWS))
         total = ordered[0]["shard"]["total_tasks"]
-        writer.attrs[ATTR_FINGERPRINT] = ordered[0]["fingerprint"]
-        writer.attrs[ATTR_SHARD] = json.dumps(
-            {"index": 0, "count": 1, "start": 0, "stop": total, "total_tasks": total}
+        writer.update_attrs(
+            {
+                ATTR_FINGERPRINT: ordered[0]["fingerprint"],
+                ATTR_SHARD: json.dumps(
+                    {"index": 0, "count": 1, "start": 0, "stop": total, "total_tasks": total}
+                ),
+                **{key: attrs[key] for key in (ATTR_INVENTORY, ATTR_ARCHIVES, ATTR_VOTES)},
+                ATTR_PROCESSING: json.dumps(processing.to_json(), ensure_ascii=False),
+                ATTR_TASKS_DONE: total,
+                ATTR_ROWS: writer.rows,
+            }
         )
-        for key in (ATTR_INVENTORY, ATTR_ARCHIVES, ATTR_VOTES):
-            writer.attrs[key] = attrs[key]
-        writer.attrs[ATTR_PROCESSING] = json.dumps(processing.to_json(), ensure_ascii=False)
-        writer.attrs[ATTR_TASKS_DONE] = total
-        writer.attrs[ATTR_ROWS] = writer.rows
         writer.finalize()
     except BaseException:
         writer.abort()
@@ -179,12 +183,6 @@ def _merge_locked(output: Path, paths: list[Path], overwrite: bool, started: flo
     return report
 
 
-def _rows(handle: h5py.File, begin: int, end: int) -> dict[str, np.ndarray]:
-    columns = {}
-    for name in FIELDS:
-        dataset = handle[name]
-        if name in STRING_FIELDS:
-            columns[name] = np.asarray(dataset.asstr()[begin:end], dtype=object)
-        else:
-            columns[name] = dataset[begin:end]
-    return columns
+def _rows(handle: h5py.File, path: Path, begin: int, end: int) -> dict[str, np.ndarray]:
+    """Rows begin..end of a shard; a chunk that fails its checksum names the shard."""
+    return {name: read_field(handle, name, path, slice(begin, end)) for name in FIELDS}

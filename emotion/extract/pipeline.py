@@ -5,6 +5,8 @@ Results are written in task order and checkpointed in chunks inside `<output>.pa
 kill -9 continues from the last checkpoint and ends with exactly the rows of a clean run.
 A photo that fails is a finished task too (counted under its reason), so it is not retried.
 One run at a time writes a store: `<output>.lock` is held for the whole run.
+A worker process that dies (the out-of-memory killer, kill -9) or a write that fails (a full
+disk) ends the run with error:/fix: after keeping what the last checkpoint holds.
 """
 
 from __future__ import annotations
@@ -12,10 +14,13 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import signal
-import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Generator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +29,10 @@ from emotion.extract.lock import store_lock
 from emotion.extract.partial import (
     TOOL,
     Batch,
+    Checkpoints,
     open_writer,
     report_from_store,
     stored_fingerprint,
-    write_progress,
 )
 from emotion.extract.plan import Plan, Task, make_plan, shard_range
 from emotion.extract.progress import Progress
@@ -39,26 +44,20 @@ from emotion.extract.report import (
 from emotion.extract.settings import ExtractSettings, report_path
 from emotion.facemesh.media import Outcome
 from emotion.facemesh.runner import FaceMeshRunner, init_worker, run_in_worker
-from emotion.store.io import StoreWriter
+from emotion.store.files import WriteFailed, check_writable, partial_path_for
+from emotion.store.writer import StoreWriter
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_EVERY_S = 10.0
+AHEAD_PER_WORKER = 4  # tasks queued per worker process, so none waits for the next
 
 
 def check_output_writable(path: Path) -> None:
     """Fail before any work when the output cannot be written."""
-    fix = "choose an output path in a folder you can write, e.g. output=data/aihub82.h5"
-    if path.is_dir():
-        raise EmotionError(f"output {path} is a folder", f"name a file; {fix}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".write-test-"):
-            pass
-    except OSError as error:
-        raise EmotionError(
-            f"output {path} is not writable ({error.strerror or error})", fix
-        ) from error
+    check_writable(
+        path, "choose an output path in a folder you can write, e.g. output=data/aihub82.h5"
+    )
 
 
 def extract(settings: ExtractSettings) -> dict[str, Any]:
@@ -91,7 +90,7 @@ def _extract_locked(settings: ExtractSettings, started: float) -> dict[str, Any]
             f"{store_path} exists and was written from other data or settings",
             "pass overwrite=true to replace it, or choose another output",
         )
-    writer, done, processing = open_writer(settings, plan, fingerprint, shard)
+    writer, checkpoints, done, processing = open_writer(settings, plan, fingerprint, shard)
     if done:
         log.info("resuming %s: %d of %d tasks already done", store_path, done, len(tasks))
     log.info(
@@ -102,7 +101,7 @@ def _extract_locked(settings: ExtractSettings, started: float) -> dict[str, Any]
         ", ".join(plan.class_names),
         settings.workers,
     )
-    timing = _process(settings, tasks, done, writer, processing)
+    timing = _process(settings, tasks, done, writer, checkpoints, processing)
     writer.finalize()
     return _finish(settings, plan, store_path, shard, started, done, timing)
 
@@ -128,14 +127,47 @@ def _outcomes(settings: ExtractSettings, tasks: list[Task]) -> Generator[Outcome
             runner.close()
         return
     # spawn: a fresh interpreter per worker, never a fork of a process that holds a graph.
-    context = multiprocessing.get_context("spawn")
-    pool = context.Pool(settings.workers, initializer=init_worker, initargs=(options,))
+    # concurrent.futures, not multiprocessing.Pool: Pool replaces a worker that dies (the
+    # OOM killer, kill -9) and waits forever for the task it held; the executor fails every
+    # pending future with BrokenProcessPool instead.
+    pool = ProcessPoolExecutor(
+        settings.workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=init_worker,
+        initargs=(options,),
+    )
+    queued = iter(tasks)
     try:
-        yield from pool.imap(run_in_worker, tasks, chunksize=2)
-        pool.close()
+        ahead: deque[Future[Outcome]] = deque(
+            pool.submit(run_in_worker, task)
+            for task in islice(queued, settings.workers * AHEAD_PER_WORKER)
+        )
+        while ahead:
+            outcome = ahead.popleft().result()  # in task order
+            following = next(queued, None)
+            if following is not None:
+                ahead.append(pool.submit(run_in_worker, following))
+            yield outcome
+        pool.shutdown()  # all done: the workers exit
     finally:
-        pool.terminate()
-        pool.join()
+        _stop_workers(pool)  # stopped early: end them now (nothing left after a shutdown)
+        pool.shutdown(cancel_futures=True)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """End the workers now (Ctrl-C, a dead worker, an error), not after their photo: they
+    ignore SIGINT, and a video can take minutes. Python 3.14 has terminate_workers(); before
+    it, the executor's own process table is the only handle on them."""
+    terminate = getattr(pool, "terminate_workers", None)
+    if terminate is not None:
+        terminate()
+        return
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # None after shutdown
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(timeout=10)
 
 
 class StopRequest:
@@ -174,6 +206,7 @@ def _process(
     tasks: list[Task],
     done: int,
     writer: StoreWriter,
+    checkpoints: Checkpoints,
     processing: Tally,
 ) -> dict[str, float | None]:
     """Run the tasks, flushing results in chunks; return the progress timing."""
@@ -185,7 +218,7 @@ def _process(
         nonlocal batch, last_checkpoint
         if batch.landmarks:
             writer.append(**batch.columns())
-        write_progress(writer, progress.done, processing)
+        checkpoints.write(progress.done, processing)
         batch = Batch()
         last_checkpoint = time.perf_counter()
 
@@ -193,29 +226,66 @@ def _process(
     stop = StopRequest()
     try:
         with stop:
-            for task, outcome in zip(tasks[done:], outcomes, strict=True):
-                batch.add(task, outcome, processing)
-                progress.update(len(outcome.faces), len(outcome.no_face), len(outcome.failures))
-                if stop.requested:
-                    raise KeyboardInterrupt(stop.requested)
-                if (
-                    batch.tasks >= settings.chunk_tasks
-                    or time.perf_counter() - last_checkpoint >= CHECKPOINT_EVERY_S
-                ):
-                    flush()
+            try:
+                for task, outcome in zip(tasks[done:], outcomes, strict=True):
+                    batch.add(task, outcome, processing)
+                    progress.update(len(outcome.faces), len(outcome.no_face), len(outcome.failures))
+                    if stop.requested:
+                        raise KeyboardInterrupt(stop.requested)
+                    if (
+                        batch.tasks >= settings.chunk_tasks
+                        or time.perf_counter() - last_checkpoint >= CHECKPOINT_EVERY_S
+                    ):
+                        flush()
+            except BrokenProcessPool:
+                if stop.requested:  # SIGTERM to the whole job: the workers went first
+                    raise KeyboardInterrupt(stop.requested) from None
+                raise _worker_died(settings, tasks, progress.done) from None
             flush()
-    except BaseException:
-        # Ctrl-C or a crash: keep every finished result, leave the .partial for a rerun.
+    except BaseException as error:
+        # Ctrl-C or a crash: keep every finished result, leave the .partial for a rerun. After
+        # a failed write nothing more is written: the last checkpoint is what a rerun keeps.
         outcomes.close()
         try:
-            flush()
+            if not writer.failed:
+                flush()
         finally:
             writer.abort()
             progress.close()
+        if isinstance(error, WriteFailed):
+            raise _write_failed(error, checkpoints, len(tasks), writer.path) from None
         raise
     outcomes.close()
     progress.close()
     return progress.timing()
+
+
+def _worker_died(settings: ExtractSettings, tasks: list[Task], finished: int) -> EmotionError:
+    """The error for a worker process that died; the tasks it may have held are named."""
+    in_flight = tasks[finished : finished + settings.workers * AHEAD_PER_WORKER]
+    example = in_flight[0].source if in_flight else "none"
+    return EmotionError(
+        f"a FaceMesh worker process died (killed: the out-of-memory killer, kill -9, or it "
+        f"crashed) after {finished} of {len(tasks)} tasks; the tasks in flight from {example} "
+        f"on were not finished. The {finished} finished ones are kept in "
+        f"{partial_path_for(settings.store_path)}",
+        "rerun the same command: it resumes after the finished tasks and retries the others; "
+        f"if a worker dies again, use fewer workers (workers={max(settings.workers // 2, 1)}) "
+        "or a lower decode.max_pixels, and check `dmesg` for the out-of-memory killer",
+    )
+
+
+def _write_failed(
+    error: WriteFailed, checkpoints: Checkpoints, total: int, store_path: Path
+) -> EmotionError:
+    """The error for a failed write: what it was and how much the rerun keeps."""
+    return EmotionError(
+        f"{error.problem}; {partial_path_for(store_path).name} keeps its last checkpoint, "
+        f"{checkpoints.latest.tasks_done} of {total} tasks, and nothing written after it counts "
+        "as done",
+        f"free space on that disk (df -h {store_path.parent}), or choose an output on another "
+        "one, then rerun the same command: it checks the file and resumes from there",
+    )
 
 
 def _finish(
@@ -241,7 +311,7 @@ def _finish(
         "workers": settings.workers,
     }
     path = report_path(store_path)
-    write_report(report, path)
+    write_report(report, path)  # an EmotionError when it cannot be written
     for line in summary_lines(report):
         log.info("%s", line)
     log.info("wrote %s (%d rows) and %s", store_path, report["rows"], path)

@@ -9,6 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from emotion.errors import EmotionError
+from emotion.store.files import refuse_link
+
 EXAMPLES_KEPT = 5
 # Per-archive counters, in report order.
 COUNT_KEYS = (
@@ -154,9 +157,20 @@ def build_report(
 
 
 def write_report(report: dict[str, Any], path: Path) -> None:
+    """Write `<path>.partial`, then rename it: never through a link planted there ("x" is
+    O_EXCL), and a full disk is an error:/fix:, not a traceback."""
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    partial.replace(path)
+    refuse_link(partial)
+    try:
+        partial.unlink(missing_ok=True)
+        with partial.open("x", encoding="utf-8") as handle:
+            handle.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        partial.replace(path)
+    except OSError as error:
+        raise EmotionError(
+            f"cannot write the report {path} ({error.strerror or error})",
+            "free space there (or make it writable), then run the same command again",
+        ) from None
 
 
 def summary_lines(report: dict[str, Any]) -> list[str]:

@@ -87,6 +87,41 @@ class LandmarkStore:
 
 
 FIX = "re-create the store with emotion-extract (schema v1, see docs/schema.md)"
+FIX_DAMAGED = (
+    "restore the file from a good copy, or re-create it with the command that wrote it "
+    "(emotion-extract, emotion-synth)"
+)
+
+
+def read_field(handle: h5py.File, name: str, path: Path, rows: slice | None = None) -> np.ndarray:
+    """One field's values (strings as str): a chunk whose checksum (fletcher32) fails or that
+    cannot be read back is a StoreError naming the file and field, not an h5py traceback."""
+    dataset = handle[name]
+    selection = slice(None) if rows is None else rows
+    try:
+        if name in STRING_FIELDS:
+            return np.asarray(dataset.asstr()[selection], dtype=object)
+        return dataset[selection]
+    except (OSError, RuntimeError) as error:  # h5py raises both for HDF5 read errors
+        text = str(error).splitlines()[0]
+        why = (
+            "a checksum does not match"
+            if "checksum" in text.lower() or "filter returned failure" in text.lower()
+            else text
+        )
+        raise StoreError(
+            f"{path} is damaged: dataset '{name}' cannot be read back ({why})", FIX_DAMAGED
+        ) from None
+
+
+def check_class_names(class_names: list[str], path: Path) -> None:
+    """Class names are the keys of every per-class metric: two alike would overwrite each other."""
+    twice = sorted({name for name in class_names if class_names.count(name) > 1})
+    if twice:
+        raise StoreError(
+            f"{path}: class_names {class_names} name {twice} more than once",
+            "give every class its own name (each label index one class)",
+        )
 
 
 def validate(handle: h5py.File, path: Path) -> int:
@@ -135,6 +170,7 @@ def validate_attributes(handle: h5py.File, path: Path) -> list[str]:
         ) from error
     if not isinstance(class_names, list) or not all(isinstance(n, str) for n in class_names):
         raise StoreError(f"{path}: attribute 'class_names' must be a JSON list of strings", FIX)
+    check_class_names(class_names, path)
     return class_names
 
 
@@ -171,19 +207,49 @@ def validate_datasets(handle: h5py.File, path: Path) -> int:
 
 
 def validate_values(handle: h5py.File, path: Path, class_names: list[str]) -> None:
-    """Labels index the class names; splits are train or test."""
-    labels = handle["label"][()]
+    """Labels index the class names; splits are train or test; image sizes are positive."""
+    labels = read_field(handle, "label", path)
     if labels.min() < 0 or labels.max() >= len(class_names):
         raise StoreError(
             f"{path}: dataset 'label' holds {int(labels.min())}..{int(labels.max())}, "
             f"outside 0..{len(class_names) - 1} for class_names {class_names}",
             FIX,
         )
-    unknown = set(handle["split"].asstr()[()]) - set(SPLITS)
+    unknown = set(read_field(handle, "split", path)) - set(SPLITS)
     if unknown:
         raise StoreError(
             f"{path}: dataset 'split' holds {sorted(unknown)}, expected only {list(SPLITS)}",
             FIX,
+        )
+    # A photo has a width and a height; 0 is also what HDF5 returns for rows never written.
+    bad = np.flatnonzero((read_field(handle, "image_size", path) <= 0).any(axis=1))
+    if bad.size:
+        raise StoreError(
+            f"{path}: dataset 'image_size' is 0 or negative in {bad.size} of {labels.shape[0]} "
+            f"rows (first: row {int(bad[0])})",
+            FIX,
+        )
+
+
+def validate_landmarks(landmarks: np.ndarray, path: Path) -> None:
+    """Refuse rows whose coordinates are all one value (all zero, say): no face looks like that.
+
+    Neither emotion-extract (a row only where FaceMesh found a face) nor emotion-synth writes
+    one; zeros are what HDF5 returns for rows allocated but never written (an interrupted
+    writer), and a converter's placeholder for "no face". Dropping them quietly would train
+    on a store whose other rows may be as wrong, so the store is refused, counted and named.
+    NaN rows are not caught here: the data module drops and counts those.
+    """
+    if not landmarks.shape[0]:
+        return
+    flat = landmarks.reshape(landmarks.shape[0], -1)
+    bad = np.flatnonzero(flat.max(axis=1) == flat.min(axis=1))
+    if bad.size:
+        raise StoreError(
+            f"{path}: dataset 'landmarks' holds {bad.size} of {flat.shape[0]} rows whose "
+            f"coordinates are all one value, e.g. all zero (first: row {int(bad[0])}); "
+            "they are not faces",
+            f"{FIX}; a converter should leave out the photos where no face was found",
         )
 
 

@@ -7,7 +7,8 @@ import logging
 from dataclasses import fields
 from pathlib import Path
 
-from emotion.errors import exit_on_user_error
+from emotion.errors import EmotionError, exit_on_user_error
+from emotion.store.files import check_writable
 from emotion.synthetic.generate import generate_store
 from emotion.synthetic.settings import SyntheticSettings
 
@@ -20,6 +21,7 @@ def main(argv: list[str] | None = None) -> None:
     defaults = SyntheticSettings()
     parser = argparse.ArgumentParser(description="Write a SYNTHETIC FaceMesh landmark store.")
     parser.add_argument("--output", type=Path, default=Path("data/synthetic.h5"))
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     parser.add_argument("--subjects", type=int, default=defaults.num_subjects)
     parser.add_argument("--frames", type=int, default=defaults.frames_per_subject)
     parser.add_argument("--rows", type=int, default=None, help="exact total rows")
@@ -43,8 +45,22 @@ def main(argv: list[str] | None = None) -> None:
         seed=args.seed,
         **floats,
     )
+    check_output(args.output, args.overwrite)
     path = generate_store(args.output, settings)
     print(f"wrote {path}: SYNTHETIC landmarks (not real faces), seed {settings.seed}")
+
+
+def check_output(output: Path, overwrite: bool) -> None:
+    """Before generating: an existing store is replaced only when asked (it may be the one a
+    run trained on), and a location that cannot be written fails now, not after the work."""
+    if output.is_dir():
+        raise EmotionError(f"--output {output} is a folder", "name a file, e.g. data/synthetic.h5")
+    if (output.exists() or output.is_symlink()) and not overwrite:
+        raise EmotionError(
+            f"{output} exists",
+            "pass --overwrite to replace it, or choose another --output",
+        )
+    check_writable(output, "choose an --output in a folder you can write")
 
 
 if __name__ == "__main__":
