@@ -43,9 +43,9 @@ def test_an_enrollment_photo_is_never_scored(tiny_store_path: Path) -> None:
 
 
 def test_a_person_without_a_neutral_photo_is_counted_and_named(make_store) -> None:
-    label = [0, 1, 1, 1, 0, 1, 1]
-    subject = ["a", "a", "a", "b", "c", "c", "c"]  # b has no neutral photo
-    path = make_store(label, subject, split=["train"] * 3 + ["test"] * 4)
+    label = [0, 0, 1, 1, 1, 0, 0, 1, 1]
+    subject = ["a"] * 4 + ["b"] + ["c"] * 4  # b has no neutral photo
+    path = make_store(label, subject, split=["train"] * 4 + ["test"] * 5)
     data = LandmarkDataModule(str(path), baseline="enrolled", val_fraction=0)
     data.setup()
     test = data.summary["baseline"]["stages"]["test"]
