@@ -109,3 +109,56 @@ def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def fresh_name(path: Path, suffix: str) -> Path:
+    """A name beside `path` that no other process picks: `<name>.<pid>.<8 hex><suffix>`."""
+    return path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}{suffix}")
+
+
+def create_beside(path: Path, suffix: str = ".partial") -> tuple[int, Path]:
+    """A new empty file beside `path`, open for writing, under a name of its own (`fresh_name`).
+
+    Two runs writing the same output each get their own file, so neither truncates nor renames
+    the other's. O_EXCL: never an existing file, and a link planted at the name is refused,
+    not followed. Created like any other file (0666 less the umask), as write_json_atomic."""
+    for _ in range(16):
+        candidate = fresh_name(path, suffix)
+        try:
+            return os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), candidate
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {path}")
+
+
+def make_dir_beside(path: Path, suffix: str = ".partial") -> Path:
+    """A new empty folder beside `path` under a name of its own (0777 less the umask); mkdir
+    fails on any existing name, a planted link included."""
+    for _ in range(16):
+        candidate = fresh_name(path, suffix)
+        try:
+            candidate.mkdir(0o777)
+            return candidate
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {path}")
+
+
+def write_problem(folder: Path) -> str | None:
+    """Why files cannot be written into `folder` (made with its parents when missing), or None.
+
+    Found by trying, in the nearest folder that exists, to create (and remove) a file:
+    permission bits alone mislead (root ignores them; ACLs and read-only mounts do not show
+    in them). Nothing is left behind, so a command can check before its work starts."""
+    existing = folder
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is not a folder"
+    probe = fresh_name(existing / ".write-check", ".tmp")
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError as error:
+        return f"{existing} cannot be written to ({error.strerror or error})"
+    probe.unlink(missing_ok=True)
+    return None

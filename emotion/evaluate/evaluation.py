@@ -19,7 +19,8 @@ from emotion.data.datamodule import LandmarkDataModule
 from emotion.data.settings import DataSettings
 from emotion.errors import EmotionError
 from emotion.evaluate.bootstrap import subject_bootstrap
-from emotion.evaluate.report import PREDICTIONS_CSV, REPORT_MD, write_outputs
+from emotion.evaluate.publish import check_output_dir, staged_output_dir
+from emotion.evaluate.report import PREDICTIONS_CSV, markdown, write_outputs
 from emotion.evaluate.scores import confusion_counts, point_metrics, row_normalized
 from emotion.evaluate.threshold import operating_point
 from emotion.inference.ensemble import Ensemble, check_people_unseen, load_model, members_of
@@ -108,6 +109,8 @@ def check_split_has_rows(datamodule: LandmarkDataModule, split: str) -> None:
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Score one split of a store with a checkpoint; write and return the report's numbers.
     `cfg` is eval.yaml composed and checked (emotion.evaluate.settings)."""
+    if cfg.output_dir:  # before anything is read (the default folder: when writing)
+        check_output_dir(Path(cfg.output_dir))
     trained = load_model(model_arguments(cfg))
     overrides = OmegaConf.to_container(cfg.data, resolve=True)
     datamodule = LandmarkDataModule(**data_settings(trained, overrides))  # type: ignore[arg-type]
@@ -130,9 +133,10 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         )
     output_dir = Path(cfg.output_dir) if cfg.output_dir else default_output_dir(trained)
     result["output_dir"] = str(output_dir)
-    write_outputs(result, output_dir, tensorboard=cfg.tensorboard)
-    write_predictions(output_dir / PREDICTIONS_CSV, scored, trained.class_names)
-    log.info("%s", (output_dir / REPORT_MD).read_text())
+    with staged_output_dir(output_dir) as staging:  # published whole, or not at all
+        write_outputs(result, staging, tensorboard=cfg.tensorboard)
+        write_predictions(staging / PREDICTIONS_CSV, scored, trained.class_names)
+    log.info("%s", markdown(result))
     log.info("wrote %s", output_dir)
     return result
 

@@ -1,5 +1,6 @@
 """What `emotion-eval` leaves behind: metrics.json, report.md, confusion-matrix PNGs and the
-same numbers in TensorBoard (`<output_dir>/tensorboard`)."""
+same numbers in TensorBoard (`<output_dir>/tensorboard`), written into the staging folder
+`emotion.evaluate.publish` hands out."""
 
 from __future__ import annotations
 
@@ -20,6 +21,16 @@ REPORT_MD = "report.md"
 PREDICTIONS_CSV = "predictions.csv"
 CONFUSION_PNG = "confusion_matrix.png"
 CONFUSION_NORMALISED_PNG = "confusion_matrix_normalised.png"
+TENSORBOARD_DIR = "tensorboard"
+# Everything an evaluation writes: an earlier evaluation's copy is replaced or removed.
+OUTPUTS = (
+    METRICS_JSON,
+    REPORT_MD,
+    PREDICTIONS_CSV,
+    CONFUSION_PNG,
+    CONFUSION_NORMALISED_PNG,
+    TENSORBOARD_DIR,
+)
 HEADLINE = ("acc", "bal_acc", "f1_macro", "auroc", "ece")
 
 
@@ -191,7 +202,7 @@ def write_outputs(result: dict[str, Any], output_dir: Path, tensorboard: bool) -
     if tensorboard:
         from torch.utils.tensorboard import SummaryWriter
 
-        with SummaryWriter(str(output_dir / "tensorboard")) as writer:
+        with SummaryWriter(str(output_dir / TENSORBOARD_DIR)) as writer:
             for key, value in result["metrics"].items():
                 writer.add_scalar(f"eval/{key}", value, 0)
             for key, interval in result["intervals"].items():

@@ -23,7 +23,10 @@ class RawLandmarkModel(nn.Module):
     A baseline model (`baseline` other than "none") also takes `reference_landmarks`
     (N, R, 478, 3) [and `reference_image_size` (N, R, 2)]: each row's R reference photos are
     normalised and averaged into its reference face, and the network reads the face against
-    it."""
+    it. With no reference photo (R = 0) every probability of the row is NaN, in torch and in
+    ONNX alike: the average is an explicit sum over an explicit count (0 / 0), and the
+    probabilities are multiplied by count / count (1, or NaN), since a runtime's operators
+    need not carry a NaN through (a reduction over nothing, an activation)."""
 
     def __init__(
         self,
@@ -71,15 +74,17 @@ class RawLandmarkModel(nn.Module):
     ) -> torch.Tensor:
         points = self.points(landmarks, image_size)
         if not self.uses_baseline:
-            features = points.flatten(1)
-        else:
-            if reference_landmarks is None:
-                raise ValueError("this model reads faces against a reference: pass one")
-            reference = self.points(reference_landmarks, reference_image_size).mean(dim=1)
-            features = (points - reference).flatten(1)
-            if self.baseline_features == "both":
-                features = torch.cat([features, points.flatten(1)], dim=1)
-        return (self.network(features) / self.temperature).softmax(dim=1)
+            return (self.network(points.flatten(1)) / self.temperature).softmax(dim=1)
+        if reference_landmarks is None:
+            raise ValueError("this model reads faces against a reference: pass one")
+        references = self.points(reference_landmarks, reference_image_size)
+        count = torch.ones_like(references[:, :, :1, 0]).sum(dim=1)  # (N, 1): R per row
+        reference = references.sum(dim=1) / count.unsqueeze(-1)  # 0 / 0 = NaN when R = 0
+        features = (points - reference).flatten(1)
+        if self.baseline_features == "both":
+            features = torch.cat([features, points.flatten(1)], dim=1)
+        probabilities = (self.network(features) / self.temperature).softmax(dim=1)
+        return probabilities * (count / count)  # x 1, or NaN for a row without a reference
 
 
 class RawLandmarkEnsemble(nn.Module):

@@ -6,13 +6,20 @@ landmarks and doing the normalisation inside the graph (`emotion.export.graph`).
     emotion-export outputs/train/multiruns/seeds              # ensemble -> <sweep>/export/...
 
 The export is checked against onnxruntime on random landmarks before it is kept; a file
-whose outputs differ from torch by more than the tolerance is refused.
+whose outputs differ from torch by more than the tolerance is refused. Every file is made in a
+private folder beside the output and renamed into place once checked: `<name>.onnx`, with
+--torch-export `<name>.pt2`, and last the sidecar `<name>.json`, three names that never
+collide (a link planted at one is replaced, never written through), and a refused graph never
+replaces an earlier export.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +33,7 @@ from emotion.features.preprocessing import IN_GRAPH_NORMALIZATIONS
 from emotion.inference.ensemble import Ensemble, load_model, members_of
 from emotion.inference.trained import TrainedModel, warn_synthetic
 from emotion.notices import silence_known_notices
+from emotion.rundir import write_json_atomic, write_problem
 from emotion.store.schema import NUM_COORDS, NUM_LANDMARKS
 
 log = logging.getLogger(__name__)
@@ -37,14 +45,19 @@ CHECK_ROWS = 64
 
 
 Deployable = RawLandmarkModel | RawLandmarkEnsemble
+NO_REFERENCE = (
+    "; NaN in every column of a row given no reference photo (R = 0): a personal-baseline "
+    "model has no answer without the person's rest face"
+)
 
 
 # What each graph input is, in the order the graph takes them (`graph_inputs`).
 INPUTS = {
     "landmarks": "float32 (N, 478, 3): raw FaceMesh normalised image coordinates",
     "image_size": "float32 (N, 2): upright image (width, height) in pixels",
-    "reference_landmarks": "float32 (N, R, 478, 3): raw landmarks of each row's R reference "
-    "photos (the person's rest face; averaged after normalising)",
+    "reference_landmarks": "float32 (N, R, 478, 3): raw landmarks of each row's R >= 1 reference "
+    "photos (the person's rest face; averaged after normalising); with R = 0 every probability "
+    "is NaN, never an answer",
     "reference_image_size": "float32 (N, R, 2): the reference photos' (width, height)",
 }
 
@@ -145,6 +158,8 @@ def export_onnx(
             "aspect_correction": json.dumps(module.aspect_correction),
             "baseline": module.baseline,
             "inputs": "; ".join(f"{name}: {INPUTS[name]}" for name in input_names(module)),
+            "output": "probabilities float32 (N, C), softmax, in class_names order"
+            + (NO_REFERENCE if module.uses_baseline else ""),
         },
     )
     onnx.checker.check_model(model)
@@ -190,6 +205,8 @@ def export(
             "beside it under the same name, and would overwrite the graph",
             f"e.g. --output {output.with_suffix('.onnx')}",
         )
+    if output is not None:
+        check_writable(output)
     try:
         import onnx  # noqa: F401
         import onnxruntime  # noqa: F401
@@ -203,29 +220,54 @@ def export(
         base = trained.run_dir if trained.run_dir else trained.checkpoints[0].resolve().parent
         name = "ensemble.onnx" if isinstance(trained, Ensemble) else "model.onnx"
         output = base / "export" / name
+        check_writable(output)
     module = deployable(trained)
     if trained.trained_on_synthetic:
         warn_synthetic(trained.description)
-    export_onnx(module, output, trained.class_names, trained.trained_on_synthetic)
-    difference = max_difference_onnxruntime(module, output, CHECK_ROWS)
-    if not difference <= tolerance:
-        output.unlink()
-        raise EmotionError(
-            f"the ONNX graph differs from torch by {difference:.2e} > {tolerance:.0e}; removed",
-            "report this as a bug (opset or onnxruntime version)",
-        )
-    info = sidecar(trained, output, difference, tolerance)
-    if with_torch_export:
-        pt2 = output.with_suffix(".pt2")
-        export_torch(module, pt2)
-        info["torch_export"] = str(pt2)
-        info["torch_export_bytes"] = pt2.stat().st_size
-    output.with_suffix(".json").write_text(json.dumps(info, indent=2) + "\n")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(
+        tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent)
+    )
+    try:
+        graph = staging / output.name
+        export_onnx(module, graph, trained.class_names, trained.trained_on_synthetic)
+        difference = max_difference_onnxruntime(module, graph, CHECK_ROWS)
+        if not difference <= tolerance:
+            raise EmotionError(
+                f"the ONNX graph differs from torch by {difference:.2e} > {tolerance:.0e}; "
+                "not kept",
+                "report this as a bug (opset or onnxruntime version)",
+            )
+        info = sidecar(trained, output, difference, tolerance, graph_bytes=graph.stat().st_size)
+        if with_torch_export:
+            pt2 = output.with_suffix(".pt2")
+            export_torch(module, staging / pt2.name)
+            info["torch_export"] = str(pt2)
+            info["torch_export_bytes"] = (staging / pt2.name).stat().st_size
+            os.replace(staging / pt2.name, pt2)
+        os.replace(graph, output)
+        write_json_atomic(output.with_suffix(".json"), info)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return info
 
 
+def check_writable(output: Path) -> None:
+    """Refuse, before the export's work, an output folder that cannot be written."""
+    problem = write_problem(output.parent)
+    if problem:
+        raise EmotionError(
+            f"cannot write --output {output}: {problem}",
+            "choose a folder you can write to (--output DIR/model.onnx), or make this one writable",
+        )
+
+
 def sidecar(
-    trained: TrainedModel | Ensemble, output: Path, difference: float, tolerance: float
+    trained: TrainedModel | Ensemble,
+    output: Path,
+    difference: float,
+    tolerance: float,
+    graph_bytes: int | None = None,
 ) -> dict[str, Any]:
     """`<model>.json`: what the graph takes and gives, what it was made from, its check."""
     ensemble = isinstance(trained, Ensemble)
@@ -235,13 +277,14 @@ def sidecar(
         "ensemble": [str(path) for path in trained.checkpoints] if ensemble else None,
         "temperature": [member.temperature for member in members_of(trained)],
         "onnx": str(output),
-        "onnx_bytes": output.stat().st_size,
+        "onnx_bytes": output.stat().st_size if graph_bytes is None else graph_bytes,
         "opset": OPSET,
         "class_names": trained.class_names,
         "trained_on_synthetic": trained.trained_on_synthetic,
         "inputs": inputs,
         "output": "probabilities float32 (N, C), softmax, in class_names order"
-        + (" (the mean over the ensemble's members)" if ensemble else ""),
+        + (" (the mean over the ensemble's members)" if ensemble else "")
+        + (NO_REFERENCE if trained.preprocessing.uses_baseline else ""),
         "normalization": trained.normalization,
         "aspect_correction": trained.aspect_correction,
         "baseline": trained.preprocessing.to_record(),

@@ -9,8 +9,11 @@ emotion-predict outputs/train/multiruns/seeds photo.jpg     # an ensemble: every
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 from pathlib import Path
+from typing import Any, NoReturn
 
 from emotion.errors import EmotionError, exit_on_user_error
 from emotion.predict.pipeline import predict
@@ -76,11 +79,43 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def reader_went_away() -> NoReturn:
+    """Standard output's reader stopped (`emotion-predict ... | head -3`): stop quietly, as
+    Unix tools do, with the status a shell gives a command SIGPIPE ended (141): `head` got what
+    it asked for, and `set -o pipefail` still tells the rows were cut short. Standard output
+    becomes /dev/null first: Python flushes it at exit, which would fail a second time."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(128 + signal.SIGPIPE)
+
+
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     output = None if args.output in (None, Path("-")) else args.output
-    summary = predict(
+    try:
+        summary = run(args, output)
+    except BrokenPipeError:
+        reader_went_away()
+    print(
+        f"wrote {summary['rows']} rows to {summary['output']}: {summary['photos']} photos, "
+        f"{summary['frames']} video frames, {summary['faces']} faces, {summary['no_face']} "
+        f"without a face, {summary['unreadable']} unreadable ({summary['seconds']:.1f} s)",
+        file=sys.stderr,
+    )
+    missing = summary["missing_inputs"]
+    if missing:
+        raise EmotionError(
+            f"{len(missing)} of the inputs do not exist: {', '.join(missing[:5])}"
+            + (", ..." if len(missing) > 5 else "")
+            + " (each is a row with status unreadable; every other input was predicted)",
+            "check the paths",
+        )
+
+
+def run(args: argparse.Namespace, output: Path | None) -> dict[str, Any]:
+    """`predict` with the command line's options; its summary."""
+    return predict(
         args.model,
         args.inputs,
         output,
@@ -97,20 +132,6 @@ def main(argv: list[str] | None = None) -> None:
         enroll=args.enroll,
         baseline=args.baseline,
     )
-    print(
-        f"wrote {summary['rows']} rows to {summary['output']}: {summary['photos']} photos, "
-        f"{summary['frames']} video frames, {summary['faces']} faces, {summary['no_face']} "
-        f"without a face, {summary['unreadable']} unreadable ({summary['seconds']:.1f} s)",
-        file=sys.stderr,
-    )
-    missing = summary["missing_inputs"]
-    if missing:
-        raise EmotionError(
-            f"{len(missing)} of the inputs do not exist: {', '.join(missing[:5])}"
-            + (", ..." if len(missing) > 5 else "")
-            + " (each is a row with status unreadable; every other input was predicted)",
-            "check the paths",
-        )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,10 @@ Landmarks come from the extractor's own worker (`emotion.facemesh.runner.FaceMes
 same upright, reduced-resolution decoding and FaceMesh graph), the features from the
 checkpoint's own normalisation, and the model runs on batches of faces. Every photo and every
 sampled video frame gets a row, with or without a face; unreadable items are rows too.
+
+Videos are read, scored and written a batch of frames at a time (`emotion.predict.frames`), so
+memory does not grow with a video's length; what must wait for every input (a session
+reference) waits in a temporary file.
 """
 
 from __future__ import annotations
@@ -21,17 +25,20 @@ from emotion.facemesh.mesh import quiet_native_logs
 from emotion.facemesh.runner import FaceMeshRunner
 from emotion.inference.ensemble import Ensemble, load_model
 from emotion.inference.trained import TrainedModel, warn_synthetic
+from emotion.predict.frames import Spool, video_chunks
 from emotion.predict.inputs import Inputs, collect_inputs
 from emotion.predict.predictor import Item, Predictor, items_of
 from emotion.predict.reference import (
+    PHOTOS,
     ReferencePlan,
+    SessionReferences,
+    VideoReference,
     assign_photos,
-    assign_video,
     parse_baseline,
     reference_plan,
 )
 from emotion.predict.writer import FORMATS, RowWriter
-from emotion.rundir import write_json_atomic
+from emotion.rundir import write_json_atomic, write_problem
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +76,11 @@ def predict(
     )
     if output is not None and output.is_dir():
         raise EmotionError(f"-o {output} is a folder", f"name a file in it, e.g. -o {output}/p.csv")
+    if output is not None and (problem := write_problem(output.parent)):
+        raise EmotionError(
+            f"cannot write -o {output}: {problem}",
+            "choose a folder you can write to (or make this one writable); nothing was predicted",
+        )
     reduce = parse_reduce(reduce)
     trained = model_for_photos(model, threshold, positive_class)
     kind, seconds = parse_baseline(baseline)
@@ -95,7 +107,7 @@ def predict(
                 positive_class=positive_class,
                 threads=threads,
             )
-            run_inputs(predictor, runner, found, plan)
+            run_inputs(predictor, runner, found, plan, output.parent if output else None)
             writer.finish()
     finally:
         runner.close()
@@ -110,26 +122,63 @@ def predict(
 
 
 def run_inputs(
-    predictor: Predictor, runner: FaceMeshRunner, found: Inputs, plan: ReferencePlan
+    predictor: Predictor,
+    runner: FaceMeshRunner,
+    found: Inputs,
+    plan: ReferencePlan,
+    spool_folder: Path | None = None,
 ) -> None:
-    """FaceMesh on every input, references assigned, rows written in input order."""
-    preprocessing = predictor.trained.preprocessing
-    hold = plan.buffers_everything and preprocessing.uses_baseline
+    """FaceMesh on every input, references assigned, rows written in input order; a video a
+    batch of frames at a time."""
     predictor.add(
         [Item(source, None, False, "unreadable", why) for source, why in found.unreadable]
     )
-    photos: list[Item] = []
+    preprocessing = predictor.trained.preprocessing
+    if plan.buffers_everything and predictor.uses_baseline:
+        run_session(predictor, runner, found, SessionReferences(preprocessing), spool_folder)
+        return
     for media in found.media:
-        outcome = runner.run(media)
-        items = items_of(media, outcome)
-        if preprocessing.uses_baseline and media.video:
-            assign_video(plan, preprocessing, items, outcome.fps)
-        elif preprocessing.uses_baseline:
-            photos += items
-            assign_photos(plan, preprocessing, items)
-        predictor.add(items, hold=hold)
-    if hold:
-        assign_photos(plan, preprocessing, photos)  # the session: every photo given
+        if not media.video:
+            items = items_of(media, runner.run(media))
+            if predictor.uses_baseline:
+                assign_photos(plan, preprocessing, items)
+            predictor.add(items)
+            continue
+        reference = VideoReference(plan, preprocessing, media.source)
+        fps = None
+        for outcome in video_chunks(runner, media, predictor.batch_size):
+            items = items_of(media, outcome)
+            fps = outcome.fps
+            predictor.add(reference.assign(items, fps) if predictor.uses_baseline else items)
+        if predictor.uses_baseline:
+            predictor.add(reference.finish(fps))
+    predictor.flush()
+
+
+def run_session(
+    predictor: Predictor,
+    runner: FaceMeshRunner,
+    found: Inputs,
+    sessions: SessionReferences,
+    spool_folder: Path | None,
+) -> None:
+    """`--baseline session`: every input is read first (its items parked on disk, its faces
+    summed per session), then scored against its session's mean face, rows in input order."""
+    with Spool(spool_folder) as spool:
+        for number, media in enumerate(found.media):
+            key = number if media.video else PHOTOS
+            chunks = (
+                video_chunks(runner, media, predictor.batch_size)
+                if media.video
+                else iter([runner.run(media)])
+            )
+            for outcome in chunks:
+                items = items_of(media, outcome)
+                sessions.add(key, items)
+                spool.put((key, items))
+        for key, items in spool.drain():
+            sessions.give(key, items)
+            predictor.add(items)
     predictor.flush()
 
 

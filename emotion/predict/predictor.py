@@ -18,6 +18,8 @@ from emotion.inference.trained import TrainedModel
 from emotion.predict.smoothing import VideoTrack
 from emotion.predict.writer import RowWriter
 
+PENDING_BATCHES = 4  # items held, faces or not, before they are written regardless
+
 
 @contextmanager
 def torch_threads(count: int) -> Iterator[None]:
@@ -105,11 +107,15 @@ class Predictor:
             return False
         return not self.uses_baseline or item.reference is not None
 
-    def add(self, items: list[Item], *, hold: bool = False) -> None:
-        """Queue items; score and write them once a batch of faces is waiting (unless `hold`:
-        a session reference needs every item first)."""
+    def add(self, items: list[Item]) -> None:
+        """Queue items; score and write them once a batch of faces is waiting, or a few
+        batches' worth of items without one (a long stretch of video with no face), so what
+        is held stays bounded."""
         self.pending.extend(items)
-        if not hold and sum(map(self.scored, self.pending)) >= self.batch_size:
+        if (
+            sum(map(self.scored, self.pending)) >= self.batch_size
+            or len(self.pending) >= PENDING_BATCHES * self.batch_size
+        ):
             self.flush()
 
     def label(self, probabilities: np.ndarray) -> str | None:

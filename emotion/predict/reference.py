@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -60,53 +61,109 @@ def parse_baseline(text: str | None) -> tuple[str, float]:
     return "first", float(match.group(1))
 
 
-def assign_video(
-    plan: ReferencePlan, preprocessing: Preprocessing, items: list[Item], fps: float | None
-) -> None:
-    """Give one video's face frames their reference (first seconds or session) or enrolled."""
-    faces = [item for item in items if item.landmarks is not None]
-    if plan.kind == "enroll":
-        _give(faces, plan.enrolled, plan.enrolled_name)
-        return
-    if plan.kind == "session":
-        reference = _session_face(preprocessing, faces)
-        name = f"session: {len(faces)} faces of {items[0].source}" if reference is not None else ""
-        _give(faces, reference, name)
-        return
-    rate = fps if fps and fps > 0 else 30.0
-    window = [item for item in faces if (item.frame or 0) < plan.seconds * rate]
-    for item in window:
-        item.status = "reference"
-    reference = _mean_face(preprocessing, window, median=True)
-    name = (
-        f"first {plan.seconds:g}s of {items[0].source}: median of {len(window)} faces"
-        if window
-        else ""
-    )
-    _give([item for item in faces if item not in window], reference, name)
+class VideoReference:
+    """One video's references as its frames come, a chunk at a time (`enroll` or `first`).
+
+    `first` holds back the frames of its window (and the chunk that ends it) until the window
+    is over: its median face is the reference of every later face. A video that ends inside
+    its window is all reference, nothing scored."""
+
+    def __init__(self, plan: ReferencePlan, preprocessing: Preprocessing, source: str) -> None:
+        self.plan = plan
+        self.preprocessing = preprocessing
+        self.source = source
+        self.held: list[Item] = []
+        self.decided = plan.kind != "first"
+        self.reference: np.ndarray | None = plan.enrolled if plan.kind == "enroll" else None
+        self.name = plan.enrolled_name if plan.kind == "enroll" else ""
+
+    def assign(self, items: list[Item], fps: float | None) -> list[Item]:
+        """Give these frames their reference; returns the items ready to score, in order."""
+        if self.decided:
+            _give([item for item in items if item.landmarks is not None], self.reference, self.name)
+            return items
+        self.held += items
+        limit = self.plan.seconds * (fps if fps and fps > 0 else 30.0)
+        if any((item.frame or 0) >= limit for item in items):
+            return self._decide(limit)
+        return []
+
+    def finish(self, fps: float | None) -> list[Item]:
+        """The items still held when the video ends."""
+        if self.decided:
+            return []
+        return self._decide(self.plan.seconds * (fps if fps and fps > 0 else 30.0))
+
+    def _decide(self, limit: float) -> list[Item]:
+        faces = [item for item in self.held if item.landmarks is not None]
+        window = [item for item in faces if (item.frame or 0) < limit]
+        for item in window:
+            item.status = "reference"
+        self.reference = _mean_face(self.preprocessing, window, median=True)
+        self.name = (
+            f"first {self.plan.seconds:g}s of {self.source}: median of {len(window)} faces"
+            if window
+            else ""
+        )
+        _give([item for item in faces if item.status != "reference"], self.reference, self.name)
+        self.decided = True
+        released, self.held = self.held, []
+        return released
+
+
+PHOTOS = "photos"  # the session key of every photo given (each video is its own session)
+
+
+class SessionReferences:
+    """`session` references from running sums: per video the mean of its normalised faces, for
+    the photos the mean over every photo; None for a session of fewer than two faces (read
+    against itself a face would say "no change" whatever it shows)."""
+
+    def __init__(self, preprocessing: Preprocessing) -> None:
+        self.preprocessing = preprocessing
+        self.sums: dict[Any, np.ndarray] = {}
+        self.counts: dict[Any, int] = {}
+        self.sources: dict[Any, str] = {}
+
+    def add(self, key: Any, items: list[Item]) -> None:
+        """Count the faces among `items` into session `key`."""
+        faces = [item for item in items if item.landmarks is not None]
+        if items:
+            self.sources.setdefault(key, items[0].source)
+        if not faces:
+            return
+        landmarks = np.stack([item.landmarks for item in faces])  # type: ignore[misc]
+        sizes = np.asarray([item.image_size for item in faces], dtype=np.int32)
+        points = self.preprocessing.points(landmarks, sizes).astype(np.float64)
+        self.sums[key] = self.sums.get(key, 0.0) + points.sum(axis=0)
+        self.counts[key] = self.counts.get(key, 0) + len(faces)
+
+    def give(self, key: Any, items: list[Item]) -> None:
+        """Give the faces among `items` the reference of session `key` (or none)."""
+        count = self.counts.get(key, 0)
+        reference = None
+        name = ""
+        if count >= MIN_SESSION_PHOTOS:
+            reference = (self.sums[key] / count).astype(np.float32)
+            name = (
+                f"session: mean of {count} photos"
+                if key == PHOTOS
+                else f"session: {count} faces of {self.sources[key]}"
+            )
+        _give([item for item in items if item.landmarks is not None], reference, name)
 
 
 def assign_photos(plan: ReferencePlan, preprocessing: Preprocessing, photos: list[Item]) -> None:
-    """Give photos the enrolled reference, or the session's mean face; `first` has none."""
-    faces = [item for item in photos if item.landmarks is not None]
+    """Give photos the enrolled reference; `first` has none for them (`session`:
+    SessionReferences)."""
     if plan.kind == "enroll":
+        faces = [item for item in photos if item.landmarks is not None]
         _give(faces, plan.enrolled, plan.enrolled_name)
-    elif plan.kind == "session":
-        reference = _session_face(preprocessing, faces)
-        name = f"session: mean of {len(faces)} photos" if reference is not None else ""
-        _give(faces, reference, name)
 
 
 def _give(items: list[Item], reference: np.ndarray | None, name: str) -> None:
     for item in items:
         item.reference, item.reference_name = reference, name
-
-
-def _session_face(preprocessing: Preprocessing, faces: list[Item]) -> np.ndarray | None:
-    """The session's mean face; None for a session of fewer than two faces."""
-    if len(faces) < MIN_SESSION_PHOTOS:
-        return None
-    return _mean_face(preprocessing, faces, median=False)
 
 
 def _mean_face(preprocessing: Preprocessing, items: list[Item], median: bool) -> np.ndarray | None:
@@ -156,14 +213,32 @@ def reference_plan(
 def enrolled_reference(
     trained: TrainedModel | Ensemble, runner: FaceMeshRunner, photos: list[str], encoding: str
 ) -> tuple[np.ndarray, str]:
-    """The mean normalised face of the --enroll photos that show one; refused when none does."""
-    faces = [
-        face for media in collect_inputs(photos, encoding).media for face in runner.run(media).faces
-    ]
-    if not faces:
+    """The mean normalised face of the --enroll photos, refused (every problem named, before
+    any input is read) when one is missing, cannot be read or shows no face: the reference,
+    and the `reference` column naming every photo, would be made of fewer photos than given."""
+    found = collect_inputs(photos, encoding)
+    missing = [f"{source}: {why}" for source, why in found.unreadable]
+    unreadable: list[str] = []
+    faceless: list[str] = []
+    faces = []
+    for media in found.media:
+        outcome = runner.run(media)
+        if outcome.failures and not outcome.faces:
+            unreadable.append(f"{media.source} cannot be read ({outcome.failures[0].why})")
+        elif not outcome.faces:
+            faceless.append(f"{media.source} shows no face FaceMesh finds")
+        faces += outcome.faces
+    problems = missing + unreadable + faceless
+    if problems or not faces:
+        fixes = []
+        if missing or unreadable:
+            fixes.append("check the paths: photos (.jpg/.jpeg/.png) that exist, or folders of them")
+        if faceless or not faces:
+            fixes.append("enrol clear, upright photos of the person's relaxed face")
         raise EmotionError(
-            f"none of the --enroll photos {photos} shows a face FaceMesh finds",
-            "enrol a clear, upright photo of the person's relaxed face",
+            f"--enroll {'; '.join(problems or [' '.join(photos) + ' holds no photos'])} "
+            "(nothing was predicted)",
+            "; ".join(fixes) + ", or leave those out",
         )
     landmarks = np.stack([face.landmarks for face in faces])
     sizes = np.asarray([face.image_size for face in faces], dtype=np.int32)

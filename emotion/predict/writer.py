@@ -1,18 +1,26 @@
 """One output row per photo or video frame, as CSV or JSON Lines.
 
-With a file, rows go to `<file>.partial` (flushed each batch, so a long run shows progress on
-disk) and the file takes its name only when every row is written: a half-written output never
-looks complete. Without one, rows go to standard output, as Unix tools do.
+With a file, rows go to `<file>.<pid>.<random>.partial` (flushed each batch, so a long run
+shows progress on disk) and the file takes its name only when every row is written: a
+half-written output never looks complete. The temporary name is each run's own, so two runs to
+the same file never write into one file: the last to finish leaves its complete rows, and a run
+that fails removes its temporary file. Without a file, rows go to standard output, as Unix
+tools do.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import os
 import sys
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
+
+from emotion.errors import EmotionError
+from emotion.rundir import create_beside
 
 FORMATS = (".csv", ".jsonl")
 
@@ -45,9 +53,15 @@ class RowWriter:
         if path is None:
             self._handle: TextIO = sys.stdout
         else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.partial = path.with_name(path.name + ".partial")
-            self._handle = self.partial.open("w", newline="", encoding="utf-8")
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                descriptor, self.partial = create_beside(path, ".partial")
+            except OSError as error:
+                raise EmotionError(
+                    f"cannot write -o {path}: {error.strerror or error}",
+                    "choose a folder you can write to, or make this one writable",
+                ) from error
+            self._handle = os.fdopen(descriptor, "w", newline="", encoding="utf-8")
         self._csv: csv.DictWriter[str] | None = None
         if self.format == ".csv":
             self._csv = csv.DictWriter(self._handle, fieldnames=self.columns)
@@ -65,10 +79,12 @@ class RowWriter:
         self._handle.flush()
 
     def finish(self) -> None:
-        """Close and rename `<file>.partial` to `<file>`; the rows are complete."""
+        """Close and rename the temporary file to `<file>` (atomically: a reader sees the old
+        file or the new one, whole); the rows are complete."""
         if self.partial is not None and self.path is not None:
             self._handle.close()
-            self.partial.replace(self.path)
+            os.replace(self.partial, self.path)
+            self.partial = None
 
     def __enter__(self) -> RowWriter:
         return self
@@ -79,7 +95,12 @@ class RowWriter:
         error: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self.partial is not None:
+        if self.path is not None:
             self._handle.close()
-        else:
+            if self.partial is not None:  # not published: a failed run leaves no file behind
+                self.partial.unlink(missing_ok=True)
+        elif kind is None:
             self._handle.flush()
+        else:  # the rows so far still reach the reader, unless it is the reader that went away
+            with contextlib.suppress(OSError):
+                self._handle.flush()

@@ -21,7 +21,6 @@ another store (transfer) pairs with the baseline's model of the same seed.
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ import numpy as np
 
 from emotion.errors import EmotionError
 from emotion.rundir import METRICS_FILE
+from emotion.summary.files import metrics_files
 
 REPORTED = (
     "test/bal_acc",
@@ -104,14 +104,19 @@ def _select(config: dict[str, Any], dotted: str) -> Any:
 def load_recipe(name: str, root: Path) -> Recipe:
     """Every finished training run (metrics.json) under `root`; or, where there is none,
     every ensemble evaluation. Evaluations inside run directories are never extra runs."""
-    paths = sorted(root.rglob(METRICS_FILE))
-    results = [(path, json.loads(path.read_text())) for path in paths]
+    files = metrics_files(root)
+    results = files.found
     runs = [_training_run(path, result) for path, result in results if "config" in result]
     if not runs:  # emotion-eval outputs: ensembles of a fold, or single models scored elsewhere
         runs = [_evaluation_run(path, result) for path, result in results if "metrics" in result]
     if not runs:
         raise EmotionError(
-            f"no training run or ensemble evaluation ({METRICS_FILE}) under {root}",
+            f"no training run or ensemble evaluation ({METRICS_FILE}) under {root}"
+            + (
+                f" that can be read ({len(files.skipped)} cannot, named above)"
+                if files.skipped
+                else ""
+            ),
             "run the sweep first, or check the path",
         )
     return Recipe(name, runs)

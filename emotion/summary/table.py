@@ -13,6 +13,7 @@ from typing import Any
 
 from emotion.errors import EmotionError
 from emotion.rundir import METRICS_FILE
+from emotion.summary.files import metrics_files
 
 IGNORED_PREFIXES = (
     "paths.",
@@ -73,18 +74,20 @@ def load_runs(root: Path) -> list[tuple[Path, dict[str, Any]]]:
         raise EmotionError(f"{root} does not exist", "pass a run or multirun directory")
     runs = []
     evaluations = 0
-    for path in sorted(root.rglob(METRICS_FILE)):
-        try:
-            result = json.loads(path.read_text())
-        except json.JSONDecodeError as error:
-            print(f"skipping unreadable {path}: {error}", file=sys.stderr)
-            continue
+    files = metrics_files(root)
+    for path, result in files.found:
         if "config" not in result:  # emotion-eval's output (eval/, eval-ensemble/): not a run
             evaluations += 1
             continue
         runs.append((path.parent, result))
     if evaluations:
         print(f"left out {evaluations} emotion-eval outputs under {root}", file=sys.stderr)
+    if not runs and files.skipped:
+        raise EmotionError(
+            f"no readable {METRICS_FILE} under {root}: the {len(files.skipped)} there cannot be "
+            "read (named above)",
+            "rerun or re-evaluate those runs, or restore their metrics.json",
+        )
     if not runs:
         raise EmotionError(
             f"no {METRICS_FILE} under {root}",
