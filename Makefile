@@ -6,6 +6,8 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
+# The extras `make` installs; CI adds sweep,slurm,mlflow so their tests run.
+EXTRAS ?= dev,extract,export,serve
 PYTEST_ARGS ?=
 
 .PHONY: setup train test test-slow test-all lint bench-train tensorboard clean
@@ -13,7 +15,7 @@ PYTEST_ARGS ?=
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,extract,export,serve]'
+	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
 setup: $(STAMP)

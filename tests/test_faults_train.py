@@ -231,6 +231,7 @@ def test_kill_9_mid_epoch_then_resume_equals_an_uninterrupted_run(
         "model.dropout=0.3",
         "data.min_val_subjects=0",
         "select=last",  # the final epoch is tested: one trained after the resume
+        "callbacks.last_checkpoint.every_seconds=0",  # last.ckpt at every epoch's end
         "progress_bar=none",
     ]
     straight, killed = tmp_path / "straight", tmp_path / "killed"
@@ -328,3 +329,68 @@ def test_a_read_only_output_place_is_an_error_before_anything_runs(
             subprocess.run(["umount", "-l", str(place)], check=False)
     assert done.returncode == 2, done.stderr[-3000:]
     assert "cannot create the run directory" in done.stderr and "fix:" in done.stderr
+
+
+# -- last.ckpt: on a time interval, at the end, on SIGTERM ----------------------------------
+
+
+def test_last_checkpoint_is_written_once_in_a_short_run(
+    tiny_store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Five epochs well inside the interval: last.ckpt is written once, after the last."""
+    from emotion.training.safety import AtomicCheckpointIO
+    from tests.trained_run import train_tiny
+
+    written: list[str] = []
+    save = AtomicCheckpointIO.save_checkpoint
+
+    def counted(self, checkpoint, path, storage_options=None):  # type: ignore[no-untyped-def]
+        written.append(Path(path).name)
+        save(self, checkpoint, path, storage_options)
+
+    monkeypatch.setattr(AtomicCheckpointIO, "save_checkpoint", counted)
+    result = train_tiny(tiny_store_path, tmp_path / "run", "trainer.max_epochs=5", "select=last")
+    assert written.count("last.ckpt") == 1 and result["epochs"] == 5
+    import torch
+
+    last = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["epoch"] == 4  # the final epoch's state (0-based)
+
+
+@pytest.mark.slow
+def test_sigterm_writes_last_checkpoint_and_the_rerun_finishes_the_run(
+    tiny_store_path: Path, tmp_path: Path
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.commands import ROOT
+
+    args = [*cli_train_args(tiny_store_path), "trainer.max_epochs=40", "progress_bar=none"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "emotion.training", *args],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 300
+    logs = list(tmp_path.glob("outputs/train/runs/*/train.log"))
+    while not (logs and "epoch 2/40" in logs[0].read_text()):
+        assert process.poll() is None and time.monotonic() < deadline, "no epoch logged"
+        time.sleep(0.05)
+        logs = list(tmp_path.glob("outputs/train/runs/*/train.log"))
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM, stderr[-3000:]
+    run_dir = logs[0].parent
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    assert not (run_dir / "metrics.json").exists()
+    rerun = emotion("emotion.training", *args, cwd=tmp_path)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert "resuming from" in rerun.stderr + rerun.stdout
+    assert json.loads((run_dir / "metrics.json").read_text())["epochs"] == 40

@@ -118,3 +118,51 @@ def test_a_sharded_extraction_through_submitit_merges_into_the_unsharded_store(
     )
     assert merged.returncode == 0, merged.stderr[-3000:]
     assert_same_rows(read_store(tmp_path / "sharded.h5"), read_store(tmp_path / "whole.h5"))
+
+
+@pytest.mark.slow
+def test_two_optuna_workers_share_one_study(tiny_store_path: Path, tmp_path: Path) -> None:
+    """Two `emotion-train -m hparams_search=optuna` processes on one SQLite study (Optuna's
+    own storage): the study ends with both workers' trials."""
+    optuna = pytest.importorskip("optuna", reason="needs the `sweep` extra")
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="needs the `sweep` extra")
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    command = [
+        sys.executable,
+        "-m",
+        "emotion.training",
+        "hparams_search=optuna",
+        "data=store",
+        f"data.path={tiny_store_path}",
+        *TINY,
+        "data.min_val_subjects=0",
+        "progress_bar=none",
+        "threads=1",
+        f"hydra.sweeper.storage={storage}",
+        "hydra.sweeper.study_name=shared",
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.sampler.n_startup_trials=1",
+    ]
+    from tests.commands import ROOT
+
+    env = {**__import__("os").environ, "PYTHONPATH": str(ROOT)}
+    workers = [
+        subprocess.Popen(
+            [*command, f"sweep_name=worker{index}"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for index in range(2)
+    ]
+    for worker in workers:
+        _, stderr = worker.communicate(timeout=600)
+        assert worker.returncode == 0, stderr[-3000:]
+    study = optuna.load_study(study_name="shared", storage=storage)
+    finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(finished) == 4 and sorted(t.number for t in finished) == [0, 1, 2, 3]
+    for index in range(2):
+        sweep = tmp_path / "outputs" / "train" / "multiruns" / f"worker{index}"
+        assert len(list(sweep.glob("*/metrics.json"))) == 2

@@ -110,6 +110,13 @@ class CheckpointConfig:
 
 
 @dataclass
+class LastCheckpointConfig:
+    _target_: str = "emotion.training.checkpoints.LastCheckpoint"
+    dirpath: str = MISSING
+    every_seconds: float = 300.0
+
+
+@dataclass
 class LearningRateMonitorConfig:
     _target_: str = "lightning.pytorch.callbacks.LearningRateMonitor"
     logging_interval: str | None = None  # step | epoch
@@ -141,7 +148,7 @@ class CallbacksConfig:
     Another is added with `+callbacks.NAME={_target_: ...}`."""
 
     model_checkpoint: CheckpointConfig | None = None
-    last_checkpoint: CheckpointConfig | None = None
+    last_checkpoint: LastCheckpointConfig | None = None
     lr_monitor: LearningRateMonitorConfig | None = None
     confusion_matrix: CallbackConfig | None = None
     epoch_summary: CallbackConfig | None = None

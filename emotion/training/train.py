@@ -9,6 +9,7 @@ started (`emotion.training.resume`), Lightning fits and tests, and the results a
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from emotion.models.classifier import LandmarkClassifier
 from emotion.notices import silence_known_notices
 from emotion.rundir import CHECKPOINT_DIR, METRICS_FILE, write_json_atomic
 from emotion.synthetic.generate import ensure_default_store
+from emotion.training.checkpoints import LastCheckpoint
 from emotion.training.config import plain_config
 from emotion.training.resume import plan_resume, run_directory_lock
 from emotion.training.safety import (
@@ -164,6 +166,7 @@ def _train_in(run_dir: Path, cfg: DictConfig) -> dict[str, Any]:
     selection = checkpoint_selection(str(cfg.select), datamodule)
     trainer = build_trainer(cfg, run_dir, selection, validate=len(datamodule.rows("val")) > 0)
     trainer.fit(model, datamodule=datamodule, ckpt_path=plan.ckpt_path)
+    stop_if_asked(trainer)
     tested = tested_checkpoint(trainer, run_dir, selection)
     test = trainer.test(model, datamodule=datamodule, ckpt_path=tested or None, verbose=True)[0]
     result = run_result(cfg, trainer, model, datamodule, tested, test, selection)
@@ -172,6 +175,21 @@ def _train_in(run_dir: Path, cfg: DictConfig) -> dict[str, Any]:
         log_final_hparams(trainer, cfg, result)
         log.info("wrote %s", run_dir / METRICS_FILE)
     return result
+
+
+def stop_if_asked(trainer: L.Trainer) -> None:
+    """SIGTERM or Ctrl-C stopped training at an epoch's end with last.ckpt written: the run
+    is unfinished, so no test and no metrics.json; exit as a signalled process does."""
+    for callback in trainer.callbacks:
+        if isinstance(callback, LastCheckpoint) and callback.stop_signal is not None:
+            name = signal.Signals(callback.stop_signal).name
+            log.warning(
+                "%s: stopped after epoch %d with %s written; rerun the same command to resume",
+                name,
+                trainer.current_epoch,
+                callback.path,
+            )
+            raise SystemExit(128 + callback.stop_signal)
 
 
 def resume_fix(run_dir: Path) -> str:
