@@ -126,6 +126,7 @@ def process_group() -> Iterator[list[subprocess.Popen[str]]]:
             process.wait()
 
 
+@pytest.mark.slow
 def test_a_killed_worker_ends_the_run_with_an_error_and_a_rerun_resumes(
     photos: tuple[Path, list[str]],
     tmp_path: Path,
@@ -174,6 +175,7 @@ def limit_file_size(limit: int) -> Callable[[], None]:
     return apply
 
 
+@pytest.mark.slow
 def test_a_write_past_a_size_limit_is_an_error_and_a_rerun_resumes(
     photos: tuple[Path, list[str]], tmp_path: Path
 ) -> None:
@@ -212,6 +214,7 @@ def can_mount_tmpfs() -> bool:
 
 
 @pytest.mark.skipif(not can_mount_tmpfs(), reason="needs unshare and tmpfs mounts (root)")
+@pytest.mark.slow
 def test_a_full_disk_is_an_error_and_a_rerun_after_freeing_space_resumes(
     photos: tuple[Path, list[str]], tmp_path: Path
 ) -> None:

@@ -162,6 +162,7 @@ def test_two_predict_commands_to_one_output_both_finish_and_the_last_wins(
     assert partials(output.parent) == []
 
 
+@pytest.mark.slow
 def test_a_missing_enrollment_photo_is_an_error_before_any_prediction(
     enrolled_run: Path, tmp_path: Path
 ) -> None:
@@ -224,6 +225,7 @@ def test_an_enrollment_photo_without_a_face_or_unreadable_is_named(
     assert not output.exists()
 
 
+@pytest.mark.slow
 def test_a_reader_that_stops_early_ends_the_command_quietly(synthetic_run, tmp_path: Path) -> None:
     """`emotion-predict RUN inputs | head -3`: a BrokenPipeError traceback (exit 1) before;
     now the status a shell gives a command SIGPIPE ended, 141, and nothing on stderr but the

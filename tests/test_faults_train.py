@@ -284,6 +284,7 @@ def small_disk(tmp_path: Path):  # type: ignore[no-untyped-def]
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
+@pytest.mark.slow
 def test_a_really_full_disk_is_an_error_and_the_rerun_after_freeing_it_finishes(
     small_disk: Path, tiny_store_path: Path, tmp_path: Path
 ) -> None:
