@@ -1,4 +1,5 @@
-"""Run and sweep folder names: what varies, readable, no absolute paths, never colliding."""
+"""Run and sweep folder names (what varies, readable, no absolute paths, never colliding) and
+the threads of parallel sweep jobs."""
 
 from __future__ import annotations
 
@@ -37,3 +38,13 @@ def test_a_sweep_job_is_named_after_what_the_sweep_varies(monkeypatch) -> None: 
     assert name.startswith("data.fold=1,seed=3-") and "x" not in name.split("-")[0]
     other = run_name_from_overrides([*overrides[:-1], "model.depth=4"])
     assert other != name and other.startswith("data.fold=1,seed=3-")
+
+
+def test_each_parallel_job_gets_its_share_of_the_cores(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """launcher=joblib's threads: on 2 cores and on 64, jobs never oversubscribe."""
+    from emotion.training import threads
+
+    for cores, jobs, expected in [(2, 2, 1), (2, 5, 1), (64, 64, 1), (64, 8, 8), (64, 5, 12)]:
+        monkeypatch.setattr(threads, "cores", lambda cores=cores: cores)
+        assert threads.threads_per_job(jobs) == expected
+        assert threads.threads_per_job(jobs) * min(jobs, cores) <= cores
