@@ -69,11 +69,20 @@ def test_a_planted_lock_link_is_refused_not_followed(
     assert victim.read_text() == "precious\n"
 
 
-@pytest.mark.parametrize("name", ["../../escape", "..", "a/b", ""])
-def test_a_run_name_is_a_name_not_a_path(name: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run_name=../../escape"],
+        ["run_name=.."],
+        ["run_name=a/b"],
+        ["run_name="],
+        ["-m", "sweep_name=../escape", "seed=1,2"],
+    ],
+)
+def test_a_run_name_is_a_name_not_a_path(args: list[str], tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()
-    done = emotion("emotion.training", f"run_name={name}", cwd=work)
+    done = emotion("emotion.training", *args, cwd=work)
     assert done.returncode == 2, done.stderr[-2000:]
     assert "is not a folder name" in done.stderr
     assert [path.name for path in tmp_path.iterdir()] == ["work"]

@@ -117,6 +117,12 @@ def checked_run(argv: list[str]) -> Iterator[None]:
     if "-m" in argv or "--multirun" in argv:
         parsed = OverridesParser.create().parse_overrides(overrides)
         varied = [item.key_or_group for item in parsed if item.is_sweep_override()]
+        named = {
+            item.key_or_group: item.value()
+            for item in parsed
+            if item.key_or_group in NAMES and not item.is_sweep_override()
+        }
+        check_names(OmegaConf.create({key: str(value) for key, value in named.items()}))
         with sweep_keys(varied):
             yield
         return
