@@ -11,6 +11,7 @@ import signal
 import stat
 import zipfile
 from collections import OrderedDict
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,11 @@ from emotion.facemesh.files import (
 )
 from emotion.facemesh.media import UNEXPECTED_FAILURE, Face, Media, Outcome
 from emotion.facemesh.mesh import FaceMeshDetector
+
+
+def held(outcome: Outcome) -> int:
+    """The frames an Outcome holds: faces, frames without one, failures."""
+    return len(outcome.faces) + len(outcome.no_face) + len(outcome.failures)
 
 
 class FaceMeshRunner:
@@ -107,12 +113,12 @@ class FaceMeshRunner:
 
     def run(self, media: Media) -> Outcome:
         """FaceMesh on one photo or on a video's sampled frames; never raises for bad input."""
+        if media.video:
+            (outcome,) = self.video_chunks(media)
+            return outcome
         outcome = Outcome()
         try:
-            if media.video:
-                self._run_video(media, outcome)
-            else:
-                self._run_photo(media, outcome)
+            self._run_photo(media, outcome)
         except UndecodableImage as error:
             outcome.fail(None, error.problem, str(error) or type(error).__name__)
         except Exception as error:  # anything unforeseen: counted and named, the run goes on
@@ -147,37 +153,52 @@ class FaceMeshRunner:
         else:
             outcome.faces.append(Face(frame, coords, size))
 
-    def _run_video(self, media: Media, outcome: Outcome) -> None:
+    def video_chunks(self, media: Media, frames: int | None = None) -> Iterator[Outcome]:
+        """A video's sampled frames as Outcomes of at most `frames` frames each (None: one
+        Outcome of them all), in frame order, each with the video's fps: a long video is read
+        in bounded memory. Whatever goes wrong is a failure in the last one, never raised."""
         import cv2
 
+        outcome = Outcome()
+        capture = None
         try:
-            details = os.stat(media.path)
-        except OSError as error:
-            raise UnreadableFile(error.strerror or str(error)) from error
-        if not stat.S_ISREG(details.st_mode):
-            raise NotRegularFile("not a regular file")
-        if details.st_size == 0:
-            raise EmptyFile("empty file (0 bytes)")
-        capture = cv2.VideoCapture(media.path)
-        if not capture.isOpened():
-            outcome.fail(None, UndecodableImage.problem, "OpenCV cannot open the video")
-            return
-        outcome.fps = float(capture.get(cv2.CAP_PROP_FPS)) or None
-        index = 0
-        try:
-            while outcome.frames < self.video_max_frames and capture.grab():
-                if index % self.video_stride == 0:
-                    ok, frame = capture.retrieve()
-                    outcome.frames += 1
-                    if not ok or frame is None:
-                        outcome.fail(index, UndecodableImage.problem, "frame cannot be decoded")
-                    else:
-                        self._video_frame(outcome, index, frame)
-                index += 1
+            try:
+                details = os.stat(media.path)
+            except OSError as error:
+                raise UnreadableFile(error.strerror or str(error)) from error
+            if not stat.S_ISREG(details.st_mode):
+                raise NotRegularFile("not a regular file")
+            if details.st_size == 0:
+                raise EmptyFile("empty file (0 bytes)")
+            capture = cv2.VideoCapture(media.path)
+            if not capture.isOpened():
+                outcome.fail(None, UndecodableImage.problem, "OpenCV cannot open the video")
+            else:
+                fps = outcome.fps = float(capture.get(cv2.CAP_PROP_FPS)) or None
+                index = sampled = 0
+                while sampled < self.video_max_frames and capture.grab():
+                    if index % self.video_stride == 0:
+                        ok, frame = capture.retrieve()
+                        sampled += 1
+                        outcome.frames += 1
+                        if not ok or frame is None:
+                            outcome.fail(index, UndecodableImage.problem, "frame cannot be decoded")
+                        else:
+                            self._video_frame(outcome, index, frame)
+                        if frames is not None and held(outcome) >= frames:
+                            yield outcome
+                            outcome = Outcome(fps=fps)
+                    index += 1
+                if index == 0:
+                    outcome.fail(None, UndecodableImage.problem, "video has no frames")
+        except UndecodableImage as error:
+            outcome.fail(None, error.problem, str(error) or type(error).__name__)
+        except Exception as error:  # anything unforeseen: counted and named, the run goes on
+            outcome.fail(None, UNEXPECTED_FAILURE, describe(error))
         finally:
-            capture.release()
-        if index == 0:
-            outcome.fail(None, UndecodableImage.problem, "video has no frames")
+            if capture is not None:
+                capture.release()
+        yield outcome
 
     def _video_frame(self, outcome: Outcome, index: int, frame: np.ndarray) -> None:
         import cv2

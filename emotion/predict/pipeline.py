@@ -6,9 +6,9 @@ same upright, reduced-resolution decoding and FaceMesh graph), the features from
 checkpoint's own normalisation, and the model runs on batches of faces. Every photo and every
 sampled video frame gets a row, with or without a face; unreadable items are rows too.
 
-Videos are read, scored and written a batch of frames at a time (`emotion.predict.frames`), so
+Videos are read, scored and written a batch of frames at a time (`FaceMeshRunner.video_chunks`), so
 memory does not grow with a video's length; what must wait for every input (a session
-reference) waits in a temporary file.
+reference) waits in a temporary file (`emotion.predict.spool`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from emotion.facemesh.mesh import quiet_native_logs
 from emotion.facemesh.runner import FaceMeshRunner
 from emotion.inference.ensemble import Ensemble, load_model
 from emotion.inference.trained import TrainedModel, warn_synthetic
-from emotion.predict.frames import Spool, video_chunks
 from emotion.predict.inputs import Inputs, collect_inputs
 from emotion.predict.predictor import Item, Predictor, items_of
 from emotion.predict.reference import (
@@ -37,6 +36,7 @@ from emotion.predict.reference import (
     parse_baseline,
     reference_plan,
 )
+from emotion.predict.spool import Spool
 from emotion.predict.writer import FORMATS, RowWriter
 from emotion.rundir import write_json_atomic, write_problem
 
@@ -146,7 +146,7 @@ def run_inputs(
             continue
         reference = VideoReference(plan, preprocessing, media.source)
         fps = None
-        for outcome in video_chunks(runner, media, predictor.batch_size):
+        for outcome in runner.video_chunks(media, predictor.batch_size):
             items = items_of(media, outcome)
             fps = outcome.fps
             predictor.add(reference.assign(items, fps) if predictor.uses_baseline else items)
@@ -168,7 +168,7 @@ def run_session(
         for number, media in enumerate(found.media):
             key = number if media.video else PHOTOS
             chunks = (
-                video_chunks(runner, media, predictor.batch_size)
+                runner.video_chunks(media, predictor.batch_size)
                 if media.video
                 else iter([runner.run(media)])
             )
