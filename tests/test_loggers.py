@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from emotion.training.train import HPARAM_KEYS
+from emotion.training.results import HPARAM_KEYS
 from tests.trained_run import train_tiny
 
 

@@ -20,17 +20,19 @@ import numpy as np
 import torch
 
 from emotion.data.batches import BatchIndices, TensorRows, batch_loader, stages_on_device
+from emotion.data.describe import describe, log_split
 from emotion.data.protocol import Protocol, apply_protocol, read_stage
 from emotion.data.record import (
     DATA_SETTINGS_KEY,
     PREPROCESSING_KEY,
+    check_same_people,
     check_same_preprocessing,
     data_record,
     preprocessing_record,
 )
 from emotion.data.select import drop_empty_classes, drop_non_finite, split_store
 from emotion.data.settings import DataSettings
-from emotion.data.splits import SplitIndices, check_split
+from emotion.data.splits import check_scored_classes, check_split
 from emotion.errors import EmotionError
 from emotion.features.augment import random_pose
 from emotion.store.io import read_store
@@ -80,7 +82,13 @@ class LandmarkDataModule(L.LightningDataModule):
                 points, store, indices, preprocessing, self.class_names, self.settings.split_seed
             )
             features, scored = torch.from_numpy(protocol.features), protocol.scored
-            check_scored_classes(scored, store.label, self.class_names, self.settings)
+            check_scored_classes(
+                scored,
+                store.label,
+                self.class_names,
+                self.settings.baseline,
+                self.settings.enroll_per_subject,
+            )
         else:
             features = torch.from_numpy(points.reshape(len(store), -1))
         labels = torch.from_numpy(store.label)
@@ -88,7 +96,7 @@ class LandmarkDataModule(L.LightningDataModule):
             self._rows[name] = TensorRows(features, labels, torch.from_numpy(rows))
             self._subjects[name] = store.subject[rows]
             self._sources[name] = store.source[rows]
-        self.summary = self._describe(store, indices, scored, dropped)
+        self.summary = describe(store, indices, scored, dropped, str(self.path), self.class_names)
         if protocol is not None and self.settings.baseline_resample:
             self._redraw = (protocol, points, store, indices.train)
         if protocol is not None:
@@ -97,7 +105,7 @@ class LandmarkDataModule(L.LightningDataModule):
                 stage: {person: store.source[rows].tolist() for person, rows in found.rows.items()}
                 for stage, found in protocol.references.items()
             }
-        self._log_split(indices)
+        log_split(self.summary, indices, self.settings.drop_overlap)
 
     def _read(self) -> tuple[LandmarkStore, int]:
         """The store, without non-finite rows (and empty classes, when asked)."""
@@ -115,54 +123,6 @@ class LandmarkDataModule(L.LightningDataModule):
         if self.is_synthetic:
             log.info("data %s is SYNTHETIC (generated landmarks, not real faces)", self.path)
         return store, dropped
-
-    def _log_split(self, indices: SplitIndices) -> None:
-        for name in STAGES:
-            counts = self.summary["stages"][name]
-            log.info(
-                "%s: %d rows, %d subjects, per class %s",
-                name,
-                counts["rows"],
-                counts["subjects"],
-                counts["rows_per_class"],
-            )
-        if indices.no_val_reason:
-            log.info("no validation split: %s", indices.no_val_reason)
-        if indices.overlap_subjects:
-            log.warning(
-                "%d test subjects also appear in training%s",
-                len(indices.overlap_subjects),
-                f"; dropped their {indices.dropped_test_rows} test rows"
-                if self.settings.drop_overlap
-                else " (data.drop_overlap=false: the test set is not subject-disjoint)",
-            )
-
-    def _describe(
-        self,
-        store: LandmarkStore,
-        indices: SplitIndices,
-        scored: dict[str, np.ndarray],
-        dropped: int,
-    ) -> dict[str, Any]:
-        stages = {}
-        for name, rows in scored.items():
-            counts = np.bincount(store.label[rows], minlength=len(self.class_names))
-            stages[name] = {
-                "rows": int(len(rows)),
-                "subjects": int(len(set(store.subject[rows].tolist()))),
-                "rows_per_class": dict(zip(self.class_names, counts.tolist(), strict=True)),
-            }
-        return {
-            "path": str(self.path),
-            "synthetic": self.is_synthetic,
-            "class_names": self.class_names,
-            "rows": len(store),
-            "non_finite_rows_dropped": dropped,
-            "test_subjects_seen_in_training": len(indices.overlap_subjects),
-            "test_rows_dropped_for_overlap": indices.dropped_test_rows,
-            "no_validation_split": indices.no_val_reason,
-            "stages": stages,
-        }
 
     # -- properties the model needs -------------------------------------------------------
 
@@ -206,21 +166,7 @@ class LandmarkDataModule(L.LightningDataModule):
         if not self._rows:
             return
         check_same_preprocessing(state_dict.get(PREPROCESSING_KEY), self.settings.preprocessing)
-        saved = (state_dict.get(DATA_SETTINGS_KEY) or {}).get("subjects")
-        if not saved:
-            return
-        now = self.record()["subjects"]
-        changed = [stage for stage in STAGES if sorted(saved.get(stage, [])) != now[stage]]
-        if changed:
-            stage = changed[0]
-            raise EmotionError(
-                f"the checkpoint to resume was trained on other people: its {stage} split "
-                f"({len(saved.get(stage, []))} people, store "
-                f"{state_dict[DATA_SETTINGS_KEY].get('path')}) is not this run's "
-                f"({len(now[stage])} people, store {self.path})",
-                "a run directory holds one data set's run: give this one another run_name=..., "
-                "or start over with overwrite=true",
-            )
+        check_same_people(state_dict.get(DATA_SETTINGS_KEY), self.record(), str(self.path))
 
     def subjects(self, stage: str) -> np.ndarray:
         return self._subjects[stage]
@@ -316,23 +262,3 @@ class LandmarkDataModule(L.LightningDataModule):
         if self.settings.noise_std > 0:
             features = features + torch.randn_like(features) * self.settings.noise_std
         return features, labels
-
-
-def check_scored_classes(
-    scored: dict[str, np.ndarray], label: np.ndarray, class_names: list[str], settings: DataSettings
-) -> None:
-    """A baseline sets reference photos aside, never scored: a split left without a class
-    would train or test on one class and report a perfect score."""
-    for stage, rows in scored.items():
-        if stage == "val" and len(rows) == 0:
-            continue  # no validation split chosen
-        counts = np.bincount(label[rows], minlength=len(class_names))
-        missing = [name for index, name in enumerate(class_names) if counts[index] == 0]
-        if missing:
-            raise EmotionError(
-                f"with data.baseline={settings.baseline} (data.enroll_per_subject="
-                f"{settings.enroll_per_subject}), the {stage} split has no {missing[0]!r} "
-                f"photos left to score: the reference photos used them up",
-                "lower data.enroll_per_subject (1 leaves the most photos to score), give the "
-                "split more people, or use data.baseline=session",
-            )

@@ -68,3 +68,21 @@ def check_same_preprocessing(saved: dict[str, Any] | None, preprocessing: Prepro
             f"the checkpoint being resumed made its features another way: {differences}",
             "resume with the run's own data settings, or start a new run (another run_name)",
         )
+
+
+def check_same_people(saved: dict[str, Any] | None, now: dict[str, Any], store: str) -> None:
+    """Refuse to resume a checkpoint trained on other people: the same run_name on another
+    store would otherwise resume silently. Checkpoints without the record are not checked."""
+    people = (saved or {}).get("subjects")
+    if not people:
+        return
+    changed = [stage for stage in STAGES if sorted(people.get(stage, [])) != now["subjects"][stage]]
+    if changed:
+        stage = changed[0]
+        raise EmotionError(
+            f"the checkpoint to resume was trained on other people: its {stage} split "
+            f"({len(people.get(stage, []))} people, store {saved.get('path')}) is not this "
+            f"run's ({len(now['subjects'][stage])} people, store {store})",
+            "a run directory holds one data set's run: give this one another run_name=..., "
+            "or start over with overwrite=true",
+        )

@@ -247,3 +247,27 @@ def check_split(
                     "select=last), or check the store's per-class counts in its extraction "
                     "report",
                 )
+
+
+def check_scored_classes(
+    scored: dict[str, np.ndarray],
+    label: np.ndarray,
+    class_names: list[str],
+    baseline: str,
+    enroll_per_subject: int,
+) -> None:
+    """A baseline sets reference photos aside, never scored: a split left without a class
+    would train or test on one class and report a perfect score."""
+    for stage, rows in scored.items():
+        if stage == "val" and len(rows) == 0:
+            continue  # no validation split chosen
+        counts = np.bincount(label[rows], minlength=len(class_names))
+        missing = [name for index, name in enumerate(class_names) if counts[index] == 0]
+        if missing:
+            raise EmotionError(
+                f"with data.baseline={baseline} (data.enroll_per_subject="
+                f"{enroll_per_subject}), the {stage} split has no {missing[0]!r} "
+                f"photos left to score: the reference photos used them up",
+                "lower data.enroll_per_subject (1 leaves the most photos to score), give the "
+                "split more people, or use data.baseline=session",
+            )

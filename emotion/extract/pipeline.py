@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import signal
-import threading
 import time
 from collections import deque
 from collections.abc import Generator
@@ -42,6 +40,7 @@ from emotion.extract.report import (
     write_report,
 )
 from emotion.extract.settings import ExtractSettings, report_path
+from emotion.extract.stop import StopRequest
 from emotion.facemesh.media import Outcome
 from emotion.facemesh.runner import FaceMeshRunner, init_worker, run_in_worker
 from emotion.store.files import WriteFailed, check_writable, partial_path_for
@@ -168,37 +167,6 @@ def _stop_workers(pool: ProcessPoolExecutor) -> None:
             process.terminate()
     for process in processes:
         process.join(timeout=10)
-
-
-class StopRequest:
-    """Turns the first Ctrl-C (SIGINT) or SIGTERM (Slurm preemption, timeout) into a request
-    that the loop honours between photos, so the stop never lands inside an HDF5 write or a
-    pool callback. A second signal interrupts at once."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self) -> None:
-        self.requested: str | None = None
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> StopRequest:
-        if threading.current_thread() is threading.main_thread():
-            for number in self.SIGNALS:
-                previous = signal.getsignal(number)
-                if previous is not signal.SIG_IGN:
-                    self._previous[number] = previous
-                    signal.signal(number, self._handle)
-        return self
-
-    def _handle(self, number: int, frame: Any) -> None:
-        self.requested = signal.Signals(number).name
-        self.__exit__()
-        log.warning("%s: stopping after the current photo (again to stop now)", self.requested)
-
-    def __exit__(self, *exc: object) -> None:
-        for number, previous in self._previous.items():
-            signal.signal(number, previous)
-        self._previous.clear()
 
 
 def _process(

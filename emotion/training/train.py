@@ -3,7 +3,7 @@
 Where the pieces meet: the data module (`emotion.data`) and the classifier
 (`emotion.models`) are built from the config, the run directory is locked and resumed or
 started (`emotion.training.resume`), Lightning fits and tests, and the results are written
-(`metrics.json`, the TensorBoard HPARAMS entry).
+(`emotion.training.results`: metrics.json, the HPARAMS entry).
 """
 
 from __future__ import annotations
@@ -20,10 +20,9 @@ import torch
 from hydra.errors import InstantiationException
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
-from lightning.pytorch.loggers import TensorBoardLogger
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from emotion.checkpoint import check_same_architecture, read_checkpoint, val_metrics
+from emotion.checkpoint import check_same_architecture
 from emotion.data.datamodule import LandmarkDataModule
 from emotion.data.splits import MEANINGFUL_VAL_SUBJECTS
 from emotion.errors import EmotionError
@@ -33,6 +32,7 @@ from emotion.rundir import CHECKPOINT_DIR, METRICS_FILE, write_json_atomic
 from emotion.synthetic.generate import ensure_default_store
 from emotion.training.checkpoints import LastCheckpoint
 from emotion.training.config import plain_config
+from emotion.training.results import log_final_hparams, run_result
 from emotion.training.resume import plan_resume, run_directory_lock
 from emotion.training.safety import (
     AtomicCheckpointIO,
@@ -44,25 +44,6 @@ from emotion.training.safety import (
 
 log = logging.getLogger(__name__)
 silence_known_notices()
-
-# The same flat keys in every run's HPARAMS entry, so TensorBoard can compare runs.
-HPARAM_KEYS = {
-    "depth": "model.depth",
-    "width": "model.width",
-    "head_width": "model.head_width",
-    "dropout": "model.dropout",
-    "lr": "model.lr",
-    "weight_decay": "model.weight_decay",
-    "label_smoothing": "model.label_smoothing",
-    "noise_std": "data.noise_std",
-    "batch_size": "data.batch_size",
-    "normalization": "data.normalization",
-    "aspect_correction": "data.aspect_correction",
-    "split_strategy": "data.split_strategy",
-    "fold": "data.fold",
-    "max_epochs": "trainer.max_epochs",
-    "seed": "seed",
-}
 
 
 def build(config: DictConfig, **kwargs: Any) -> Any:
@@ -92,12 +73,6 @@ def progress_bar_callbacks(choice: str) -> tuple[list[L.Callback], bool]:
 
         return [TQDMProgressBar()], True
     return [], False
-
-
-def flat_hparams(cfg: DictConfig, n_params: int) -> dict[str, Any]:
-    values = {key: OmegaConf.select(cfg, path) for key, path in HPARAM_KEYS.items()}
-    values["n_params"] = n_params
-    return values
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
@@ -263,67 +238,3 @@ def build_trainer(cfg: DictConfig, run_dir: Path, selection: str, validate: bool
         plugins=[AtomicCheckpointIO()],
         **extra,
     )
-
-
-def run_result(
-    cfg: DictConfig,
-    trainer: L.Trainer,
-    model: LandmarkClassifier,
-    datamodule: LandmarkDataModule,
-    tested: str,
-    test: dict[str, float],
-    selection: str,
-) -> dict[str, Any]:
-    """What metrics.json holds: the tested checkpoint's val and test metrics, and the run."""
-    n_params = model.num_parameters
-    val = (
-        val_metrics(read_checkpoint(tested))
-        if tested
-        else _scalars(trainer.callback_metrics, "val/")
-    )
-    return {
-        "status": "finished",
-        "run_dir": str(cfg.paths.run_dir),
-        "synthetic_data": datamodule.is_synthetic,
-        "seed": cfg.seed,
-        "n_params": n_params,
-        "model_size_mb": round(n_params * 4 / 1e6, 3),  # float32 weights, MB = 10^6 bytes
-        # The checkpoint tested (and used by eval, predict and export); best_checkpoint only
-        # when it was chosen on validation.
-        "tested_checkpoint": tested or None,
-        "best_checkpoint": (tested or None) if selection == "best" else None,
-        "select": selection,
-        "monitor": cfg.monitor,
-        "epochs": trainer.current_epoch,
-        "global_step": trainer.global_step,
-        "val": val,
-        "test": {key: value for key, value in test.items() if key.startswith("test/")},
-        "test_confusion_matrix": model.confusion_matrices["test"].tolist(),
-        "class_names": datamodule.class_names,
-        "data": datamodule.summary,
-        "command": " ".join(sys.argv),
-        "config": OmegaConf.to_container(cfg, resolve=True, enum_to_str=True),
-    }
-
-
-def log_final_hparams(trainer: L.Trainer, cfg: DictConfig, result: dict[str, Any]) -> None:
-    """One HPARAMS entry per run, the same flat keys everywhere, with the final metrics."""
-    headline = {**result["val"], **result["test"]}
-    hp_metrics = {
-        f"hp/{key.replace('/', '_')}": value
-        for key, value in headline.items()
-        if key.split("/")[1] in ("acc", "bal_acc", "f1_macro", "auroc", "loss")
-    }
-    hparams = flat_hparams(cfg, result["n_params"])
-    for logger in trainer.loggers:
-        if isinstance(logger, TensorBoardLogger):  # HPARAMS: the values and their metrics
-            logger.log_hyperparams(hparams, metrics=hp_metrics)
-        else:
-            logger.log_hyperparams(hparams)
-            logger.log_metrics(hp_metrics, step=trainer.global_step)
-        # The test stage already closed the writer; flush and close the one reopened above.
-        logger.finalize("success")
-
-
-def _scalars(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
-    return {key: float(value) for key, value in metrics.items() if key.startswith(prefix)}
