@@ -115,7 +115,13 @@ def checked_run(argv: list[str]) -> Iterator[None]:
         return
     overrides = [arg for arg in argv if not arg.startswith("-")]
     if "-m" in argv or "--multirun" in argv:
-        parsed = OverridesParser.create().parse_overrides(overrides)
+        try:
+            parsed = OverridesParser.create().parse_overrides(overrides)
+        except HydraException as error:
+            raise EmotionError(
+                f"the settings do not parse: {str(error).splitlines()[0]}",
+                "give each as KEY=VALUE, a sweep as KEY=A,B or KEY=range(N)",
+            ) from None
         varied = [item.key_or_group for item in parsed if item.is_sweep_override()]
         named = {
             item.key_or_group: item.value()
