@@ -48,9 +48,11 @@ class EpochSummary(L.Callback):
     KEYS = ("train/loss", "train/acc", "val/loss", "val/acc", "val/bal_acc")
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Every rank reads the metrics: under DDP that read is a collective sync, and a rank
+        # that skipped it would meet its peers in the next collective (a deadlock).
+        metrics = trainer.callback_metrics
         if not trainer.is_global_zero:
             return
-        metrics = trainer.callback_metrics
         shown = " ".join(f"{key}={float(metrics[key]):.4f}" for key in self.KEYS if key in metrics)
         log.info("epoch %d/%d %s", trainer.current_epoch + 1, trainer.max_epochs, shown)
 
