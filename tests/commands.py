@@ -31,3 +31,16 @@ def emotion(
         text=True,
         timeout=timeout,
     )
+
+
+def unwritable(tmp_path: Path) -> Path:
+    """A folder this process cannot write into: read-only, or (root ignores permission bits)
+    a path under a regular file, which no one can make a folder of."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    if not os.access(folder, os.W_OK):
+        return folder
+    folder.chmod(0o755)
+    (tmp_path / "file.txt").write_text("a file, not a folder\n")
+    return tmp_path / "file.txt"

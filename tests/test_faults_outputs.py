@@ -6,7 +6,6 @@ given no reference photo, two evaluations into one folder, a truncated metrics.j
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import threading
 from pathlib import Path
@@ -15,21 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from tests.commands import emotion
+from tests.commands import emotion, unwritable
 from tests.trained_run import eval_config
-
-
-def unwritable(tmp_path: Path) -> Path:
-    """A folder this process cannot write into: read-only, or (root ignores permission bits)
-    a path under a regular file, which no one can make a folder of."""
-    folder = tmp_path / "read-only"
-    folder.mkdir()
-    folder.chmod(0o555)
-    if not os.access(folder, os.W_OK):
-        return folder
-    folder.chmod(0o755)
-    (tmp_path / "file.txt").write_text("a file, not a folder\n")
-    return tmp_path / "file.txt"
 
 
 def test_export_to_a_folder_it_cannot_write_is_refused_before_the_export(

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.commands import ROOT, emotion
+from tests.commands import ROOT, emotion, unwritable
 
 cv2 = pytest.importorskip("cv2", reason="emotion-predict needs the extract extra (opencv)")
 pytest.importorskip("mediapipe", reason="emotion-predict needs the extract extra (mediapipe)")
@@ -42,19 +42,6 @@ def write_video(path: Path, frames: int, size: int = 256) -> Path:
 def rows_of(path: Path) -> list[dict[str, str]]:
     with path.open(newline="") as handle:
         return list(csv.DictReader(handle))
-
-
-def unwritable(tmp_path: Path) -> Path:
-    """A folder this process cannot write into: read-only, or (root ignores permission bits)
-    a path under a regular file, which no one can make a folder of."""
-    folder = tmp_path / "read-only"
-    folder.mkdir()
-    folder.chmod(0o555)
-    if not os.access(folder, os.W_OK):
-        return folder
-    folder.chmod(0o755)
-    (tmp_path / "file.txt").write_text("a file, not a folder\n")
-    return tmp_path / "file.txt"
 
 
 def partials(folder: Path) -> list[str]:
