@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from emotion.extract import pipeline
+
 FIXTURE = Path(__file__).parent / "fixtures" / "astronaut.jpg"
 CONF_DIR = Path(__file__).resolve().parents[1] / "emotion" / "conf"
 PERSON_A = "a" * 64
@@ -301,3 +303,16 @@ def huge_truncated_jpeg() -> bytes:
         position += 2 + int.from_bytes(data[position + 2 : position + 4], "big")
     data[position + 5 : position + 9] = (20000).to_bytes(2, "big") * 2
     return bytes(data[: len(data) // 2])
+
+
+class InterruptingRunner(pipeline.FaceMeshRunner):
+    """Raises KeyboardInterrupt (as Ctrl-C would) when asked for its `stop_at`-th photo."""
+
+    calls = 0
+    stop_at = 5
+
+    def run(self, task: pipeline.Task) -> pipeline.Outcome:
+        InterruptingRunner.calls += 1
+        if InterruptingRunner.calls == self.stop_at:
+            raise KeyboardInterrupt
+        return super().run(task)

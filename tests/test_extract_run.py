@@ -24,6 +24,7 @@ from tests.extract_tree import (
     PERSON_B,
     PERSON_C,
     PERSON_D,
+    InterruptingRunner,
     Tree,
     build_aihub_tree,
     extract_config,
@@ -141,24 +142,12 @@ def test_annotator_votes(tree: Tree, tmp_path: Path) -> None:
     assert votes["voted_embarrassed"] == 1 and votes["no_majority"] == 1
 
 
-class InterruptingRunner(pipeline.FaceMeshRunner):
-    """Raises KeyboardInterrupt (as Ctrl-C would) when asked for its `stop_at`-th photo."""
-
-    calls = 0
-    stop_at = 5
-
-    def run(self, task: pipeline.Task) -> pipeline.Outcome:
-        InterruptingRunner.calls += 1
-        if InterruptingRunner.calls == self.stop_at:
-            raise KeyboardInterrupt
-        return super().run(task)
-
-
 def test_resume_after_interruption_matches_a_clean_run(
     tree: Tree, baseline: tuple[Path, dict[str, Any]], tmp_path: Path, monkeypatch: Any
 ) -> None:
     output = tmp_path / "resumed.h5"
     monkeypatch.setattr(pipeline, "FaceMeshRunner", InterruptingRunner)
+    monkeypatch.setattr(InterruptingRunner, "calls", 0)
     with pytest.raises(KeyboardInterrupt):
         extract(settings(tree.root, output, "chunk_tasks=2"))
     monkeypatch.undo()

@@ -32,7 +32,12 @@ from emotion.store import writer as store_writer
 from emotion.store.files import partial_path_for
 from emotion.store.io import read_store
 from tests.commands import ROOT, emotion
-from tests.extract_tree import build_aihub_tree, extract_config, face_file
+from tests.extract_tree import (
+    InterruptingRunner,
+    build_aihub_tree,
+    extract_config,
+    face_file,
+)
 
 PHOTOS = 300  # enough that two workers are still busy when one is killed
 
@@ -287,19 +292,6 @@ def test_no_space_stops_the_writer_and_the_rerun_keeps_the_checkpoint(
     assert report["totals"] == clean["totals"] and report["problems"] == clean["problems"]
 
 
-class StopAt(pipeline.FaceMeshRunner):
-    """Raises KeyboardInterrupt (as Ctrl-C would) when asked for its `stop_at`-th photo."""
-
-    calls = 0
-    stop_at = 10
-
-    def run(self, task: pipeline.Task) -> pipeline.Outcome:
-        StopAt.calls += 1
-        if StopAt.calls == StopAt.stop_at:
-            raise KeyboardInterrupt
-        return super().run(task)
-
-
 def flip_chunk(path: Path, name: str, row: int) -> None:
     """Overwrite the middle of the HDF5 chunk that holds `row` of dataset `name`."""
     with h5py.File(path, "r") as handle:
@@ -320,8 +312,9 @@ def test_a_damaged_partial_is_detected_and_the_whole_chunks_are_salvaged(
     clean = extract(settings(tree.root, tmp_path / "clean.h5"))
     output = tmp_path / "damaged.h5"
     monkeypatch.setattr(store_writer, "CHUNK_ROWS", 4, raising=False)  # base: absent
-    monkeypatch.setattr(pipeline, "FaceMeshRunner", StopAt)
-    StopAt.calls = 0
+    monkeypatch.setattr(pipeline, "FaceMeshRunner", InterruptingRunner)
+    monkeypatch.setattr(InterruptingRunner, "calls", 0)
+    monkeypatch.setattr(InterruptingRunner, "stop_at", 10)
     with pytest.raises(KeyboardInterrupt):
         extract(settings(tree.root, output, "chunk_tasks=1"))
     monkeypatch.undo()  # the resumed file keeps its 4-row chunks
