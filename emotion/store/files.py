@@ -7,11 +7,11 @@ import errno
 import logging
 import os
 import re
-import tempfile
 from pathlib import Path
 
 import h5py
 
+from emotion.rundir import write_problem
 from emotion.store.schema import (
     StoreError,
 )
@@ -35,13 +35,9 @@ def check_writable(path: Path, fix: str) -> None:
     """Fail before any work when `path` cannot be written (a folder, read-only, not there)."""
     if path.is_dir():
         raise StoreError(f"output {path} is a folder", f"name a file; {fix}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".write-test-"):
-            pass
-    except OSError as error:
-        why = error.strerror or str(error)
-        raise StoreError(f"output {path} is not writable ({why})", fix) from None
+    problem = write_problem(path.parent)
+    if problem:
+        raise StoreError(f"output {path} is not writable: {problem}", fix)
 
 
 def refuse_link(path: Path) -> None:
