@@ -7,11 +7,12 @@ import logging
 import os
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from emotion.errors import EmotionError
+from emotion.locks import LockHeld, exclusive_lock
 from emotion.rundir import CHECKPOINT_DIR, LOCK_FILE, METRICS_FILE, TENSORBOARD_DIR
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ def clear_run(run_dir: Path) -> None:
 
 # The run directories this process holds, so the pre-Hydra check (emotion.training.launch)
 # and the run itself share one lock.
-HELD: dict[Path, int] = {}
+HELD: set[Path] = set()
 
 
 @contextmanager
@@ -114,8 +115,6 @@ def run_directory_lock(run_dir: Path, *, enabled: bool = True) -> Iterator[None]
     if not enabled or key in HELD:
         yield
         return
-    import fcntl
-
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -124,31 +123,21 @@ def run_directory_lock(run_dir: Path, *, enabled: bool = True) -> Iterator[None]
             "run from a folder you can write to, or point EMOTION_ROOT (where outputs/ goes) at "
             "one",
         ) from None
-    lock_path = run_dir / LOCK_FILE
+    held = ExitStack()
     try:
-        handle = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-    except OSError as error:
+        held.enter_context(
+            exclusive_lock(
+                run_dir / LOCK_FILE, f"pid {os.getpid()}", "give this run another run_name=..."
+            )
+        )
+    except LockHeld as other:
         raise EmotionError(
-            f"cannot open the run directory's lock {lock_path}: {error.strerror}"
-            + (" (it is a symbolic link)" if lock_path.is_symlink() else ""),
-            "remove that file (a run's .lock is a plain file it makes itself), or give this run "
-            "another run_name=...",
+            f"{run_dir} is in use by another emotion-train ({other.holder or 'another process'})",
+            "wait for that run to finish, or give this one another run_name=...",
         ) from None
-    try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(handle, 200, 0).decode(errors="replace").strip()
-            raise EmotionError(
-                f"{run_dir} is in use by another emotion-train ({holder or 'another process'})",
-                "wait for that run to finish, or give this one another run_name=...",
-            ) from None
-        os.ftruncate(handle, 0)
-        os.pwrite(handle, f"pid {os.getpid()}\n".encode(), 0)
-        HELD[key] = handle
+    with held:
+        HELD.add(key)
         try:
             yield
         finally:
-            HELD.pop(key, None)
-    finally:
-        os.close(handle)
+            HELD.discard(key)
