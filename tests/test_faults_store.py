@@ -125,6 +125,78 @@ def test_one_class_name_twice_is_refused_on_write_and_read(
         read_store(path)
 
 
+def flip_string_byte(path: Path, value: str) -> None:
+    """Change the last byte of the one stored copy of `value` (a string in HDF5's heap)."""
+    data = bytearray(path.read_bytes())
+    assert data.count(value.encode()) == 1
+    position = data.index(value.encode()) + len(value) - 1
+    data[position] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def test_a_flipped_byte_in_a_subject_fails_the_string_checksum(make_store: Callable) -> None:
+    """HDF5 has no checksum filter for strings: a changed subject was a new person unnoticed."""
+    path = make_store([0, 1, 0, 1], ["person-alpha", "person-bravo", "person-delta", "pers-x"])
+    flip_string_byte(path, "person-delta")
+    with pytest.raises(StoreError) as error:
+        read_store(path)
+    assert f"{path} is damaged: dataset 'subject'" in error.value.problem
+    assert "checksum" in error.value.problem and "good copy" in (error.value.fix or "")
+
+
+@pytest.mark.slow
+def test_a_flipped_subject_byte_is_an_error_in_the_command_that_reads_it(
+    tmp_path: Path, tiny_synthetic: LandmarkStore
+) -> None:
+    path = write_store(tmp_path / "flipped.h5", tiny_synthetic)
+    subject = str(tiny_synthetic.subject[-1])
+    data = path.read_bytes()
+    first = data.index(subject.encode())
+    data = (
+        data[:first]
+        + subject[:-1].encode()
+        + bytes([ord(subject[-1]) ^ 0x01])
+        + data[first + len(subject) :]
+    )
+    path.write_bytes(data)
+    done = emotion("emotion.training", "data=store", f"data.path={path}", cwd=tmp_path)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    assert f"error: {path} is damaged: dataset 'subject'" in done.stderr and "fix:" in done.stderr
+
+
+def test_a_lazy_reader_checks_the_strings_too(make_store: Callable) -> None:
+    """emotion-extract-merge opens shards lazily (open_store): the same check holds there."""
+    from emotion.store.io import open_store
+
+    path = make_store([0, 1], ["person-alpha", "person-bravo"])
+    flip_string_byte(path, "person-bravo")
+    with pytest.raises(StoreError, match="dataset 'subject' does not match"):
+        with open_store(path):
+            pass
+
+
+def test_a_coordinate_past_the_sane_range_is_refused_with_its_count(
+    make_store: Callable,
+) -> None:
+    """A finite 1e30 trained without a word (AUROC 0.0 -> 0.148); NaN/inf stay the data
+    module's, and a face the frame cuts (x a little past 0..1) is still a face."""
+    landmarks = np.random.default_rng(0).random((5, 478, 3), dtype=np.float32)
+    landmarks[0, :, 0] -= 0.3  # a face cut by the frame's left edge
+    landmarks[2, 10, 1] = 1e30
+    landmarks[4, 0, 2] = -5e3
+    landmarks[1, 0, 0] = np.inf
+    path = make_store([0, 1, 0, 1, 0], ["a", "b", "c", "d", "e"], landmarks=landmarks)
+    with pytest.raises(StoreError) as error:
+        read_store(path)
+    message = error.value.problem
+    assert "dataset 'landmarks' holds 2 of 5 rows" in message and "row 2" in message
+    assert "1e+30" in message and error.value.fix
+    landmarks[2, 10, 1] = landmarks[4, 0, 2] = 0.5
+    path = make_store([0, 1, 0, 1, 0], ["a", "b", "c", "d", "e"], landmarks=landmarks, name="ok.h5")
+    assert len(read_store(path)) == 5
+
+
 # emotion-synth
 
 

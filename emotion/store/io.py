@@ -3,8 +3,9 @@
 A write goes to `<path>.partial` and takes its name only once marked complete, so a crash
 never leaves a file at `path` that looks finished; reading validates against the schema
 (`emotion.store.schema`) and refuses partial stores. New stores carry HDF5's fletcher32
-checksum on every numeric dataset (HDF5 allows no filter on the variable-length strings), so
-flipped bytes fail on read; stores written before still read. A failed write (a full disk)
+checksum on every numeric dataset, and the sha256 of each string field in an attribute (HDF5
+allows no filter on variable-length strings), so flipped bytes fail on read; stores written
+before still read. A failed write (a full disk)
 stops the writer at once and is a StoreError, not a crash.
 """
 
@@ -21,6 +22,7 @@ import h5py
 import numpy as np
 
 from emotion.store.files import partial_path_for
+from emotion.store.integrity import check_string_digests
 from emotion.store.schema import (
     FIELDS,
     STRING_FIELDS,
@@ -72,6 +74,7 @@ def read_store(path: str | os.PathLike[str]) -> LandmarkStore:
             columns[name] = columns[name].reshape(count)
         validate_landmarks(columns["landmarks"], path)
         attrs = {key: plain_value(value) for key, value in handle.attrs.items()}
+        check_string_digests(attrs, columns, path)
     return LandmarkStore(
         landmarks=columns["landmarks"].astype(np.float32, copy=False),
         label=columns["label"].astype(np.int64, copy=False),
@@ -99,7 +102,10 @@ def _open_for_reading(path: Path) -> h5py.File:
 @contextmanager
 def open_store(path: str | os.PathLike[str]) -> Iterator[h5py.File]:
     """Open a validated store for lazy reading (large stores, metadata look-ups); read its
-    rows with `read_field`, which turns a failed checksum into a StoreError."""
+    rows with `read_field`, which turns a failed checksum into a StoreError. The string
+    fields are read once here, to check their checksum."""
     with _open_for_reading(Path(path)) as handle:
         validate(handle, Path(path))
+        strings = {name: read_field(handle, name, Path(path)) for name in STRING_FIELDS}
+        check_string_digests(handle.attrs, strings, Path(path))
         yield handle

@@ -10,8 +10,10 @@ Layout (documented in docs/schema.md):
     image_size  int32   (N, 2)       (width, height) in pixels
 
 Root attributes: schema_version, class_names (JSON list), synthetic (bool), created_at,
-tool, tool_version, provenance (JSON: generator or extractor settings) and complete (bool,
-written last). A store without complete=True is a partial write and is refused on read.
+tool, tool_version, provenance (JSON: generator or extractor settings), string_sha256 (JSON:
+per string field, the sha256 of its values; HDF5 has no checksum filter for strings) and
+complete (bool, written last). A store without complete=True is a partial write and is
+refused on read.
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ FIELDS: dict[str, tuple[str, tuple[int, ...], Any]] = {
 }
 STRING_FIELDS = ("subject", "split", "source")
 REQUIRED_ATTRS = ("schema_version", "class_names", "complete")
+# FaceMesh's x and y are fractions of the image (a little past 0..1 where the frame cuts the
+# face) and z is on the scale of x: a finite coordinate past this is a broken converter or a
+# damaged file, never a face (one 1e30 took a trained AUROC from 0.0 to 0.148 unannounced).
+MAX_COORD = 1e3
 
 
 class StoreError(EmotionError):
@@ -232,7 +238,8 @@ def validate_values(handle: h5py.File, path: Path, class_names: list[str]) -> No
 
 
 def validate_landmarks(landmarks: np.ndarray, path: Path) -> None:
-    """Refuse rows whose coordinates are all one value (all zero, say): no face looks like that.
+    """Refuse rows with a finite coordinate past ±MAX_COORD, and rows whose coordinates are
+    all one value (all zero, say): no face looks like either.
 
     Neither emotion-extract (a row only where FaceMesh found a face) nor emotion-synth writes
     one; zeros are what HDF5 returns for rows allocated but never written (an interrupted
@@ -243,6 +250,19 @@ def validate_landmarks(landmarks: np.ndarray, path: Path) -> None:
     if not landmarks.shape[0]:
         return
     flat = landmarks.reshape(landmarks.shape[0], -1)
+    with np.errstate(invalid="ignore"):
+        outside = (np.abs(flat) > MAX_COORD).any(axis=1)  # NaN and inf: the data module's
+    outside &= np.isfinite(flat).all(axis=1)
+    bad = np.flatnonzero(outside)
+    if bad.size:
+        first = flat[bad[0]]
+        raise StoreError(
+            f"{path}: dataset 'landmarks' holds {bad.size} of {flat.shape[0]} rows with a "
+            f"coordinate past ±{MAX_COORD:g} (first: row {int(bad[0])}, "
+            f"{float(first[np.argmax(np.abs(first))]):g}); FaceMesh's coordinates are "
+            "fractions of the image",
+            f"{FIX}; a converter should store FaceMesh's normalised coordinates, not pixels",
+        )
     bad = np.flatnonzero(flat.max(axis=1) == flat.min(axis=1))
     if bad.size:
         raise StoreError(

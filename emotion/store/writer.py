@@ -27,6 +27,7 @@ from emotion.store.files import (
     refuse_link,
     write_failure,
 )
+from emotion.store.integrity import STRING_DIGEST_ATTR, StringDigests
 from emotion.store.schema import (
     FIELDS,
     SCHEMA_VERSION,
@@ -87,6 +88,7 @@ class StoreWriter:
         check_class_names(list(class_names), self.path)
         self.chunk_rows = chunk_rows or CHUNK_ROWS
         self._failure: WriteFailed | None = None
+        self._digests = StringDigests()
         self._file = _create_file(self.partial_path)
         self.rows = 0
         with self._writing():
@@ -171,6 +173,7 @@ class StoreWriter:
                 dataset.resize(self.rows + count, axis=0)
                 dataset[self.rows :] = values
             self._file.flush()
+        self._digests.update(checked)
         self.rows += count
 
     @classmethod
@@ -252,10 +255,12 @@ class StoreWriter:
             self._file.flush()
 
     def finalize(self, extra_attrs: Mapping[str, Any] | None = None) -> Path:
-        """Mark the store complete and move it to its final name."""
+        """Record the string fields' checksum, mark the store complete and move it to its
+        final name."""
         with self._writing():
             for key, value in (extra_attrs or {}).items():
                 self._file.attrs[key] = value
+            self._file.attrs[STRING_DIGEST_ATTR] = self._digests.attribute()
             self._file.attrs["complete"] = True
             self._file.close()
         try:
