@@ -118,7 +118,7 @@ def test_every_failure_is_named_and_the_good_photos_are_kept(hostile: Path, tmp_
         "too_large": 2,
         "not_a_regular_file": 3,  # the FIFO, the link to it, the broken link
         "folder_link_not_followed": 1,
-        "undecodable": 1,  # the link to a regular file is followed: not an image
+        "unsupported_format": 1,  # the link to a regular file is followed: not an image
     }
     examples = report["problems"]["too_large"]["examples"]
     assert any("p5_huge_header.jpg" in e and "20000x20000" in e for e in examples)

@@ -32,6 +32,8 @@ PROBLEM_HELP = {
     "undecodable": "corrupt or truncated image",
     "empty_file": "empty file (0 bytes)",
     "too_large": "over decode.max_bytes or decode.max_pixels; refused before reading or decoding",
+    "unsupported_format": "not a JPEG, PNG, TIFF, BMP or WebP (its size unknown before decoding)",
+    "too_many_scans": "JPEG of more than 100 scans (decoding time grows with each); refused",
     "corrupt_archive_member": "zip member that cannot be decompressed (bad data, CRC, truncated)",
     "unreadable_file": "file the system refused to read (permissions, I/O error, gone)",
     "failed": "unexpected error on this photo (type and message in the example); run went on",

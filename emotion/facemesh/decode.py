@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from emotion.errors import EmotionError
+from emotion.facemesh.jpeg import MAX_SCANS, jpeg_size, scan_count
 
 
 class UndecodableImage(Exception):
@@ -35,6 +36,18 @@ class TooLarge(UndecodableImage):
     """Over `decode.max_bytes` or `decode.max_pixels`: refused before it is read or decoded."""
 
     problem = "too_large"
+
+
+class UnsupportedFormat(UndecodableImage):
+    """Not one of ACCEPTED_FORMATS: refused before decoding, since its size is not known."""
+
+    problem = "unsupported_format"
+
+
+class TooManyScans(UndecodableImage):
+    """A JPEG of more than MAX_SCANS scans: minutes of libjpeg's time, refused unread."""
+
+    problem = "too_many_scans"
 
 
 class NotRegularFile(UndecodableImage):
@@ -60,43 +73,15 @@ REDUCTIONS = (1, 2, 4, 8)
 # this long. 480 px is where 1280x960 photos land at 1/2, whose landmarks the benchmark shows
 # to move no more than a one-pixel shift of the photo moves them.
 MIN_SHORT_SIDE = 480
-# JPEG start-of-frame markers (all but DHT 0xC4, JPG 0xC8 and DAC 0xCC in 0xC0-0xCF).
-_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 # A photo's bytes are read whole and its pixels decoded whole, so both are capped before
 # either happens: one member of a zip bomb, or a header claiming 20000x20000, must not take
 # the machine's memory. 64 MiB is several times the largest camera JPEG; 100 MP is more than
 # any phone or DSLR (about 3x a 12 MP photo's RGB decode, 300 MB).
 MAX_BYTES = 64 * 2**20
+# What PIL calls the formats decoded (MPO: a phone's JPEG with a second picture appended).
+ACCEPTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "TIFF", "BMP", "WEBP"})
+ACCEPTED_NAMES = "JPEG, PNG, TIFF, BMP or WebP"
 MAX_PIXELS = 100_000_000
-
-
-def jpeg_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) as stored, before EXIF orientation, from the JPEG frame header.
-
-    A walk over the marker segments: microseconds, where opening the file with PIL costs
-    0.25 ms. None for anything that is not a JPEG with a readable frame header.
-    """
-    if not data.startswith(b"\xff\xd8"):
-        return None
-    position, end = 2, len(data)
-    while position + 9 <= end:
-        if data[position] != 0xFF:
-            return None
-        marker = data[position + 1]
-        if marker == 0xFF:  # fill byte
-            position += 1
-            continue
-        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
-            position += 2
-            continue
-        if marker in _SOF_MARKERS:
-            height = int.from_bytes(data[position + 5 : position + 7], "big")
-            width = int.from_bytes(data[position + 7 : position + 9], "big")
-            return (width, height) if width and height else None
-        if marker == 0xDA:  # start of scan without a frame header
-            return None
-        position += 2 + int.from_bytes(data[position + 2 : position + 4], "big")
-    return None
 
 
 def parse_reduce(value: Any) -> int | str:
@@ -147,24 +132,36 @@ def decode_upright(
 ) -> tuple[np.ndarray, tuple[int, int]]:
     """RGB pixels with the EXIF orientation applied, and the full-resolution upright size.
 
-    `reduce` > 1 lets libjpeg decode at 1/2, 1/4 or 1/8 scale (DCT scaling), cheaper than a
-    full decode, and FaceMesh looks at a 192-px crop anyway; "auto" picks the factor per photo
-    (`auto_reduce`). OpenCV applies the EXIF orientation for the reduced flags too. Other
-    formats (PNG, TIFF, BMP, WebP; grayscale too) decode at full size, as 3-channel RGB.
-    Raises UndecodableImage (or a subclass naming the reason) for anything that is not a
-    whole image, and before decoding when the header claims more than `max_pixels`.
+    Only formats whose size is known before decoding are decoded (ACCEPTED_FORMATS): a JPEG's
+    from its frame header, the others' from PIL's header reading. OpenCV also decodes formats
+    PIL cannot size (a Radiance .hdr claiming 32000x8000 in 16 MB took 4 GB), so those are
+    refused rather than handed to it. A JPEG goes to libjpeg through OpenCV: `reduce` > 1
+    decodes at 1/2, 1/4 or 1/8 scale (DCT scaling), cheaper than a full decode, and FaceMesh
+    looks at a 192-px crop anyway; "auto" picks the factor per photo (`auto_reduce`); OpenCV
+    applies a JPEG's EXIF orientation. The others (PNG, TIFF, BMP, WebP; grayscale too) are
+    decoded by PIL with `ImageOps.exif_transpose` (OpenCV ignores a WebP's orientation), as
+    3-channel RGB. Raises UndecodableImage (or a subclass naming the reason) for anything
+    that is not a whole image, and before decoding when the header claims more than
+    `max_pixels` or a JPEG more than MAX_SCANS scans.
     """
-    import cv2
-
     if not data:
         raise EmptyFile("empty file (0 bytes)")
+    if data.startswith(b"\xff\xd8"):
+        scans = scan_count(data)
+        if scans > MAX_SCANS:
+            raise TooManyScans(
+                f"a JPEG of {scans} scans, over the limit of {MAX_SCANS} (encoders write about "
+                "10): its decoding time grows with every scan"
+            )
     stored = jpeg_size(data)
-    claimed = stored or _header_size(data)
-    if claimed is not None and claimed[0] * claimed[1] > max_pixels:
-        raise TooLarge(f"{claimed[0]}x{claimed[1]} pixels, over decode.max_pixels={max_pixels}")
+    if stored is None:
+        return _decode_with_pil(data, reduction_for(None, reduce, min_short_side), max_pixels)
+    _check_pixels(stored, max_pixels)
     if _is_truncated_jpeg(data):
         raise UndecodableImage("truncated JPEG")
     factor = reduction_for(stored, reduce, min_short_side)
+    import cv2
+
     try:
         image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), _imread_flag(factor))
     except cv2.error as error:
@@ -176,24 +173,63 @@ def decode_upright(
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB), size
 
 
+def _check_pixels(size: tuple[int, int], max_pixels: int) -> None:
+    if size[0] * size[1] > max_pixels:
+        raise TooLarge(f"{size[0]}x{size[1]} pixels, over decode.max_pixels={max_pixels}")
+
+
 def _first_line(error: Exception) -> str:
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     return lines[-1] if lines else type(error).__name__
 
 
-def _header_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from a non-JPEG header (PIL reads only the header: no pixels)."""
-    from PIL import Image
+def _decode_with_pil(
+    data: bytes, factor: int, max_pixels: int
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """A PNG, TIFF, BMP or WebP (or a JPEG whose header the walk missed), upright, as RGB.
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
-                return image.size
-    except Image.DecompressionBombError as error:
-        raise TooLarge(f"over PIL's pixel limit ({error})") from error
-    except Exception:  # not an image PIL knows: OpenCV has the last word
-        return None
+    PIL identifies the format and reads the size from the header before any pixel is
+    decoded; anything it cannot identify, or a format outside ACCEPTED_FORMATS, is refused.
+    `factor` > 1 shrinks the decode as OpenCV's reduced flags did (INTER_LINEAR_EXACT).
+    """
+    from PIL import Image, ImageOps
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data))
+        except Image.DecompressionBombError as error:
+            raise TooLarge(f"over PIL's pixel limit ({error})") from error
+        except Exception as error:  # PIL raises many types for what it cannot identify
+            raise UnsupportedFormat(f"not a {ACCEPTED_NAMES} image") from error
+        with image:
+            if image.format not in ACCEPTED_FORMATS:
+                raise UnsupportedFormat(f"a {image.format} image, not a {ACCEPTED_NAMES} one")
+            _check_pixels(image.size, max_pixels)
+            try:
+                rgb = _rgb_array(ImageOps.exif_transpose(image))
+            except Image.DecompressionBombError as error:
+                raise TooLarge(f"over PIL's pixel limit ({error})") from error
+            except Exception as error:  # truncated or corrupt data: PIL raises many types
+                raise UndecodableImage(f"PIL cannot decode it ({_first_line(error)})") from error
+    size = (rgb.shape[1], rgb.shape[0])
+    if factor > 1:
+        import cv2
+
+        shrunk = (max(size[0] // factor, 1), max(size[1] // factor, 1))
+        rgb = cv2.resize(rgb, shrunk, interpolation=cv2.INTER_LINEAR_EXACT)
+    return rgb, size
+
+
+def _rgb_array(image: Any) -> np.ndarray:
+    """8-bit RGB pixels; 16- and 32-bit grayscale scaled down as OpenCV's IMREAD_COLOR does."""
+    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        gray = np.asarray(image).astype(np.uint32) >> 8
+        return np.repeat(np.clip(gray, 0, 255).astype(np.uint8)[:, :, None], 3, axis=2)
+    if image.mode == "F":
+        gray = np.clip(np.asarray(image), 0, 255).astype(np.uint8)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+    return np.ascontiguousarray(np.asarray(image.convert("RGB")))
 
 
 def _is_truncated_jpeg(data: bytes) -> bool:

@@ -33,6 +33,7 @@ class Face:
     frame: int | None  # None for a photo
     landmarks: np.ndarray  # (478, 3) raw FaceMesh coordinates
     image_size: tuple[int, int]  # upright (width, height) in pixels, full resolution
+    faces: int = 1  # faces FaceMesh found in the photo or frame; `landmarks` is the largest
 
 
 @dataclass(frozen=True)

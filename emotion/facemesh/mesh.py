@@ -1,4 +1,4 @@
-"""MediaPipe FaceMesh for still photos: one face, 478 refined landmarks, one graph reused.
+"""MediaPipe FaceMesh for still photos: 478 refined landmarks of the largest face, one graph.
 
 Building the graph costs more than running it on one photo, so each process builds one
 (`FaceMeshDetector`) and feeds it every image.
@@ -19,6 +19,10 @@ import numpy as np
 # of x, y, z. Every later room's arrays have this shape (emotion.store.schema says it again).
 NUM_LANDMARKS = 478
 NUM_COORDS = 3
+# Faces FaceMesh is asked for. More than one, so that a photo of two people is counted as
+# such (the largest face is the one scored): with max_num_faces=1 the other face was never
+# seen. The landmark model runs once per face found, so a one-face photo costs the same.
+MAX_FACES = 8
 
 
 def quiet_native_logs() -> None:
@@ -47,11 +51,12 @@ def silenced_stderr() -> Iterator[None]:
         os.close(devnull)
 
 
-def still_face_mesh() -> Any:
-    """MediaPipe's legacy FaceMesh for still photos (one face, refined: 478 points).
+def still_face_mesh(max_faces: int = MAX_FACES) -> Any:
+    """MediaPipe's legacy FaceMesh for still photos (up to `max_faces`, refined: 478 points).
 
     The same graph, models and options as `mp.solutions.face_mesh.FaceMesh(
-    static_image_mode=True, max_num_faces=1, refine_landmarks=True)`, with two changes that
+    static_image_mode=True, max_num_faces=max_faces, refine_landmarks=True)`, with two
+    changes that
     tests/test_extract_run.py checks do not change a landmark:
     - the graph runs on the calling thread (MediaPipe's ApplicationThreadExecutor). By default
       it gets a pool as wide as the machine, whose idle threads spin on the other cores (0.3 ms
@@ -75,12 +80,16 @@ def still_face_mesh() -> Any:
             # Unnamed, so the graph's default executor: calculators run inside
             # wait_until_idle() on this thread, not on a pool.
             graph.executor.add(type="ApplicationThreadExecutor")
-            # What FaceMesh.__init__ passes, for static_image_mode=True, max_num_faces=1,
+            # What FaceMesh.__init__ passes, for static_image_mode=True, max_num_faces,
             # refine_landmarks=True and the default confidences (0.5).
             SolutionBase.__init__(
                 self,
                 graph_config=graph,
-                side_inputs={"num_faces": 1, "with_attention": True, "use_prev_landmarks": False},
+                side_inputs={
+                    "num_faces": max_faces,
+                    "with_attention": True,
+                    "use_prev_landmarks": False,
+                },
                 calculator_params={
                     "facedetectionshortrangecpu__facedetectionshortrange__facedetection__"
                     "TensorsToDetectionsCalculator.min_score_thresh": 0.5,
@@ -91,8 +100,8 @@ def still_face_mesh() -> Any:
             self._image_stream = next(iter(self._input_stream_type_info))
             self._image_type = self._input_stream_type_info[self._image_stream]
 
-        def first_face(self, rgb: np.ndarray) -> Any | None:
-            """The first face's NormalizedLandmarkList, or None when no face is found."""
+        def all_faces(self, rgb: np.ndarray) -> list[Any]:
+            """Every face's NormalizedLandmarkList (none when no face is found)."""
             if rgb.ndim != 3 or rgb.shape[2] != 3:
                 raise ValueError(f"expected an RGB image, got shape {rgb.shape}")
             self._graph_outputs.clear()
@@ -102,42 +111,54 @@ def still_face_mesh() -> Any:
             self._graph.wait_until_idle()
             faces = self._graph_outputs.get("multi_face_landmarks")
             if faces is None or faces.is_empty():
-                return None
-            found = packet_getter.get_proto_list(faces)
-            return found[0] if found else None
+                return []
+            return list(packet_getter.get_proto_list(faces))
 
     return StillFaceMesh()
 
 
 class FaceMeshDetector:
-    """MediaPipe FaceMesh (legacy solutions API) for still images: one face, 478 points."""
+    """MediaPipe FaceMesh (legacy solutions API) for still images: the largest face found,
+    478 points, and how many faces there were."""
 
     def __init__(self) -> None:
         quiet_native_logs()
         with silenced_stderr():
             self._mesh = still_face_mesh()
             # The first call loads the TF Lite models and logs about them; do it quietly.
-            self._mesh.first_face(np.zeros((64, 64, 3), dtype=np.uint8))
+            self._mesh.all_faces(np.zeros((64, 64, 3), dtype=np.uint8))
         self._quiet_until_first_face = True
 
     def landmarks(self, rgb: np.ndarray) -> np.ndarray | None:
-        """(478, 3) raw normalised coordinates, or None when there is no face."""
+        """(478, 3) raw normalised coordinates of the largest face, or None without one."""
+        return self.find(rgb)[0]
+
+    def find(self, rgb: np.ndarray) -> tuple[np.ndarray | None, int]:
+        """The largest face's (478, 3) raw normalised coordinates (None without a face),
+        and how many faces were found: the largest by its landmarks' bounding box."""
         if self._quiet_until_first_face:
             # The graph logs a one-off warning on its first face; keep it off the terminal.
             with silenced_stderr():
-                face = self._mesh.first_face(rgb)
-            self._quiet_until_first_face = face is None
+                found = self._mesh.all_faces(rgb)
+            self._quiet_until_first_face = not found
         else:
-            face = self._mesh.first_face(rgb)
-        if face is None:
-            return None
-        coords = landmark_array(face)
-        if coords.shape != (NUM_LANDMARKS, NUM_COORDS):
-            return None
-        return coords
+            found = self._mesh.all_faces(rgb)
+        faces = [coords for coords in map(landmark_array, found) if coords.shape == _FACE_SHAPE]
+        if not faces:
+            return None, 0
+        return max(faces, key=lambda coords: _box_area(coords, rgb.shape)), len(faces)
 
     def close(self) -> None:
         self._mesh.close()
+
+
+_FACE_SHAPE = (NUM_LANDMARKS, NUM_COORDS)
+
+
+def _box_area(coords: np.ndarray, shape: tuple[int, ...]) -> float:
+    """The face's landmark bounding box in pixels (x, y are fractions of width, height)."""
+    width, height = np.ptp(coords[:, 0]) * shape[1], np.ptp(coords[:, 1]) * shape[0]
+    return float(width * height)
 
 
 # A NormalizedLandmark serialised with x, y, z only: 0x0a <len 15>, then tag + 4-byte float per

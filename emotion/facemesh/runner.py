@@ -147,11 +147,11 @@ class FaceMeshRunner:
     def _find_face(
         self, outcome: Outcome, frame: int | None, rgb: np.ndarray, size: tuple[int, int]
     ) -> None:
-        coords = self.detector.landmarks(rgb)
+        coords, count = self.detector.find(rgb)
         if coords is None:
             outcome.no_face.append(frame)
         else:
-            outcome.faces.append(Face(frame, coords, size))
+            outcome.faces.append(Face(frame, coords, size, count))
 
     def video_chunks(self, media: Media, frames: int | None = None) -> Iterator[Outcome]:
         """A video's sampled frames as Outcomes of at most `frames` frames each (None: one

@@ -6,13 +6,14 @@ to stop: it becomes an `unreadable` item in the output.
 
 Links follow the extractor's rule (`emotion.facemesh.files`): links to regular files are
 followed, links to folders are not, and what is not a regular file once resolved (FIFO,
-socket, device, broken link) is never opened: skipped inside a folder, an `unreadable` item
-when named on the command line.
+socket, device, broken link, link loop) is never opened: inside a folder it is skipped and
+counted (`Inputs.skipped`, one warning line), named on the command line an `unreadable` item.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,12 +29,14 @@ from emotion.facemesh.files import (
 from emotion.facemesh.media import Media
 
 NOT_REGULAR_WHY = "not a regular file (a FIFO, socket, device or broken link); not opened"
+NOT_REGULAR_KINDS = "FIFOs, sockets, devices, broken links or link loops"
 
 
 @dataclass
 class Inputs:
     media: list[Media] = field(default_factory=list)
     unreadable: list[tuple[str, str]] = field(default_factory=list)  # (source, why)
+    skipped: list[str] = field(default_factory=list)  # folder entries not regular files
 
 
 def _zip_media(path: Path, found: Inputs, zip_encoding: str) -> None:
@@ -59,10 +62,28 @@ def _file_media(path: Path, found: Inputs, zip_encoding: str, explicit: bool) ->
         found.unreadable.append((str(path), f"not an {kinds} or zip archive"))
 
 
-def _folder_files(folder: Path) -> list[Path]:
-    """Regular files (and links to them) under `folder`, sorted; folder links not followed."""
+def _folder_files(folder: Path, found: Inputs) -> list[Path]:
+    """Regular files (and links to them) under `folder`, sorted; folder links not followed.
+    Entries that are not regular files once resolved go to `found.skipped`, unopened."""
     errors: list[OSError] = []
-    return sorted(path for path, kind in walk_entries(folder, errors) if kind == "file")
+    files = []
+    for path, kind in walk_entries(folder, errors):
+        if kind == "file":
+            files.append(path)
+        elif kind == "special":
+            found.skipped.append(str(path))
+    found.skipped.sort()
+    return sorted(files)
+
+
+def warn_skipped(found: Inputs) -> None:
+    """Say on stderr how many folder entries were skipped as not regular files, and the first."""
+    if found.skipped:
+        print(
+            f"warning: skipped {len(found.skipped)} entries in the input folders that are not "
+            f"regular files ({NOT_REGULAR_KINDS}; never opened), first: {found.skipped[0]}",
+            file=sys.stderr,
+        )
 
 
 def collect_inputs(paths: list[str], zip_encoding: str = "cp949") -> Inputs:
@@ -71,7 +92,7 @@ def collect_inputs(paths: list[str], zip_encoding: str = "cp949") -> Inputs:
     for given in paths:
         path = Path(given)
         if path.is_dir():
-            for child in _folder_files(path):
+            for child in _folder_files(path, found):
                 _file_media(child, found, zip_encoding, explicit=False)
         elif is_regular_file(path):
             _file_media(path, found, zip_encoding, explicit=True)

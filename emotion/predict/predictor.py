@@ -45,6 +45,7 @@ class Item:
     error: str | None = None
     landmarks: np.ndarray | None = None
     image_size: tuple[int, int] | None = None
+    faces: int | None = None  # faces FaceMesh found (the largest is scored); None: unread
     # A baseline model's reference face for this item (normalised, (478, 3)), and its name.
     reference: np.ndarray | None = None
     reference_name: str | None = None
@@ -53,10 +54,21 @@ class Item:
 def items_of(media: Media, outcome: Outcome) -> list[Item]:
     """FaceMesh's outcome for one photo or video as items, video frames in frame order."""
     items = [
-        Item(media.source, face.frame, media.video, "ok", None, face.landmarks, face.image_size)
+        Item(
+            media.source,
+            face.frame,
+            media.video,
+            "ok",
+            None,
+            face.landmarks,
+            face.image_size,
+            face.faces,
+        )
         for face in outcome.faces
     ]
-    items += [Item(media.source, frame, media.video, "no_face") for frame in outcome.no_face]
+    items += [
+        Item(media.source, frame, media.video, "no_face", faces=0) for frame in outcome.no_face
+    ]
     items += [
         Item(media.source, failure.frame, media.video, "unreadable", failure.why)
         for failure in outcome.failures
@@ -165,6 +177,7 @@ class Predictor:
             "source": item.source,
             "frame": item.frame,
             "face": item.landmarks is not None,
+            "faces": item.faces,
             "status": item.status,
             "error": item.error,
             "reference": item.reference_name,

@@ -30,6 +30,7 @@ def columns(class_names: list[str]) -> list[str]:
         "source",
         "frame",
         "face",
+        "faces",  # how many FaceMesh found; the largest is the one scored
         "status",
         "error",
         *(f"p_{name}" for name in class_names),
