@@ -111,6 +111,7 @@ def scored(
     names = engine.trained.class_names
     return Prediction(
         face=found.landmarks is not None,
+        faces=found.faces,
         probabilities=dict(zip(names, probabilities.tolist(), strict=True))
         if probabilities is not None
         else None,

@@ -38,6 +38,7 @@ class Found:
     landmarks: np.ndarray | None
     image_size: tuple[int, int]  # upright (width, height) of the full-resolution image
     facemesh_ms: float
+    faces: int = 1  # faces FaceMesh found; `landmarks` are the largest's
 
 
 class Engine:
@@ -86,9 +87,9 @@ class Engine:
             )
             raise ApiError(status, f"the image cannot be used: {failure.why}", fix)
         if not outcome.faces:
-            return Found(None, (0, 0), elapsed)
+            return Found(None, (0, 0), elapsed, 0)
         face = outcome.faces[0]
-        return Found(face.landmarks, face.image_size, elapsed)
+        return Found(face.landmarks, face.image_size, elapsed, face.faces)
 
     def points(self, landmarks: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
         """One face's normalised (478, 3) points, as enrolment averages them."""

@@ -61,6 +61,7 @@ class Timing(BaseModel):
 
 class Prediction(BaseModel):
     face: bool = Field(description="whether FaceMesh found a face")
+    faces: int = Field(description="faces FaceMesh found; the largest is the one scored")
     probabilities: dict[str, float] | None = Field(
         description="per class, as emotion-predict gives them; null without a face"
     )
