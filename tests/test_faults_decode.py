@@ -148,6 +148,32 @@ def test_extraction_caps_every_format_bounds_scans_and_turns_every_format_uprigh
         assert moved < 0.01, (image_format, orientation, moved)
 
 
+def test_extraction_counts_special_entries_even_in_folders_without_photos(tmp_path: Path) -> None:
+    """A folder of no photos is no container, so its FIFOs and links were never counted."""
+    root = tmp_path / "photos"
+    (root / "neutral").mkdir(parents=True)
+    (root / "neutral" / "p1_face.jpg").write_bytes(FACE.read_bytes())
+    os.mkfifo(root / "neutral" / "p1_fifo.jpg")
+    (root / "junk").mkdir()
+    os.mkfifo(root / "junk" / "pipe")
+    (root / "junk" / "device").symlink_to(os.devnull)
+    (root / "junk" / "loop").symlink_to(root / "junk" / "loop")
+    (root / "junk" / "notes.txt").write_text("a regular file: not counted as special\n")
+    output = tmp_path / "s.h5"
+    done = emotion(
+        "emotion.extract.app", f"source.root={root}", f"output={output}", cwd=tmp_path, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(output.with_name(output.name + ".report.json").read_text())
+    special = report["problems"]["not_a_regular_file"]
+    assert special["count"] == 4, special
+    assert {"junk/device", "junk/loop", "junk/pipe", "neutral/p1_fifo.jpg"} <= set(
+        special["examples"]
+    )
+    said = [line for line in (done.stdout + done.stderr).splitlines() if "not_a_regular" in line]
+    assert len(said) == 1 and "link loop" in said[0] and ": 4, e.g. junk/" in said[0], said
+
+
 def rows_of(path: Path) -> dict[str, dict[str, str]]:
     with path.open(newline="", encoding="utf-8") as handle:
         return {Path(row["source"]).name: row for row in csv.DictReader(handle)}

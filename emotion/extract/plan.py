@@ -80,19 +80,19 @@ def subject_of(text: str, pattern: re.Pattern[str]) -> str:
 def make_plan(settings: ExtractSettings) -> Plan:
     layout = check_root(settings.root, settings.layout)
     inventory = Tally()
+    not_regular: list[str] = []
     if layout == "aihub":
-        not_regular: list[str] = []
         containers = aihub_containers(settings.root, not_regular)
-        for example in not_regular:
-            inventory.problem(NOT_REGULAR, example)
     else:
         unreadable: list[str] = []
         folder_links: list[str] = []
-        containers = folder_containers(settings.root, unreadable, folder_links)
+        containers = folder_containers(settings.root, unreadable, folder_links, not_regular)
         for example in unreadable:
             inventory.problem("unreadable_folder", example)
         for example in folder_links:
             inventory.problem(FOLDER_LINK, example)
+    for example in not_regular:
+        inventory.problem(NOT_REGULAR, example)
     if not containers:
         raise EmotionError(
             f"source.root {settings.root} has Training/ or Validation/ but no photo archives",

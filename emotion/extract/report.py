@@ -37,7 +37,7 @@ PROBLEM_HELP = {
     "corrupt_archive_member": "zip member that cannot be decompressed (bad data, CRC, truncated)",
     "unreadable_file": "file the system refused to read (permissions, I/O error, gone)",
     "failed": "unexpected error on this photo (type and message in the example); run went on",
-    "not_a_regular_file": "FIFO, socket, device or broken link; skipped, never opened",
+    "not_a_regular_file": "FIFO, socket, device, broken link or link loop; skipped, unopened",
     "folder_link_not_followed": "link to a folder; not followed (no loops), skipped",
     "class_without_photos": "class of the chosen set that no planned photo has; it has no rows",
     "no_face": "FaceMesh found no face",

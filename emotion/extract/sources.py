@@ -131,12 +131,17 @@ def label_archives(root: Path, skipped: list[str] | None = None) -> list[tuple[P
 
 
 def folder_containers(
-    root: Path, unreadable: list[str], folder_links: list[str] | None = None
+    root: Path,
+    unreadable: list[str],
+    folder_links: list[str] | None = None,
+    not_regular: list[str] | None = None,
 ) -> list[Container]:
     """Every folder under a plain root that directly holds images or videos.
 
     Links to folders are not followed (os.walk's default: no loops); they go to
-    `folder_links`, relative to the root.
+    `folder_links`, relative to the root. A folder without images is no container, so the
+    entries in it that are not regular files (FIFO, device, link loop) go to `not_regular`
+    here, never opened; a container's own are counted when it is listed (`list_members`).
     """
     containers = []
 
@@ -154,6 +159,11 @@ def folder_containers(
                         nfc(subdir) if relative == "." else f"{relative}/{nfc(subdir)}"
                     )
         if not any(member_kind(name) != "other" for name in files):
+            if not_regular is not None:
+                prefix = "" if relative == "." else f"{relative}/"
+                not_regular += [
+                    f"{prefix}{nfc(name)}" for name in files if not is_regular_file(path / name)
+                ]
             continue
         split = "train"
         for part in relative.split("/"):
