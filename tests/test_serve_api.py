@@ -30,6 +30,8 @@ from emotion.serve.settings import ServeSettings  # noqa: E402
 
 
 def client_for(run: Path, **settings: object) -> TestClient:
+    # TestClient's requests name the host "testserver", which the server must be told of.
+    settings.setdefault("allowed_hosts", ("testserver",))
     engine = Engine(load_model(str(run)), ServeSettings(**settings))  # type: ignore[arg-type]
     return TestClient(create_app(engine))
 

@@ -68,7 +68,7 @@ def test_a_baseline_stream_calibrates_then_scores_as_predict_enroll_does(
         early = socket.receive_json()
         assert early["status"] == "no_reference" and early["face"] and early["score"] is None
         socket.send_text('{"type": "calibrate", "action": "stop"}')
-        assert "no face" in socket.receive_json()["error"]  # nothing was collected
+        assert "no calibration" in socket.receive_json()["error"]  # none was started
         socket.send_text('{"type": "calibrate", "action": "start"}')
         assert socket.receive_json() == {"type": "calibrating"}
         socket.send_bytes(gray_jpeg())
@@ -77,7 +77,7 @@ def test_a_baseline_stream_calibrates_then_scores_as_predict_enroll_does(
         calibrating = socket.receive_json()
         assert calibrating["status"] == "calibrating" and calibrating["enrolled"] == 1
         socket.send_text('{"type": "calibrate", "action": "stop"}')
-        assert socket.receive_json() == {"type": "calibrated", "enrolled": 1}
+        assert socket.receive_json() == {"type": "calibrated", "enrolled": 1, "added": 1}
         for path, row in zip(scored, rows, strict=True):
             socket.send_bytes(path.read_bytes())
             frame = socket.receive_json()

@@ -107,6 +107,13 @@ def scored(
     model_started = time.perf_counter()
     if found.landmarks is not None:
         probabilities = engine.probabilities(found.landmarks, found.image_size, reference)
+        if not np.isfinite(probabilities).all():  # never a 200 with null probabilities
+            raise ApiError(
+                422,
+                "these landmarks give no finite probabilities (the face's points are "
+                "degenerate for the model's normalisation)",
+                "send FaceMesh's landmarks of a face as it gives them",
+            )
     now = time.perf_counter()
     names = engine.trained.class_names
     return Prediction(

@@ -10,10 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from fastapi import FastAPI, Query, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
@@ -37,6 +39,7 @@ from emotion.serve.bodies import (
 from emotion.serve.engine import Engine, Found, check_landmarks
 from emotion.serve.errors import ApiError
 from emotion.serve.limits import BodyLimit
+from emotion.serve.origins import OriginGuard
 from emotion.serve.schemas import (
     Enrollment,
     ErrorBody,
@@ -59,16 +62,20 @@ def create_app(engine: Engine) -> FastAPI:
     """The application: routes, error handlers, the body cap, the page and its assets."""
     settings = engine.settings
     sessions = SessionStore(settings.max_sessions, settings.session_ttl_s)
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from the package's own files, not a CDN: the
+    # server works offline (and no validator badge calls out either).
+    app = FastAPIOffline(
         title="emotion",
         version=__version__,
         summary="Anxious or neutral, from FaceMesh face geometry; live, with a personal baseline.",
+        swagger_ui_parameters={"validatorUrl": None},
     )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(OriginGuard, host_names=settings.host_names)  # outermost: first
     add_error_handlers(app)
     preprocessing = engine.trained.preprocessing
 
-    @app.get("/healthz", response_model=Health, tags=["server"])
+    @app.api_route("/healthz", methods=["GET", "HEAD"], response_model=Health, tags=["server"])
     def healthz() -> Health:
         return Health()
 
@@ -158,8 +165,15 @@ def create_app(engine: Engine) -> FastAPI:
                 f"none of the {len(found)} enrolment images shows a face FaceMesh finds",
                 "enroll a clear, upright, well-lit image of the person's relaxed face",
             )
-        for face in faces_found:
-            session.enroll(engine.points(face.landmarks, face.image_size))  # type: ignore[arg-type]
+        points = [engine.points(face.landmarks, face.image_size) for face in faces_found]  # type: ignore[arg-type]
+        if not all(np.isfinite(face).all() for face in points):  # all or none are enrolled
+            raise ApiError(
+                422,
+                "a face's normalised points are not finite numbers; nothing was enrolled",
+                "send FaceMesh's landmarks of a face as it gives them",
+            )
+        for face in points:
+            session.enroll(face)
         return Enrollment(
             **session_info(session, sessions).model_dump(),
             added=len(faces_found),

@@ -20,15 +20,23 @@ from emotion.facemesh.runner import FaceMeshRunner
 from emotion.inference.ensemble import Ensemble
 from emotion.inference.trained import TrainedModel
 from emotion.serve.errors import ApiError
+from emotion.serve.schemas import MAX_COORD, MAX_SIDE, MIN_EXTENT
 from emotion.serve.settings import ServeSettings
 from emotion.store.schema import NUM_COORDS, NUM_LANDMARKS
 
 # Each failure the runner names, as the HTTP status and fix a client gets for it.
 FAILURES = {
     "empty_file": (400, "send the image's bytes in the request body"),
-    "too_large": (413, "send a smaller image (a webcam frame or a photo below the limits)"),
+    "too_large": (
+        413,
+        "send a smaller image (emotion-serve --max-pixels and --max-body-bytes set the limits)",
+    ),
     "undecodable": (415, "send a whole JPEG, PNG or WebP image"),
+    "unsupported_format": (415, "send a JPEG, PNG or WebP image"),
 }
+
+# The runner names its limits as emotion-extract's settings; the server's are its options.
+OPTIONS = {"decode.max_pixels": "--max-pixels", "decode.max_bytes": "--max-body-bytes"}
 
 
 @dataclass
@@ -85,7 +93,10 @@ class Engine:
             status, fix = FAILURES.get(
                 failure.problem, (422, "send a JPEG, PNG or WebP photo of a face")
             )
-            raise ApiError(status, f"the image cannot be used: {failure.why}", fix)
+            why = failure.why
+            for setting, option in OPTIONS.items():
+                why = why.replace(setting, option)
+            raise ApiError(status, f"the image cannot be used: {why}", fix)
         if not outcome.faces:
             return Found(None, (0, 0), elapsed, 0)
         face = outcome.faces[0]
@@ -124,6 +135,27 @@ def check_landmarks(landmarks: list[list[float]], image_size: tuple[int, int]) -
         )
     if not np.isfinite(array).all():
         raise ApiError(422, "landmarks hold NaN or infinite values", "send finite numbers")
-    if min(image_size) <= 0:
-        raise ApiError(422, f"image_size {list(image_size)} must be positive", "[width, height]")
+    # Checked before the cast to float32, where 1e39 becomes inf and 1e300 overflows.
+    largest = float(np.abs(array).max())
+    if largest > MAX_COORD:
+        raise ApiError(
+            422,
+            f"landmarks hold {largest:g}, past ±{MAX_COORD:g}: FaceMesh's x and y are "
+            "fractions of the image (0..1) and z is on the same scale",
+            "send FaceMesh's normalised landmarks as it gives them, not scaled or in pixels",
+        )
+    extent = np.ptp(array[:, :2], axis=0)
+    if float(extent.min()) < MIN_EXTENT:
+        raise ApiError(
+            422,
+            f"the landmarks span {extent[0]:g} x {extent[1]:g}: all in one point (all zero, "
+            "say) or on one line, which is no face",
+            "send the landmarks of a face FaceMesh found; leave out frames without one",
+        )
+    if not all(1 <= side <= MAX_SIDE for side in image_size):
+        raise ApiError(
+            422,
+            f"image_size {list(image_size)} is out of range",
+            f"[width, height], 1 to {MAX_SIDE}",
+        )
     return array.astype(np.float32)

@@ -29,6 +29,7 @@ def serve(model: str, settings: ServeSettings, *, access_log: bool = False) -> N
     from emotion.inference.trained import warn_synthetic
     from emotion.serve.api import create_app
     from emotion.serve.engine import Engine
+    from emotion.serve.idle import http_protocol
 
     trained = load_model(model)
     if trained.trained_on_synthetic:
@@ -44,8 +45,15 @@ def serve(model: str, settings: ServeSettings, *, access_log: bool = False) -> N
             "send it faces; the default, 127.0.0.1, keeps it to this machine",
             file=sys.stderr,
         )
+    if settings.any_address and not settings.allowed_hosts:
+        print(
+            f"warning: --host {settings.host} answers only requests to "
+            f"{', '.join(sorted(settings.host_names))}: add --allowed-host NAME for each "
+            "name or address clients use to reach this machine",
+            file=sys.stderr,
+        )
     print(
-        f"serving {trained.description} at http://{settings.host}:{settings.port} "
+        f"serving {trained.description} at {settings.url} "
         f"({settings.workers} FaceMesh worker{'s' if settings.workers > 1 else ''}; "
         f"API reference at /docs); Ctrl-C stops",
         file=sys.stderr,
@@ -59,6 +67,10 @@ def serve(model: str, settings: ServeSettings, *, access_log: bool = False) -> N
             access_log=access_log,
             ws_max_size=settings.max_body_bytes,
             limit_concurrency=settings.max_connections,
+            # Idle sockets are closed (emotion/serve/idle.py): within --idle-timeout before a
+            # request's headers, within uvicorn's keep-alive after a response.
+            http=http_protocol(settings.idle_timeout_s),
+            timeout_keep_alive=min(5, settings.idle_timeout_s),  # type: ignore[arg-type]
         )
     finally:
         engine.close()

@@ -34,9 +34,18 @@ class Session:
             self.total = added if self.total is None else self.total + added
             self.enrolled += 1
 
-    def clear(self) -> None:
+    def absorb(self, other: Session, replace: bool) -> None:
+        """Add `other`'s faces to this reference, or make them the whole of it: one step, so
+        a reader never sees the reference half-changed."""
+        with other.lock:
+            total, count = other.total, other.enrolled
+        if total is None:
+            return
         with self.lock:
-            self.total, self.enrolled = None, 0
+            if replace or self.total is None:
+                self.total, self.enrolled = total.copy(), count
+            else:
+                self.total, self.enrolled = self.total + total, self.enrolled + count
 
     @property
     def reference(self) -> np.ndarray | None:

@@ -3,16 +3,21 @@ EMA-smoothed score that `emotion-predict` gives video frames (`VideoTrack`: a fr
 face leaves the smoothed score where it was).
 
 A baseline model is calibrated in the stream itself: between `calibrate start` and `stop`,
-frames are the person's rest face, averaged into the reference (of the session named in
-`?session=`, or the connection's own).
+frames are the person's rest face. At `stop` they are added to the reference (of the session
+named in `?session=`, or the connection's own), or replace it with `"replace": true` (what
+the page sends to recalibrate); never before, so a calibration that saw no face, or one
+cut short, leaves the reference as it was and says so.
+
+A connection that sends nothing for --idle-timeout seconds is closed (4408), so idle
+sockets cannot hold the server's connection slots; a text message is a small JSON object.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
 import numpy as np
 from fastapi import WebSocket, WebSocketDisconnect
@@ -25,8 +30,11 @@ from emotion.serve.errors import ApiError
 from emotion.serve.schemas import StreamFrame, Timing
 from emotion.serve.sessions import Session, SessionStore
 
-CLOSE_POLICY = 1008  # RFC 6455: a message that violates the server's policy
 CLOSE_UNKNOWN_SESSION = 4404
+CLOSE_IDLE = 4408  # as HTTP's 408 Request Timeout
+# Control messages are a few dozen characters; longer text is refused before it is parsed.
+MAX_TEXT_CHARS = 1024
+CONTROLS = '{"type": "calibrate", "action": "start"|"stop"} or {"type": "reset"}'
 
 
 class Stream:
@@ -35,7 +43,8 @@ class Stream:
     def __init__(self, engine: Engine, session: Session) -> None:
         self.engine = engine
         self.session = session
-        self.calibrating = False
+        self.calibration: Session | None = None  # the faces of a calibration under way
+        self.replace = False
         self.seq = 0
         self.track = self._new_track()
 
@@ -44,34 +53,51 @@ class Stream:
 
     def control(self, text: str) -> dict[str, Any]:
         """A text message: calibrate start/stop or reset; the reply to send."""
+        if len(text) > MAX_TEXT_CHARS:
+            return _error(f"a text message of {len(text)} characters is too long", CONTROLS)
         try:
             message = json.loads(text)
             kind, action = message.get("type"), message.get("action")
-        except (ValueError, AttributeError):
-            return _error(
-                "a text message must be a JSON object",
-                '{"type": "calibrate", "action": "start"|"stop"} or {"type": "reset"}',
-            )
+        except (ValueError, AttributeError, RecursionError):
+            return _error("a text message must be a JSON object", CONTROLS)
         if kind == "reset":
             self.track = self._new_track()
             return {"type": "reset"}
         if kind == "calibrate" and action == "start":
-            self.session.clear()
+            self.calibration = Session("calibration", 0.0)
+            self.replace = message.get("replace") is True
             self.track = self._new_track()
-            self.calibrating = True
             return {"type": "calibrating"}
         if kind == "calibrate" and action == "stop":
-            self.calibrating = False
-            if self.session.enrolled == 0:
-                return _error(
-                    "no face was seen while calibrating, so there is no reference",
-                    "face the camera with a relaxed face and calibrate again",
-                )
-            return {"type": "calibrated", "enrolled": self.session.enrolled}
-        return _error(
-            f"unknown control message {text[:200]!r}",
-            '{"type": "calibrate", "action": "start"|"stop"} or {"type": "reset"}',
-        )
+            return self._stop_calibration()
+        return _error(f"unknown control message {text[:200]!r}", CONTROLS)
+
+    def _stop_calibration(self) -> dict[str, Any]:
+        """The calibration's faces into the reference; an error, and nothing changed,
+        without one."""
+        calibration, self.calibration = self.calibration, None
+        kept = f"the reference is unchanged ({self.session.enrolled} faces enrolled)"
+        if calibration is None:
+            return _error(
+                f"no calibration is under way; {kept}",
+                'send {"type": "calibrate", "action": "start"}, then frames, then stop',
+            )
+        if calibration.enrolled == 0:
+            return _error(
+                f"no face was seen while calibrating; {kept}",
+                "face the camera with a relaxed face, in good light, and calibrate again",
+            )
+        self.session.absorb(calibration, self.replace)
+        added = calibration.enrolled
+        return {"type": "calibrated", "enrolled": self.session.enrolled, "added": added}
+
+    @property
+    def enrolled(self) -> int:
+        """Faces the reference holds, or will hold when the calibration under way stops."""
+        if self.calibration is None:
+            return self.session.enrolled
+        kept = 0 if self.replace else self.session.enrolled
+        return kept + self.calibration.enrolled
 
     def frame(self, data: bytes) -> StreamFrame:
         """One camera frame: FaceMesh, then a score (or a calibration face)."""
@@ -84,8 +110,8 @@ class Stream:
         if found.landmarks is None:
             self.track.update(None, "no_face")
             return self._answer("no_face", None, None, started, found.facemesh_ms)
-        if self.calibrating:
-            self.session.enroll(self.engine.points(found.landmarks, found.image_size))
+        if self.calibration is not None:
+            self.calibration.enroll(self.engine.points(found.landmarks, found.image_size))
             return self._answer("calibrating", found, None, started, found.facemesh_ms)
         reference = self.session.reference
         if self.engine.trained.preprocessing.uses_baseline and reference is None:
@@ -124,7 +150,7 @@ class Stream:
             smoothed_score=float(smoothed[positive])
             if smoothed is not None and positive is not None
             else None,
-            enrolled=self.session.enrolled,
+            enrolled=self.enrolled,
             timing_ms=Timing(
                 facemesh=round(facemesh_ms, 3),
                 model=round(max(total - facemesh_ms, 0.0), 3),
@@ -145,21 +171,11 @@ def _error(error: str, fix: str) -> dict[str, Any]:
     return {"type": "error", "error": error, "fix": fix}
 
 
-def same_origin(websocket: WebSocket) -> bool:
-    """Browsers send any page's origin to any WebSocket; only this server's page may stream."""
-    origin = websocket.headers.get("origin")
-    if origin is None:  # not a browser: curl, Python clients
-        return True
-    return urlsplit(origin).netloc == websocket.headers.get("host")
-
-
 async def stream_frames(
     websocket: WebSocket, engine: Engine, sessions: SessionStore, session_id: str | None
 ) -> None:
-    """Serve one connection until the client leaves."""
-    if not same_origin(websocket):
-        await websocket.close(code=CLOSE_POLICY, reason="cross-origin streams are refused")
-        return
+    """Serve one connection until the client leaves or stays silent too long (the Host and
+    Origin were checked before: emotion/serve/origins.py)."""
     await websocket.accept()
     try:
         session = sessions.get(session_id) if session_id else Session("stream", 0.0)
@@ -168,9 +184,14 @@ async def stream_frames(
         await websocket.close(code=CLOSE_UNKNOWN_SESSION, reason="unknown or expired session")
         return
     state = Stream(engine, session)
+    idle = engine.settings.idle_timeout_s
     try:
         while True:
-            message = await websocket.receive()
+            try:
+                message = await asyncio.wait_for(websocket.receive(), idle)
+            except asyncio.TimeoutError:
+                await websocket.close(code=CLOSE_IDLE, reason=f"no message for {idle:g} s")
+                return
             if message["type"] == "websocket.disconnect":
                 return
             if message.get("bytes") is not None:

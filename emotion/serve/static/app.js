@@ -551,7 +551,8 @@
     calibrating = true;
     state.calibrated = false;
     state.enrolled = 0;
-    socket.send(JSON.stringify({ type: 'calibrate', action: 'start' }));
+    // A new calibration replaces the reference (the server would otherwise add to it).
+    socket.send(JSON.stringify({ type: 'calibrate', action: 'start', replace: true }));
     const seconds = (model && model.calibration_seconds) || 3;
     const endsAt = performance.now() + seconds * 1000;
     ui.countdown.hidden = false;
