@@ -90,6 +90,9 @@ def test_small_things_people_meet(server: Server, plain_run: Path, tmp_path: Pat
     shown = emotion("emotion.serve", "--help", cwd=tmp_path)
     assert shown.returncode == 0 and "(default: 8000)" in shown.stdout
     assert "(default: 20.0)" in shown.stdout  # --idle-timeout
+    for option, value in (("--allowed-host", "emotion.example:8000"), ("--idle-timeout", "0")):
+        refused = emotion("emotion.serve", str(plain_run), option, value, cwd=tmp_path)
+        assert refused.returncode == 2 and option in refused.stderr and "fix:" in refused.stderr
 
 
 @pytest.mark.slow  # a second server: about 11 s

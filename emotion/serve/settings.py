@@ -64,6 +64,15 @@ class ServeSettings:
                 self.calibration_seconds > 0,
                 "seconds, e.g. 3",
             ),
+            *(
+                (
+                    "--allowed-host",
+                    name,
+                    name == "*" or (bool(name) and name.count(":") != 1 and "/" not in name),
+                    "a host name or address alone, without scheme or port: e.g. myhost.lan",
+                )
+                for name in self.allowed_hosts
+            ),
         )
         check_ranges(checks)
 
@@ -71,7 +80,7 @@ class ServeSettings:
     def host_names(self) -> frozenset[str]:
         """The Host header names this server answers: a page reached by any other name
         (DNS rebinding: evil.example resolving to 127.0.0.1) is refused."""
-        names = {*LOOPBACK_NAMES, *(name.lower() for name in self.allowed_hosts)}
+        names = {*LOOPBACK_NAMES, *(name.strip("[]").lower() for name in self.allowed_hosts)}
         if not self.any_address:
             names.add(self.host.lower())
         return frozenset(names)
