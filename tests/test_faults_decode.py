@@ -174,6 +174,28 @@ def test_extraction_counts_special_entries_even_in_folders_without_photos(tmp_pa
     assert len(said) == 1 and "link loop" in said[0] and ": 4, e.g. junk/" in said[0], said
 
 
+def test_the_largest_face_is_scored_whatever_order_facemesh_gives() -> None:
+    """MediaPipe lists the most confident face first, which is not always the largest."""
+    landmark_pb2 = pytest.importorskip("mediapipe.framework.formats.landmark_pb2")
+    from emotion.facemesh.mesh import FaceMeshDetector
+
+    def face(left: float, width: float) -> Any:
+        points = landmark_pb2.NormalizedLandmarkList()
+        for x in np.linspace(left, left + width, 478):
+            points.landmark.add(x=float(x), y=float(0.2 + x - left), z=0.0)
+        return points
+
+    class Listed:
+        def all_faces(self, rgb: np.ndarray) -> list[Any]:
+            return [face(0.1, 0.1), face(0.5, 0.3), face(0.3, 0.05)]
+
+    detector = FaceMeshDetector.__new__(FaceMeshDetector)
+    detector._mesh, detector._quiet_until_first_face = Listed(), False
+    coords, count = detector.find(np.zeros((100, 100, 3), dtype=np.uint8))
+    assert count == 3 and coords is not None
+    assert coords[:, 0].min() == pytest.approx(0.5) and coords[:, 0].max() == pytest.approx(0.8)
+
+
 def rows_of(path: Path) -> dict[str, dict[str, str]]:
     with path.open(newline="", encoding="utf-8") as handle:
         return {Path(row["source"]).name: row for row in csv.DictReader(handle)}
@@ -233,7 +255,8 @@ def test_the_server_refuses_what_it_cannot_size_or_bound_and_counts_faces(
         assert refused["fix"]
         status, refused = post(base + "/v1/predict", many_scans_jpeg())
         assert status == 422 and "5000 scans" in refused["error"] and refused["fix"]
-        status, answer = post(base + "/v1/predict", two_faces())
+        status, answer = post(base + "/v1/predict?landmarks=true", two_faces())
         assert status == 200 and answer["face"] and answer["faces"] == 2
+        assert np.mean(np.asarray(answer["landmarks"])[:, 0]) < 0.5  # the larger, left face
         status, answer = post(base + "/v1/predict", encoded(upright_photo(), "WEBP", 6))
         assert status == 200 and answer["faces"] == 1 and answer["image_size"] == [512, 400]
