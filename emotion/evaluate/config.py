@@ -15,6 +15,11 @@ from omegaconf import DictConfig
 from emotion.data.splits import SplitStrategy
 from emotion.errors import check_ranges
 
+# Past these an evaluation would not end, or not fit in memory (the resample draws alone are
+# resamples x people integers); the defaults are far below them.
+MAX_RESAMPLES = 100_000
+MAX_CALIBRATION_BINS = 1_000
+
 
 class Split(str, Enum):
     train = "train"
@@ -64,18 +69,29 @@ class EvalConfig:
 
 
 def check_eval_config(cfg: DictConfig) -> None:
-    """What no report can be computed with: no resamples, a confidence outside (0, 1)."""
+    """What no report can be computed with: no resamples, a confidence outside (0, 1); and
+    what one could not finish with (a billion resamples, a hundred million bins)."""
     bootstrap, recall = cfg.bootstrap, cfg.threshold.target_recall
     check_ranges(
         [
-            ("bootstrap.resamples", bootstrap.resamples, bootstrap.resamples >= 1, "1 or more"),
+            (
+                "bootstrap.resamples",
+                bootstrap.resamples,
+                1 <= bootstrap.resamples <= MAX_RESAMPLES,
+                f"1 to {MAX_RESAMPLES} (1000 is the usual)",
+            ),
             (
                 "bootstrap.confidence",
                 bootstrap.confidence,
                 0 < bootstrap.confidence < 1,
                 "a value in (0, 1), e.g. 0.95",
             ),
-            ("calibration_bins", cfg.calibration_bins, cfg.calibration_bins >= 1, "1 or more"),
+            (
+                "calibration_bins",
+                cfg.calibration_bins,
+                1 <= cfg.calibration_bins <= MAX_CALIBRATION_BINS,
+                f"1 to {MAX_CALIBRATION_BINS} (15 is the usual)",
+            ),
             (
                 "threshold.target_recall",
                 recall,

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from emotion.errors import EmotionError
+from emotion.errors import EmotionError, check_ranges
 from emotion.export.graph import RawLandmarkEnsemble, RawLandmarkModel
 from emotion.features.preprocessing import IN_GRAPH_NORMALIZATIONS
 from emotion.inference.ensemble import Ensemble, load_model, members_of
@@ -199,6 +199,17 @@ def export(
     tolerance: float = TOLERANCE,
 ) -> dict[str, Any]:
     """Write the ONNX file (+ optional .pt2) and a JSON sidecar; return the sidecar."""
+    # NaN passes no comparison, so a NaN tolerance would refuse every graph after the export.
+    check_ranges(
+        [
+            (
+                "--tolerance",
+                tolerance,
+                0 < tolerance <= 1,
+                f"a largest |difference| of probabilities in (0, 1], e.g. {TOLERANCE:g}",
+            )
+        ]
+    )
     if output is not None and output.suffix.lower() != ".onnx":
         raise EmotionError(
             f"--output {output} must end in .onnx: the .json sidecar and the .pt2 are written "

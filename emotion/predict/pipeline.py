@@ -24,8 +24,9 @@ from emotion.facemesh.decode import parse_reduce
 from emotion.facemesh.mesh import quiet_native_logs
 from emotion.facemesh.runner import FaceMeshRunner
 from emotion.inference.ensemble import Ensemble, load_model
+from emotion.inference.threads import threads_check
 from emotion.inference.trained import TrainedModel, warn_synthetic
-from emotion.predict.inputs import Inputs, collect_inputs, warn_skipped
+from emotion.predict.inputs import Inputs, collect_inputs
 from emotion.predict.predictor import Item, Predictor, items_of
 from emotion.predict.reference import (
     PHOTOS,
@@ -85,7 +86,6 @@ def predict(
     trained = model_for_photos(model, threshold, positive_class)
     kind, seconds = parse_baseline(baseline)
     found = collect_inputs(inputs, zip_encoding)
-    warn_skipped(found)
     if not found.media and not found.unreadable:
         raise EmotionError(
             f"no photos, videos or zip archives in {inputs}",
@@ -115,7 +115,6 @@ def predict(
     summary = {
         **run_summary(trained, predictor, writer, inputs, output, threshold),
         "reference": plan.kind if trained.preprocessing.uses_baseline else None,
-        "skipped_not_regular": len(found.skipped),
         "seconds": round(time.perf_counter() - started, 3),
     }
     if output is not None:
@@ -239,7 +238,7 @@ def check_options(
         ("--batch-size", batch_size, batch_size >= 1, "1 or more, e.g. 256"),
         ("--video-stride", video_stride, video_stride >= 1, "1 (every frame) or more"),
         ("--video-max-frames", video_max_frames, video_max_frames >= 1, "1 or more"),
-        ("--threads", threads, threads >= 1, "1 or more"),
+        threads_check("--threads", threads),
         ("--ema-alpha", ema_alpha, 0.0 < ema_alpha <= 1.0, "a weight in (0, 1], e.g. 0.3"),
         (
             "--threshold",
