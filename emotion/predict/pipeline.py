@@ -26,7 +26,7 @@ from emotion.facemesh.runner import FaceMeshRunner
 from emotion.inference.ensemble import Ensemble, load_model
 from emotion.inference.threads import threads_check
 from emotion.inference.trained import TrainedModel, warn_synthetic
-from emotion.predict.inputs import Inputs, collect_inputs
+from emotion.predict.inputs import Inputs, collect_inputs, warn_skipped
 from emotion.predict.predictor import Item, Predictor, items_of
 from emotion.predict.reference import (
     PHOTOS,
@@ -86,6 +86,7 @@ def predict(
     trained = model_for_photos(model, threshold, positive_class)
     kind, seconds = parse_baseline(baseline)
     found = collect_inputs(inputs, zip_encoding)
+    warn_skipped(found)
     if not found.media and not found.unreadable:
         raise EmotionError(
             f"no photos, videos or zip archives in {inputs}",
@@ -115,6 +116,7 @@ def predict(
     summary = {
         **run_summary(trained, predictor, writer, inputs, output, threshold),
         "reference": plan.kind if trained.preprocessing.uses_baseline else None,
+        "skipped_not_regular": len(found.skipped),
         "seconds": round(time.perf_counter() - started, 3),
     }
     if output is not None:
