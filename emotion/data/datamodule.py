@@ -82,8 +82,8 @@ class LandmarkDataModule(L.LightningDataModule):
                 points, store, indices, preprocessing, self.class_names, self.settings.split_seed
             )
             features, scored = torch.from_numpy(protocol.features), protocol.scored
-            check_scored_classes(
-                scored,
+            check_scored_classes(  # stages the split left empty (split_strategy=none) score nothing
+                {stage: rows for stage, rows in scored.items() if len(indices.as_dict()[stage])},
                 store.label,
                 self.class_names,
                 self.settings.baseline,
