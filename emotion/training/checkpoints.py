@@ -6,7 +6,8 @@ AdamW's two moments), so writing one per epoch makes a 200-epoch run mostly disk
 write, after the final epoch, and when SIGTERM (Slurm's preemption and time limit) or Ctrl-C
 asks the run to stop: it finishes the epoch, writes, and the run exits unfinished, so the
 rerun resumes there. Always at an epoch's end, so a resumed run equals an uninterrupted one.
-A kill -9 loses at most `every_seconds` of training.
+A kill -9 loses at most `every_seconds` of training; before the first last.ckpt, the rerun
+resumes from the best checkpoint, as whole a training state (`emotion.training.resume`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import Checkpoint
 
+from emotion.training.resume import LAST_FILE
+
 log = logging.getLogger(__name__)
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -32,7 +35,7 @@ class LastCheckpoint(Checkpoint):
     A `Checkpoint`, so Lightning calls it after the epoch is counted and after the other
     callbacks (the best checkpoint's record is in what it writes)."""
 
-    FILE = "last.ckpt"
+    FILE = LAST_FILE
 
     def __init__(self, dirpath: str, every_seconds: float = 300.0) -> None:
         self.dirpath = Path(dirpath)

@@ -10,10 +10,13 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from emotion.errors import EmotionError
 from emotion.locks import LockHeld, exclusive_lock
 from emotion.rundir import CHECKPOINT_DIR, LOCK_FILE, METRICS_FILE, TENSORBOARD_DIR
+
+LAST_FILE = "last.ckpt"  # written by emotion.training.checkpoints.LastCheckpoint
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,16 @@ def stale_events(run_dir: Path) -> list[Path]:
     return sorted((run_dir / TENSORBOARD_DIR).glob("events.out.tfevents.*"))
 
 
+def resumable_checkpoints(run_dir: Path) -> list[Path]:
+    """The whole training checkpoints a rerun may resume from: `last.ckpt` (on an interval, at
+    the end, on SIGTERM) and the monitored `best-*.ckpt` (whenever validation improves). Both
+    are Lightning's full state (weights, optimizer, loops, callbacks' random states), written
+    atomically (`AtomicCheckpointIO`), so a temporary `.partial` is never among them."""
+    folder = run_dir / CHECKPOINT_DIR
+    found = [folder / LAST_FILE] if (folder / LAST_FILE).is_file() else []
+    return found + sorted(path for path in folder.glob("best-*.ckpt") if path.is_file())
+
+
 def plan_resume(
     run_dir: Path,
     *,
@@ -43,39 +56,45 @@ def plan_resume(
     ckpt_path: str | None,
     overwrite: bool,
     is_global_zero: bool = True,
+    decide_only: bool = False,
 ) -> ResumePlan:
-    """Resume from `ckpt_path`, or from `last.ckpt` (auto/must), or start fresh when safe.
+    """Resume from `ckpt_path`, or from the run's most advanced checkpoint (auto/must), or
+    start fresh when safe.
 
-    A run stopped before its first checkpoint left nothing to resume from or to lose but
-    TensorBoard events of its first steps: it simply starts again (those events go, so the
-    curves do not show the same steps twice). `resume` is one of the schema's (`Resume`,
-    emotion/training/config.py)."""
+    `last.ckpt` is written every few minutes, so a run killed (or stopped by a full disk)
+    before its first one still has its best checkpoints: the rerun resumes from whichever is
+    furthest along (`newest_checkpoint`). A run stopped before any checkpoint left nothing to
+    resume from or to lose but TensorBoard events of its first steps: it simply starts again
+    (those events go, so the curves do not show the same steps twice). `resume` is one of the
+    schema's (`Resume`, emotion/training/config.py). `decide_only`: the pre-Hydra check, which
+    needs the decision, not the file (choosing reads the checkpoints, with torch)."""
     if ckpt_path:
         if not Path(ckpt_path).is_file():
             raise EmotionError(
                 f"ckpt_path={ckpt_path} does not exist",
-                "point ckpt_path at a .ckpt file, or drop it to resume from last.ckpt",
+                "point ckpt_path at a .ckpt file, or drop it to resume from the run's checkpoints",
             )
         return ResumePlan(str(ckpt_path), f"resuming from ckpt_path={ckpt_path}")
-    last = run_dir / CHECKPOINT_DIR / "last.ckpt"
     existing = run_results(run_dir)
     if overwrite:
         if (existing or stale_events(run_dir)) and is_global_zero:
             clear_run(run_dir)
         return ResumePlan(None, f"overwrite=true: starting over in {run_dir}")
-    if resume == "must" and not last.is_file():
+    candidates = resumable_checkpoints(run_dir)
+    if resume == "must" and not candidates:
         raise EmotionError(
-            f"resume=must, but there is no {last}",
+            f"resume=must, but {run_dir / CHECKPOINT_DIR} holds no checkpoint to resume from",
             "check run_name (the run directory) or use resume=auto",
         )
-    if resume in ("auto", "must") and last.is_file():
-        return ResumePlan(str(last), f"resuming from {last}")
+    if resume in ("auto", "must") and candidates:
+        chosen = candidates[0] if decide_only else newest_checkpoint(candidates)
+        return ResumePlan(str(chosen), f"resuming from {chosen}")
     if existing:
         shown = ", ".join(str(path.relative_to(run_dir)) for path in existing[:3])
         raise EmotionError(
             f"{run_dir} already holds an earlier run ({shown}"
             f"{', ...' if len(existing) > 3 else ''}) that this one would overwrite",
-            "resume it with resume=auto (needs checkpoints/last.ckpt), pick another "
+            "resume it with resume=auto (needs a checkpoint in checkpoints/), pick another "
             "run_name=..., or start over explicitly with overwrite=true",
         )
     if stale_events(run_dir):
@@ -87,6 +106,30 @@ def plan_resume(
             f"an earlier attempt in {run_dir} stopped before its first checkpoint: starting again",
         )
     return ResumePlan(None, f"starting a new run in {run_dir}")
+
+
+def newest_checkpoint(candidates: list[Path]) -> Path:
+    """The checkpoint furthest along in training (its global step, then epoch; last.ckpt on a
+    tie, written at the epoch's very end), read from inside: file times mislead (a copied run,
+    a temperature written into the best checkpoint after the test). An unreadable one is an
+    error naming the others, not silently passed over for an older state."""
+    if len(candidates) == 1:
+        return candidates[0]
+    from emotion.checkpoint import read_checkpoint
+
+    def progress(path: Path) -> tuple[int, int, bool]:
+        others = [str(other) for other in candidates if other != path]
+        fix = (
+            f"resume from another with ckpt_path={others[0]}, remove {path.name}, or start "
+            "over with overwrite=true"
+        )
+        checkpoint = read_checkpoint(path, fix)
+        step, epoch = checkpoint.get("global_step"), checkpoint.get("epoch")
+        if not isinstance(step, int) or not isinstance(epoch, int):
+            raise EmotionError(f"{path} is not a training checkpoint (no global_step)", fix)
+        return step, epoch, path.name == LAST_FILE
+
+    return max(candidates, key=progress)
 
 
 def clear_run(run_dir: Path) -> None:
@@ -141,3 +184,42 @@ def run_directory_lock(run_dir: Path, *, enabled: bool = True) -> Iterator[None]
             yield
         finally:
             HELD.discard(key)
+
+
+# What Lightning needs to resume a fit; a weights-only or foreign file lacks some of them.
+TRAINING_STATE_KEYS = ("pytorch-lightning_version", "epoch", "global_step", "loops")
+
+
+def check_resumable(path: str | Path, model: Any, fix: str) -> None:
+    """Refuse, before training, a checkpoint this model cannot resume from: Lightning would
+    stop with a traceback (a KeyError on a text file or a foreign dict, a size mismatch in
+    load_state_dict on another model's weights)."""
+    from emotion.checkpoint import STATE_DICT_KEY, check_same_architecture, read_checkpoint
+
+    try:
+        checkpoint = read_checkpoint(path, fix)
+    except EmotionError:
+        raise
+    except Exception as error:  # torch.load of a text file or random bytes: KeyError, ...
+        raise EmotionError(
+            f"{path} is not a readable PyTorch checkpoint ({type(error).__name__})", fix
+        ) from None
+    missing = [key for key in TRAINING_STATE_KEYS if key not in checkpoint]
+    if missing:
+        raise EmotionError(
+            f"{path} is not a whole training checkpoint of emotion-train (no {', '.join(missing)})",
+            fix,
+        )
+    saved, wanted = checkpoint[STATE_DICT_KEY], model.state_dict()
+    differ = sorted(set(saved) ^ set(wanted)) or [
+        name
+        for name, value in wanted.items()
+        if tuple(getattr(saved[name], "shape", ())) != tuple(value.shape)
+    ]
+    if differ:
+        raise EmotionError(
+            f"{path} holds another model's weights ({len(differ)} tensors differ in name or "
+            f"shape, e.g. {differ[0]})",
+            fix,
+        )
+    check_same_architecture(path, dict(model.hparams), fix)

@@ -138,5 +138,5 @@ def disk_full_error(cause: OSError, run_dir: Path) -> EmotionError:
         f"the disk holding {run_dir} is full{where}: the run stopped, and no checkpoint is "
         "left half-written",
         f"free space there (df -h {run_dir}), then rerun the same command: it resumes from "
-        "checkpoints/last.ckpt when there is one",
+        "the newest checkpoint in checkpoints/ when there is one",
     )

@@ -22,7 +22,6 @@ from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from omegaconf import DictConfig
 
-from emotion.checkpoint import check_same_architecture
 from emotion.data.datamodule import LandmarkDataModule
 from emotion.data.splits import MEANINGFUL_VAL_SUBJECTS
 from emotion.errors import EmotionError
@@ -33,7 +32,12 @@ from emotion.synthetic.generate import ensure_default_store
 from emotion.training.checkpoints import LastCheckpoint
 from emotion.training.config import plain_config
 from emotion.training.results import log_final_hparams, run_result
-from emotion.training.resume import plan_resume, run_directory_lock
+from emotion.training.resume import (
+    LAST_FILE,
+    check_resumable,
+    plan_resume,
+    run_directory_lock,
+)
 from emotion.training.safety import (
     AtomicCheckpointIO,
     FiniteLoss,
@@ -136,7 +140,7 @@ def _train_in(run_dir: Path, cfg: DictConfig) -> dict[str, Any]:
     )
     log.info("%s", plan.reason)
     if plan.ckpt_path:
-        check_same_architecture(plan.ckpt_path, dict(model.hparams), fix=resume_fix(run_dir))
+        check_resumable(plan.ckpt_path, model, resume_fix(run_dir, given=bool(cfg.ckpt_path)))
 
     selection = checkpoint_selection(str(cfg.select), datamodule)
     trainer = build_trainer(cfg, run_dir, selection, validate=len(datamodule.rows("val")) > 0)
@@ -167,8 +171,14 @@ def stop_if_asked(trainer: L.Trainer) -> None:
             raise SystemExit(128 + callback.stop_signal)
 
 
-def resume_fix(run_dir: Path) -> str:
-    """What to do when the checkpoint to resume cannot be read."""
+def resume_fix(run_dir: Path, given: bool = False) -> str:
+    """What to do when the checkpoint to resume cannot be used: the user's own `ckpt_path`
+    (`given`), or one the run directory holds."""
+    if given:
+        return (
+            "point ckpt_path at a checkpoint emotion-train wrote for this model "
+            "(<run_dir>/checkpoints/*.ckpt, the same model.* settings), or leave ckpt_path out"
+        )
     best = sorted((run_dir / CHECKPOINT_DIR).glob("best-*.ckpt"))
     earlier = f"resume from {best[-1]} with ckpt_path={best[-1]}, or " if best else ""
     return f"{earlier}start over with overwrite=true (or give this run another run_name=...)"
@@ -204,7 +214,7 @@ def tested_checkpoint(trainer: L.Trainer, run_dir: Path, selection: str) -> str:
     """The checkpoint metrics.json reports and evaluation, prediction and export use."""
     if trainer.fast_dev_run:
         return ""
-    last = run_dir / CHECKPOINT_DIR / "last.ckpt"
+    last = run_dir / CHECKPOINT_DIR / LAST_FILE
     if selection == "last" and last.is_file():
         return str(last)
     callback = trainer.checkpoint_callback
