@@ -89,6 +89,30 @@ def test_a_run_name_is_a_name_not_a_path(args: list[str], tmp_path: Path) -> Non
     assert not list(work.iterdir())
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["run_name='a\nb'"], "control characters and quotes"),  # quoted: Hydra parses it
+        (["run_name=a\tb"], "control characters and quotes"),
+        (['run_name="it\'s"'], "control characters and quotes"),
+        (["run_name='say \"hi\"'"], "control characters and quotes"),
+        (["run_name=" + "x" * 300], "run_name is 300 bytes long"),
+        (["-m", "sweep_name=" + "y" * 256, "seed=1,2"], "sweep_name is 256 bytes long"),
+        (["-m", "sweep_name=a\tb", "seed=1,2"], "control characters and quotes"),
+    ],
+)
+def test_a_run_name_a_shell_or_file_system_trips_on_is_refused(
+    args: list[str], expected: str, tmp_path: Path
+) -> None:
+    """Refused before Hydra writes, with a fix about the name (not about the folder)."""
+    done = emotion("emotion.training", *args, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert expected in done.stderr
+    assert "shorter name" in done.stderr or "letters, digits" in done.stderr
+    assert done.stderr.count("error:") == 1 and "Traceback" not in done.stderr
+    assert not list(tmp_path.iterdir())
+
+
 # -- a run that cannot be right stops, and says so ----------------------------------------
 
 

@@ -20,8 +20,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from emotion import CONFIG_DIR
 from emotion.errors import EmotionError, exit_on_user_error
-from emotion.training.config import check_train_config
 from emotion.training.precheck import checked_run
+from emotion.training.ranges import check_train_config
 
 
 def optuna_sweep() -> bool:

@@ -2,14 +2,13 @@
 settings (`train_schema`), and the `trainer`, `callbacks`, `logger` and `paths` groups.
 
 Hydra checks each value's type and choice at compose time and names the key
-(`full_key: trainer.max_epochs`); `check_train_config` then checks the ranges once, before
-torch loads. Importing this module registers every schema of a training run, the data and
-model groups' included.
+(`full_key: trainer.max_epochs`); `emotion.training.ranges.check_train_config` then checks
+the ranges once, before torch loads. Importing this module registers every schema of a
+training run, the data and model groups' included.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -18,16 +17,15 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from emotion.data import config as _data_schema  # noqa: F401  (registers data/schema)
-from emotion.errors import check_ranges
 from emotion.models import config as _model_schema  # noqa: F401  (registers model/schema)
 from emotion.training import run_name as _run_name  # noqa: F401  (the run_name resolver)
 from emotion.training import threads as _threads  # noqa: F401  (cores, threads_per_job)
 
 
 class Resume(str, Enum):
-    auto = "auto"  # continue from checkpoints/last.ckpt when present
+    auto = "auto"  # continue from the newest checkpoint (last.ckpt or best-*.ckpt) when present
     never = "never"  # always start fresh; refuses when an earlier run is there
-    must = "must"  # fail unless last.ckpt exists
+    must = "must"  # fail unless there is a checkpoint to continue from
 
 
 class Selection(str, Enum):
@@ -231,63 +229,6 @@ def plain_config(cfg: DictConfig) -> DictConfig:
     plain = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False, enum_to_str=True))
     OmegaConf.set_struct(plain, True)
     return plain
-
-
-def finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and math.isfinite(value)
-
-
-def check_train_config(cfg: DictConfig) -> None:
-    """The ranges of a run's settings, once, before anything is imported, read or written:
-    what no training can be right with (an empty model, no epochs, a NaN learning rate)."""
-    model, trainer = cfg.model, cfg.trainer
-    check_ranges(
-        [
-            ("seed", cfg.seed, 0 <= cfg.seed < 2**32, "an integer in [0, 2**32)"),
-            (
-                "threads",
-                cfg.get("threads"),
-                cfg.get("threads") is None or cfg.threads >= 1,
-                "1 or more torch threads, or null for torch's default",
-            ),
-            ("model.width", model.width, model.width >= 1, "1 or more units, e.g. 512"),
-            ("model.depth", model.depth, model.depth >= 1, "1 or more residual blocks, e.g. 3"),
-            ("model.head_width", model.head_width, model.head_width >= 1, "1 or more, e.g. 256"),
-            ("model.dropout", model.dropout, 0 <= model.dropout < 1, "a value in [0, 1)"),
-            (
-                "model.head_dropout",
-                model.head_dropout,
-                0 <= model.head_dropout < 1,
-                "a value in [0, 1)",
-            ),
-            ("model.lr", model.lr, finite(model.lr) and model.lr > 0, "a positive number"),
-            (
-                "model.weight_decay",
-                model.weight_decay,
-                finite(model.weight_decay) and model.weight_decay >= 0,
-                "0 or a positive number",
-            ),
-            (
-                "model.label_smoothing",
-                model.label_smoothing,
-                0 <= model.label_smoothing < 1,
-                "a value in [0, 1), e.g. 0.05",
-            ),
-            ("model.warmup_epochs", model.warmup_epochs, model.warmup_epochs >= 0, "0 or more"),
-            (
-                "model.min_lr",
-                model.min_lr,
-                finite(model.min_lr) and 0 <= model.min_lr <= model.lr,
-                "a value in [0, model.lr]",
-            ),
-            (
-                "trainer.max_epochs",
-                trainer.max_epochs,
-                trainer.max_epochs is None or trainer.max_epochs >= 1,
-                "1 or more epochs",
-            ),
-        ]
-    )
 
 
 ConfigStore.instance().store(name="train_schema", node=TrainConfig)

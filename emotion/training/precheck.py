@@ -11,6 +11,7 @@ run is composed once here first (0.2 s, no torch). Multiruns are checked per job
 from __future__ import annotations
 
 import os
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,7 +25,8 @@ from omegaconf.errors import OmegaConfBaseException
 
 from emotion import CONFIG_DIR
 from emotion.errors import EmotionError
-from emotion.training.config import check_train_config
+from emotion.training import config as _train_schema  # noqa: F401  (registers the schemas)
+from emotion.training.ranges import check_train_config
 from emotion.training.resume import plan_resume, run_directory_lock
 from emotion.training.run_name import SWEEP_KEYS
 
@@ -48,6 +50,7 @@ RANK_VARIABLES = ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
 HYDRA_DETAIL = ("object_type", "reference_type", "Set the environment variable HYDRA_FULL_ERROR")
 # Settings that become one folder name each.
 NAMES = ("run_name", "sweep_name", "task_name")
+QUOTES = "\"'`"
 
 
 def is_worker() -> bool:
@@ -57,7 +60,9 @@ def is_worker() -> bool:
 
 def check_names(cfg: DictConfig) -> None:
     """A run name is one folder under outputs/, never a path: `run_name=../..` would write
-    (and with overwrite=true delete) outside it."""
+    (and with overwrite=true delete) outside it. Nor a name a shell or a file system trips
+    on: control characters (a newline, a tab) and quotes, or longer than a folder name may
+    be, which the file system would refuse only once Hydra writes."""
     for key in NAMES:
         if OmegaConf.is_interpolation(cfg, key):
             continue  # made from the overrides (emotion.training.run_name): a name
@@ -69,6 +74,31 @@ def check_names(cfg: DictConfig) -> None:
                 f"{key}={value!r} is not a folder name",
                 f"give {key} a name without '/' and other than '.' or '..', e.g. {key}=baseline",
             )
+        odd = sorted(
+            {char for char in value if unicodedata.category(char)[0] == "C"}
+            | (set(value) & set(QUOTES))
+        )
+        if odd:
+            raise EmotionError(
+                f"{key}={value!r} holds {', '.join(repr(char) for char in odd)}: control "
+                "characters and quotes make a folder name no shell or script reads back safely",
+                f"give {key} letters, digits and '-_.,=+' only, e.g. {key}=baseline",
+            )
+        size, limit = len(value.encode()), name_max()
+        if size > limit:
+            raise EmotionError(
+                f"{key} is {size} bytes long, and a folder name may be at most {limit} here",
+                f"give {key} a shorter name, e.g. {key}=baseline (or leave run_name out: the "
+                "name made from the overrides is kept short)",
+            )
+
+
+def name_max(folder: str = ".") -> int:
+    """The longest file name, in bytes, the file system under `folder` takes (255 on Linux)."""
+    try:
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):
+        return 255
 
 
 def composed(overrides: list[str]) -> DictConfig:
@@ -145,12 +175,13 @@ def checked_run(argv: list[str]) -> Iterator[None]:
     run_dir = Path(str(cfg.hydra.run.dir))
     with run_directory_lock(run_dir):
         # Refuse now what train() would refuse, before Hydra rewrites the directory's files;
-        # is_global_zero=False: decide only, delete nothing.
+        # is_global_zero=False, decide_only: decide, delete and read nothing.
         plan_resume(
             run_dir,
             resume=str(cfg.resume.value),
             ckpt_path=cfg.ckpt_path,
             overwrite=cfg.overwrite,
             is_global_zero=False,
+            decide_only=True,
         )
         yield
