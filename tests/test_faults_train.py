@@ -69,6 +69,33 @@ def test_a_planted_lock_link_is_refused_not_followed(
     assert victim.read_text() == "precious\n"
 
 
+@pytest.mark.parametrize("name", ["checkpoints", "tensorboard", "train.log"])
+def test_a_link_inside_the_run_is_refused_and_its_target_untouched(
+    name: str, finished_run: Path, tiny_store_path: Path, tmp_path: Path
+) -> None:
+    """<run>/checkpoints -> elsewhere (a folder or a file planted by someone, or left by a
+    script): refused before anything is written through it."""
+    elsewhere = tmp_path / "elsewhere"
+    (finished_run / name).rename(elsewhere)
+    (finished_run / name).symlink_to(elsewhere)
+    before = tree_bytes(elsewhere)
+    done = train_in(finished_run, tiny_store_path, "trainer.max_epochs=2")
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "symbolic link" in done.stderr and f"{name} -> {elsewhere}" in done.stderr
+    assert done.stderr.count("error:") == 1 and "Traceback" not in done.stderr
+    assert tree_bytes(elsewhere) == before
+    assert not (finished_run / "metrics.json").read_text().count('"epochs": 2')
+
+
+def tree_bytes(path: Path) -> dict[str, bytes]:
+    """Every file under path (or path itself) and its bytes."""
+    if path.is_file():
+        return {path.name: path.read_bytes()}
+    return {
+        str(item.relative_to(path)): item.read_bytes() for item in path.rglob("*") if item.is_file()
+    }
+
+
 @pytest.mark.parametrize(
     "args",
     [

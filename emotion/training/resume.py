@@ -152,8 +152,9 @@ def run_directory_lock(run_dir: Path, *, enabled: bool = True) -> Iterator[None]
     Two runs in one directory would mix their checkpoints, events and metrics.json, and one
     could resume from the other's live last.ckpt. The lock is `flock` on `<run_dir>/.lock`,
     released by the kernel even after kill -9, so a crashed run never blocks the next one;
-    a link planted there is refused, not followed. Re-entered by the process that holds it.
-    Under DDP only global rank 0 takes it (`enabled`)."""
+    a link planted there is refused, not followed, as is any link inside the directory
+    (`refuse_links`). Re-entered by the process that holds it. Under DDP only global rank 0
+    takes it (`enabled`)."""
     key = run_dir.resolve()
     if not enabled or key in HELD:
         yield
@@ -179,11 +180,28 @@ def run_directory_lock(run_dir: Path, *, enabled: bool = True) -> Iterator[None]
             "wait for that run to finish, or give this one another run_name=...",
         ) from None
     with held:
+        refuse_links(run_dir)
         HELD.add(key)
         try:
             yield
         finally:
             HELD.discard(key)
+
+
+def refuse_links(run_dir: Path) -> None:
+    """A run writes only inside its own directory: a symbolic link there (`checkpoints ->
+    elsewhere`, `tensorboard`, `train.log`, ...) would have checkpoints, events or logs
+    written, and with overwrite=true deleted, wherever it points. Refused, target untouched.
+    (A link AT the run directory, e.g. outputs/ on a bigger disk, is the user's own choice.)"""
+    links = sorted(path for path in run_dir.iterdir() if path.is_symlink())
+    if links:
+        shown = ", ".join(f"{path.name} -> {os.readlink(path)}" for path in links[:3])
+        raise EmotionError(
+            f"{run_dir} holds a symbolic link ({shown}); a run writes its checkpoints, events "
+            "and logs inside its own folder, never through a link",
+            f"remove the link (rm '{links[0]}'; its target is left untouched), or give this run "
+            "another run_name=...",
+        )
 
 
 # What Lightning needs to resume a fit; a weights-only or foreign file lacks some of them.
