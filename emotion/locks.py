@@ -80,3 +80,34 @@ def exclusive_lock(path: Path, holder: str, fix: str) -> Iterator[None]:
         yield
     finally:
         os.close(descriptor)
+
+
+def lock_holder(path: Path) -> str | None:
+    """Who holds the lock at `path` now ('pid N', or 'another process'), or None when no one
+    does; never taken for longer than the check, and nothing is created or written.
+
+    A shared, non-blocking flock on a read-only descriptor: it fails only while a writer holds
+    the exclusive lock, and is released at once. No file, a link or a special file there, or a
+    system without flock: None (no writer of ours can hold such a lock)."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            return None
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(descriptor, 200, 0).decode("utf-8", "replace").strip()
+            return holder or "another process"
+        except OSError:
+            return None
+        fcntl.flock(descriptor, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(descriptor)

@@ -16,13 +16,19 @@ from emotion.synthetic.settings import SyntheticSettings
 from tests.trained_run import train_tiny
 
 
-def exit_of(main: Callable[[list[str]], None], argv: list[str], capsys) -> tuple[int, str]:
-    """A console script's main in this process: its exit status and standard error."""
+def run_main(main: Callable[[list[str]], None], argv: list[str], capsys) -> tuple[int, str, str]:
+    """A console script's main in this process: its exit status, standard output and error."""
     try:
         main(argv)
     except SystemExit as stopped:
-        return int(stopped.code or 0), capsys.readouterr().err
-    return 0, capsys.readouterr().err
+        return int(stopped.code or 0), *capsys.readouterr()
+    return 0, *capsys.readouterr()
+
+
+def exit_of(main: Callable[[list[str]], None], argv: list[str], capsys) -> tuple[int, str]:
+    """A console script's main in this process: its exit status and standard error."""
+    status, _, stderr = run_main(main, argv, capsys)
+    return status, stderr
 
 
 def eval_main(argv: list[str]) -> None:
@@ -107,3 +113,70 @@ def test_a_baseline_model_scores_every_person_of_another_store(
     assert sorted(references) == sorted(set(store.subject.tolist()))
     assert all(len(photos) == 1 for photos in references.values())  # enroll_per_subject=1
     assert result["counts"]["photos"] == len(store) - len(references)
+
+
+def finished_run(folder: Path, seed: int, value: float) -> Path:
+    """A finished run as emotion-train leaves it: its config, checkpoints and metrics.json."""
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / ".hydra" / "config.yaml").write_text(f"seed: {seed}\n")
+    (folder / "checkpoints").mkdir()
+    payload = {"config": {"seed": seed, "model": {"depth": 2}}, "test": {"test/bal_acc": value}}
+    (folder / "metrics.json").write_text(json.dumps(payload))
+    return folder
+
+
+def summary_main(argv: list[str]) -> None:
+    from emotion.summary.app import main
+
+    main(argv)
+
+
+def test_a_nan_metric_is_counted_and_shown_not_a_crash(tmp_path: Path, capsys) -> None:
+    """statistics.stdev raised AttributeError on a NaN; the NaN is now left out of the mean
+    and std, and counted where the figure is shown, in every format."""
+    for seed, value in enumerate([0.7, 0.8, float("nan")]):
+        finished_run(tmp_path / f"seed={seed}", seed, value)
+    for fmt in ("table", "markdown"):
+        status, out, err = run_main(summary_main, [str(tmp_path), "--format", fmt], capsys)
+        assert status == 0, err
+        assert "0.7500 ± 0.0707 (1 nan)" in out, out
+    status, out, err = run_main(summary_main, [str(tmp_path), "--format", "json"], capsys)
+    assert status == 0, err
+    (group,) = json.loads(out)["groups"]
+    assert group["n"] == 3 and group["not_finite"] == {"nan": 1}
+    assert group["mean"] == pytest.approx(0.75)
+    status, out, err = run_main(summary_main, [str(tmp_path), "--compare"], capsys)
+    assert status == 0, err
+    assert "0.7500 ± 0.0707 (1 nan)" in out, out
+
+
+def test_a_half_finished_sweep_says_how_many_runs_it_leaves_out(tmp_path: Path, capsys) -> None:
+    """Two finished runs, one stopped (its checkpoints, no metrics.json) and one still
+    training (its .lock held, an earlier metrics.json beside it): the summary was `2 runs`,
+    mean ± std as if complete; it now counts and names the other two in every format."""
+    from emotion.locks import exclusive_lock
+
+    for seed, value in enumerate([0.7, 0.8]):
+        finished_run(tmp_path / f"seed={seed}", seed, value)
+    stopped = finished_run(tmp_path / "seed=2", 2, 0.1)
+    (stopped / "metrics.json").unlink()
+    training = finished_run(tmp_path / "seed=3", 3, 0.1)
+    with exclusive_lock(training / ".lock", "pid 12345", "-"):
+        outputs = {
+            fmt: run_main(summary_main, [str(tmp_path), "--format", fmt], capsys)
+            for fmt in ("table", "markdown", "json")
+        }
+    for fmt, (status, out, err) in outputs.items():
+        assert status == 0, err
+        if fmt != "json":
+            assert "0.7500 ± 0.0707" in out, (fmt, out)  # the finished two only
+        assert f"warning: 2 runs under {tmp_path} have not finished" in err
+        assert str(stopped) in err and str(training) in err and "pid 12345" in err
+    line = "2 of 4 runs have not finished (1 stopped or failed, 1 still training)"
+    assert f"unfinished: {line}" in outputs["table"][1]
+    assert f"Unfinished: {line}" in outputs["markdown"][1]
+    table = json.loads(outputs["json"][1])
+    assert table["groups"][0]["values"] == [0.7, 0.8]
+    unfinished = table["unfinished"]
+    assert unfinished["count"] == 2 and unfinished["of_runs"] == 4
+    assert {item["run"] for item in unfinished["runs"]} == {str(stopped), str(training)}

@@ -23,7 +23,8 @@ from pathlib import Path
 
 from emotion.errors import exit_on_user_error
 from emotion.summary.compare import compare, load_recipe, parse_recipe_arg, render_markdown
-from emotion.summary.table import load_runs, render, summarise
+from emotion.summary.files import MetricsFiles
+from emotion.summary.table import load_sweep, render, summarise
 
 
 @exit_on_user_error
@@ -51,10 +52,19 @@ def main(argv: list[str] | None = None) -> None:
     if args.compare or args.per_fold or args.baseline:
         compare_main(args)
         return
-    runs = [run for root in args.roots for run in load_runs(Path(root))]
+    sweeps = [load_sweep(Path(root)) for root in args.roots]
+    runs = [run for sweep in sweeps for run in sweep.runs]
+    files = MetricsFiles(unfinished=[run for sweep in sweeps for run in sweep.files.unfinished])
     varying, groups = summarise(runs, args.metric, tuple(filter(None, args.over.split(","))))
-    text = render(varying, groups, args.metric, args.format, descending=not args.ascending)
-    print(f"{len(runs)} runs in {len(groups)} groups under {args.roots}", file=sys.stderr)
+    text = render(
+        varying, groups, args.metric, args.format, descending=not args.ascending, files=files
+    )
+    unfinished = files.unfinished_line(len(runs))
+    print(
+        f"{len(runs)} runs in {len(groups)} groups under {args.roots}"
+        + (f"; {unfinished}" if unfinished else ""),
+        file=sys.stderr,
+    )
     print(text)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

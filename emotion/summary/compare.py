@@ -32,6 +32,7 @@ import numpy as np
 from emotion.errors import EmotionError
 from emotion.rundir import METRICS_FILE
 from emotion.summary.files import metrics_files
+from emotion.summary.stats import cell, mean_std
 
 REPORTED = (
     "test/bal_acc",
@@ -58,6 +59,8 @@ class Run:
 class Recipe:
     name: str
     runs: list[Run] = field(default_factory=list)
+    # The runs left out as unfinished (MetricsFiles.unfinished_record).
+    unfinished: dict[str, Any] = field(default_factory=dict)
 
     def values(self, metric: str) -> list[float]:
         return [run.metrics[metric] for run in self.runs if metric in run.metrics]
@@ -119,7 +122,7 @@ def load_recipe(name: str, root: Path) -> Recipe:
             ),
             "run the sweep first, or check the path",
         )
-    return Recipe(name, runs)
+    return Recipe(name, runs, files.unfinished_record(len(runs)))
 
 
 def _training_run(path: Path, result: dict[str, Any]) -> Run:
@@ -159,13 +162,6 @@ def parse_recipe_arg(text: str) -> tuple[str, Path]:
         name, path = text.split("=", 1)
         return name, Path(path)
     return Path(text).name, Path(text)
-
-
-def mean_std(values: list[float]) -> dict[str, Any]:
-    if not values:
-        return {"n": 0, "mean": math.nan, "std": math.nan}
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return {"n": len(values), "mean": statistics.fmean(values), "std": std}
 
 
 def paired_difference(recipe: Recipe, baseline: Recipe, metric: str) -> dict[str, Any]:
@@ -238,19 +234,12 @@ def compare(
             "metrics": {m: mean_std(recipe.values(m)) for m in present},
             "per_fold": {m: recipe.per_fold(m) for m in present},
             "pooled": pooled_summary(recipe, base),
+            "unfinished": recipe.unfinished,
         }
         if base is not None and recipe is not base:
             row["paired_vs_baseline"] = {m: paired_difference(recipe, base, m) for m in present}
         rows.append(row)
     return {"baseline": baseline, "metrics": present, "pair_keys": list(PAIR_KEYS), "rows": rows}
-
-
-def _cell(stats: dict[str, Any]) -> str:
-    return "-" if not stats["n"] else f"{stats['mean']:.4f} ± {stats['std']:.4f}"
-
-
-def _signed(stats: dict[str, Any]) -> str:
-    return "-" if not stats["n"] else f"{stats['mean']:+.4f} ± {stats['std']:.4f}"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -268,18 +257,25 @@ def render_markdown(table: dict[str, Any], metric: str) -> str:
         header += [f"Δ {metric.split('/', 1)[1]} vs {baseline} (paired)", "pairs", "verdict"]
     rows = []
     for row in table["rows"]:
-        cells = [row["recipe"], str(row["runs"]), *(_cell(row["metrics"][m]) for m in metrics)]
+        cells = [row["recipe"], str(row["runs"]), *(cell(row["metrics"][m]) for m in metrics)]
         pooled = row.get("pooled", {})
-        cells += [_cell(pooled.get(name, {"n": 0})) for name in ("bal_acc", "recall_anxious")]
+        cells += [cell(pooled.get(name, {"n": 0})) for name in ("bal_acc", "recall_anxious")]
         if baseline:
             paired = row.get("paired_vs_baseline", {}).get(metric)
             cells += (
-                [_signed(paired), str(paired["n"]), paired["verdict"]]
+                [cell(paired, signed=True), str(paired["n"]), paired["verdict"]]
                 if paired
                 else ["(baseline)", "-", "-"]
             )
         rows.append(cells)
     lines = _table(header, rows)
+    for row in table["rows"]:
+        if (row.get("unfinished") or {}).get("count"):
+            left = row["unfinished"]
+            lines.append(
+                f"\nUnfinished: {row['recipe']}: {left['count']} of {left['of_runs']} "
+                "runs have not finished, left out of every figure."
+            )
     folds = sorted({int(f) for row in table["rows"] for f in row["per_fold"][metrics[0]]})
     lines += ["", "Per fold (mean over seeds):", ""]
     fold_rows = []

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import statistics
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +12,8 @@ from typing import Any
 
 from emotion.errors import EmotionError
 from emotion.rundir import METRICS_FILE
-from emotion.summary.files import metrics_files
+from emotion.summary.files import MetricsFiles, metrics_files
+from emotion.summary.stats import cell, mean_std
 
 IGNORED_PREFIXES = (
     "paths.",
@@ -44,12 +44,25 @@ class Group:
     runs: list[str] = field(default_factory=list)
 
     @property
+    def stats(self) -> dict[str, Any]:
+        """Mean and std of the finite values, and the NaN values left out, counted."""
+        return mean_std(self.values)
+
+    @property
     def mean(self) -> float:
-        return statistics.fmean(self.values)
+        return float(self.stats["mean"])
 
     @property
     def std(self) -> float:
-        return statistics.stdev(self.values) if len(self.values) > 1 else 0.0
+        return float(self.stats["std"])
+
+
+@dataclass
+class Sweep:
+    """The finished runs under a folder, and what its metrics files say of the others."""
+
+    runs: list[tuple[Path, dict[str, Any]]]
+    files: MetricsFiles
 
 
 def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -70,6 +83,12 @@ def metric_value(result: dict[str, Any], metric: str) -> float | None:
 
 
 def load_runs(root: Path) -> list[tuple[Path, dict[str, Any]]]:
+    """The finished runs under `root`: (run folder, its metrics.json)."""
+    return load_sweep(root).runs
+
+
+def load_sweep(root: Path) -> Sweep:
+    """The finished runs under `root`, and the unfinished ones counted (`MetricsFiles`)."""
     if not root.exists():
         raise EmotionError(f"{root} does not exist", "pass a run or multirun directory")
     runs = []
@@ -89,11 +108,12 @@ def load_runs(root: Path) -> list[tuple[Path, dict[str, Any]]]:
             "rerun or re-evaluate those runs, or restore their metrics.json",
         )
     if not runs:
+        unfinished = files.unfinished_line(0)
         raise EmotionError(
-            f"no {METRICS_FILE} under {root}",
+            f"no {METRICS_FILE} under {root}" + (f": {unfinished}" if unfinished else ""),
             "a run writes it when it finishes; check that the sweep has completed",
         )
-    return runs
+    return Sweep(runs, files)
 
 
 def summarise(
@@ -137,30 +157,41 @@ def summarise(
 
 
 def _cell(values: list[float]) -> str:
-    if not values:
-        return "-"
-    mean = statistics.fmean(values)
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{mean:.4f} ± {std:.4f}"
+    return cell(mean_std(values)) if values else "-"
 
 
-def render(varying: list[str], groups: list[Group], metric: str, fmt: str, descending: bool) -> str:
-    ordered = sorted(groups, key=lambda g: (math.isnan(g.mean), g.mean), reverse=descending)
+def render(
+    varying: list[str],
+    groups: list[Group],
+    metric: str,
+    fmt: str,
+    descending: bool,
+    files: MetricsFiles | None = None,
+) -> str:
+    """The groups as a table, Markdown or JSON, best first (groups without a finite value
+    last); with `files`, what was left out as unfinished (a line, or the `unfinished` field)."""
+    finite = [g for g in groups if not math.isnan(g.mean)]
+    ordered = sorted(finite, key=lambda g: g.mean, reverse=descending)
+    ordered += [g for g in groups if math.isnan(g.mean)]
     extras = sorted({name for group in groups for name in group.extra})
+    files = files or MetricsFiles()
+    finished = sum(len(g.runs) for g in groups)
     if fmt == "json":
         return json.dumps(
             {
                 "metric": metric,
                 "group_by": varying,
+                "unfinished": files.unfinished_record(finished),
                 "groups": [
                     {
                         "settings": g.settings,
                         "n": len(g.values),
                         "mean": g.mean,
                         "std": g.std,
+                        "not_finite": g.stats["not_finite"],
                         "values": g.values,
                         "extra": {
-                            n: {"mean": statistics.fmean(v), "values": v}
+                            n: {"mean": mean_std(v)["mean"], "values": v}
                             for n, v in g.extra.items()
                         },
                         "runs": g.runs,
@@ -183,11 +214,13 @@ def render(varying: list[str], groups: list[Group], metric: str, fmt: str, desce
     if fmt == "markdown":
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(row) + " |" for row in rows]
-        return "\n".join(lines)
+        note = files.unfinished_line(finished)
+        return "\n".join(lines + ([f"\nUnfinished: {note}."] if note else []))
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     lines = [
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
         for row in [header, *rows]
     ]
     lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
+    note = files.unfinished_line(finished)
+    return "\n".join(lines + ([f"unfinished: {note}"] if note else []))
