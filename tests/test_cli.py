@@ -131,6 +131,25 @@ def test_bad_input_gets_a_clear_message_without_a_traceback(
     assert "Traceback" not in stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["sourc.root=x", "output=y.h5"], "Key 'sourc' not in 'ExtractConfig'"),
+        (["source.root=x", "output=y.h5", "workers=abc"], "full_key: workers"),
+    ],
+)
+def test_an_extract_setting_that_does_not_compose_is_a_user_error(
+    args: list[str], expected: str, tmp_path: Path
+) -> None:
+    """emotion-extract, as emotion-train: error:/fix: naming the key, exit 2, nothing written."""
+    done = emotion("emotion.extract.app", *args, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "error: the settings do not compose" in done.stderr and expected in done.stderr
+    assert done.stderr.count("error:") == 1 and "fix:" in done.stderr
+    assert "Traceback" not in done.stderr and "HYDRA_FULL_ERROR" not in done.stderr
+    assert not list(tmp_path.iterdir())
+
+
 @pytest.mark.slow
 def test_optuna_preset_runs_trials(tiny_store_path: Path, tmp_path: Path) -> None:
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="needs the `sweep` extra")

@@ -116,7 +116,14 @@ ORDER = (
     "emotion.bench",
 )
 # Small shared helpers every room may use; they import only each other.
-ROOT_HELPERS = ("emotion", "emotion.errors", "emotion.locks", "emotion.notices", "emotion.rundir")
+ROOT_HELPERS = (
+    "emotion",
+    "emotion.compose",
+    "emotion.errors",
+    "emotion.locks",
+    "emotion.notices",
+    "emotion.rundir",
+)
 README = PACKAGE.parent / "README.md"
 
 

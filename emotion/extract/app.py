@@ -12,7 +12,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from emotion import CONFIG_DIR
+from emotion import CONFIG_DIR, compose
 from emotion.errors import exit_on_user_error
 from emotion.extract import config as _extract_schema  # noqa: F401  (registers extract_schema)
 from emotion.extract.merge import merge
@@ -39,9 +39,24 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="extract")
-def main(cfg: DictConfig) -> None:
+def hydra_main(cfg: DictConfig) -> None:
     quiet_native_logs()
     run(cfg)
+
+
+@exit_on_user_error
+def main() -> None:
+    """`emotion-extract`: the command line composed first (`emotion.compose`), so a key that
+    does not compose is error:/fix: naming it before Hydra's main writes anything."""
+    argv = sys.argv[1:]
+    if not compose.hydra_flag(argv) and "-m" not in argv and "--multirun" not in argv:
+        compose.composed(
+            "extract",
+            [arg for arg in argv if not arg.startswith("-")],
+            "check the key and its value against docs/extraction.md (emotion-extract --cfg job "
+            "prints the composed config), e.g. emotion-extract source.root=DIR output=FILE.h5",
+        )
+    hydra_main()
 
 
 @exit_on_user_error

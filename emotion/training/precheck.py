@@ -16,38 +16,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
-from emotion import CONFIG_DIR
+from emotion import compose
 from emotion.errors import EmotionError
 from emotion.training import config as _train_schema  # noqa: F401  (registers the schemas)
 from emotion.training.ranges import check_train_config
 from emotion.training.resume import plan_resume, run_directory_lock
 from emotion.training.run_name import SWEEP_KEYS
 
-# Hydra flags after which no run happens, or several do: left to Hydra as they are.
-HYDRA_FLAGS = {
-    "-h",
-    "--help",
-    "--hydra-help",
-    "--version",
-    "-c",
-    "--cfg",
-    "-i",
-    "--info",
-    "--shell-completion",
-    "-sc",
-    "--experimental-rerun",
-}
 # Environment variables that make this process a DDP or Slurm worker other than rank 0.
 RANK_VARIABLES = ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
-# Lines of Hydra's composition errors that say nothing to a user.
-HYDRA_DETAIL = ("object_type", "reference_type", "Set the environment variable HYDRA_FULL_ERROR")
 # Settings that become one folder name each.
 NAMES = ("run_name", "sweep_name", "task_name")
 QUOTES = "\"'`"
@@ -102,23 +84,14 @@ def name_max(folder: str = ".") -> int:
 
 
 def composed(overrides: list[str]) -> DictConfig:
-    """train.yaml with the command's overrides and Hydra's own node, as Hydra's main will
-    compose it; what does not compose is a user error naming the key."""
-    try:
-        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-            return compose(config_name="train", overrides=overrides, return_hydra_config=True)
-    except (HydraException, OmegaConfBaseException) as error:
-        text = f"{error}\n{error.__cause__ or ''}"
-        lines = list(dict.fromkeys(line.strip() for line in text.splitlines() if line.strip()))
-        problem = "; ".join(
-            line for line in lines if not line.startswith(("object_type", "reference_type"))
-        )
-        raise EmotionError(
-            f"the settings do not compose: {problem}",
-            "check the key and its value against the schema (emotion-train --cfg job prints the "
-            "composed config); a Lightning argument the trainer schema leaves out goes in as "
-            "+trainer.NAME=VALUE",
-        ) from None
+    """train.yaml with the command's overrides and Hydra's own node (`emotion.compose`)."""
+    return compose.composed(
+        "train",
+        overrides,
+        "check the key and its value against the schema (emotion-train --cfg job prints the "
+        "composed config); a Lightning argument the trainer schema leaves out goes in as "
+        "+trainer.NAME=VALUE",
+    )
 
 
 @contextmanager
@@ -140,7 +113,7 @@ def sweep_keys(keys: list[str]) -> Iterator[None]:
 def checked_run(argv: list[str]) -> Iterator[None]:
     """Compose, check and lock a single run's directory; Hydra's main runs inside. A
     multirun names the keys it varies for its jobs' folders; each job is checked in train()."""
-    if is_worker() or any(arg.split("=")[0] in HYDRA_FLAGS for arg in argv):
+    if is_worker() or compose.hydra_flag(argv):
         yield
         return
     overrides = [arg for arg in argv if not arg.startswith("-")]
