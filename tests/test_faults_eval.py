@@ -5,6 +5,7 @@ half-finished sweeps, NaN metrics, and the synthetic -> real scoring of a baseli
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -180,3 +181,85 @@ def test_a_half_finished_sweep_says_how_many_runs_it_leaves_out(tmp_path: Path, 
     unfinished = table["unfinished"]
     assert unfinished["count"] == 2 and unfinished["of_runs"] == 4
     assert {item["run"] for item in unfinished["runs"]} == {str(stopped), str(training)}
+
+
+FACE = Path(__file__).parent / "fixtures" / "astronaut.jpg"
+
+
+def model_commands(model: Path, tmp_path: Path) -> dict[str, tuple[Callable, list[str]]]:
+    """emotion-eval, emotion-export and emotion-predict of `model`, each with its options."""
+    return {
+        "eval": (eval_main, [str(model), "bootstrap.resamples=20"]),
+        "export": (export_main, [str(model)]),
+        "predict": (predict_main, [str(model), str(FACE), "-o", str(tmp_path / "p.csv")]),
+    }
+
+
+@pytest.mark.parametrize("command", ["eval", "export", "predict"])
+def test_a_run_still_training_is_refused_and_nothing_is_written_into_it(
+    synthetic_run, tmp_path: Path, capsys, command: str
+) -> None:
+    """A run whose emotion-train holds its .lock: its checkpoints are best-so-far, and eval/
+    or export/ went into it without a word. Now error:/fix: exit 2 naming the lock's holder,
+    the fix naming a checkpoint to give explicitly; the run is left as it was."""
+    from emotion.locks import exclusive_lock
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(synthetic_run[0], run_dir)
+    main, argv = model_commands(run_dir, tmp_path)[command]
+    with exclusive_lock(run_dir / ".lock", "pid 4242", "-"):
+        before = sorted(path.name for path in run_dir.iterdir())
+        status, stderr = exit_of(main, argv, capsys)
+    assert status == 2, stderr
+    assert f"error: {run_dir} is still training (emotion-train (pid 4242) holds" in stderr
+    assert "fix: wait for it to finish, or name a checkpoint explicitly" in stderr, stderr
+    assert stderr.count("error:") == 1 and "Traceback" not in stderr
+    assert sorted(path.name for path in run_dir.iterdir()) == before
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_a_run_that_stopped_before_finishing_is_refused(
+    synthetic_run, tmp_path: Path, capsys
+) -> None:
+    """Checkpoints but no metrics.json and no emotion-train running: stopped or failed."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(synthetic_run[0], run_dir)
+    (run_dir / "metrics.json").unlink()
+    status, stderr = exit_of(eval_main, [str(run_dir), "bootstrap.resamples=20"], capsys)
+    assert status == 2, stderr
+    assert f"error: {run_dir} is stopped or failed (no metrics.json" in stderr
+    assert "fix: finish it (rerun its emotion-train command: it resumes" in stderr
+    assert not (run_dir / "eval").exists()
+
+
+def test_a_sweep_with_an_unfinished_run_is_not_an_ensemble_of_best_so_far(
+    synthetic_run, tmp_path: Path, capsys
+) -> None:
+    sweep = tmp_path / "sweep"
+    for name in ("seed=1", "seed=2"):
+        shutil.copytree(synthetic_run[0], sweep / name)
+    (sweep / "seed=2" / "metrics.json").unlink()
+    status, stderr = exit_of(eval_main, [str(sweep), "bootstrap.resamples=20"], capsys)
+    assert status == 2, stderr
+    assert f"error: 1 of the 2 runs under {sweep} have not finished training" in stderr
+    assert str(sweep / "seed=2") in stderr
+    assert not list(sweep.glob("eval*"))
+
+
+def test_a_checkpoint_named_explicitly_is_taken_with_a_loud_warning(
+    synthetic_run, tmp_path: Path, capsys
+) -> None:
+    """The fix the refusal gives: a checkpoint named by its path is scored as it is."""
+    from emotion.locks import exclusive_lock
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(synthetic_run[0], run_dir)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    output = tmp_path / "eval"
+    with exclusive_lock(run_dir / ".lock", "pid 4242", "-"):
+        status, stderr = exit_of(
+            eval_main, [str(last), f"output_dir={output}", "bootstrap.resamples=20"], capsys
+        )
+    assert status == 0, stderr
+    assert f"warning: {last} belongs to {run_dir}, which is still training" in stderr
+    assert (output / "metrics.json").is_file()

@@ -24,6 +24,7 @@ import torch
 from emotion.errors import EmotionError
 from emotion.features.preprocessing import Preprocessing
 from emotion.inference.trained import TrainedModel, load_trained
+from emotion.inference.unfinished import check_finished, warn_if_unfinished
 from emotion.rundir import CHECKPOINT_DIR, resolve_checkpoint
 
 GLOB_CHARACTERS = frozenset("*?[")
@@ -111,7 +112,8 @@ class Ensemble:
 
 def checkpoints_of(argument: str) -> list[Path]:
     """A model argument as checkpoints: a .ckpt, a run directory (its best checkpoint), a
-    sweep directory (every run under it) or a glob of any of these."""
+    sweep directory (every run under it) or a glob of any of these. A run directory whose
+    training has not finished is refused; a .ckpt of one is taken, with a warning."""
     if any(character in GLOB_CHARACTERS for character in argument) and not Path(argument).exists():
         matches = sorted(glob.glob(argument))
         if not matches:
@@ -119,11 +121,15 @@ def checkpoints_of(argument: str) -> list[Path]:
         return [path for match in matches for path in checkpoints_of(match)]
     path = Path(argument)
     if path.is_file():
+        warn_if_unfinished(path)  # named explicitly: taken as it is
         return [resolve_checkpoint(argument, None)]
     if path.is_dir() and not (path / CHECKPOINT_DIR).is_dir():
         runs = sorted(folder.parent for folder in path.rglob(CHECKPOINT_DIR) if folder.is_dir())
         if runs:
+            check_finished(runs, argument)
             return [resolve_checkpoint(None, str(run)) for run in runs]
+    if path.is_dir():
+        check_finished([path], argument)
     return [resolve_checkpoint(None, argument)]
 
 
