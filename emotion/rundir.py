@@ -85,12 +85,28 @@ def saved_run_config(run_dir: Path | None) -> dict[str, Any]:
     if hydra_config.is_file():
         from omegaconf import OmegaConf
 
-        loaded = OmegaConf.load(hydra_config)
-        try:
-            return dict(OmegaConf.to_container(loaded, resolve=True))  # type: ignore[arg-type]
-        except Exception:  # interpolations of Hydra's runtime cannot resolve outside a run
-            return dict(OmegaConf.to_container(loaded, resolve=False))  # type: ignore[arg-type]
+        return dict(resolved_where_possible(OmegaConf.load(hydra_config)))
     return {}
+
+
+def resolved_where_possible(node: Any) -> Any:
+    """A config as plain values, each interpolation resolved where it can be outside a run
+    (`data.path: ${.synthetic.output}`); those of Hydra's runtime (`${hydra:...}`) are kept
+    as written. Resolving the whole config at once fails on the first of those, which left
+    every path as its unresolved `${...}` placeholder."""
+    from omegaconf import Container, OmegaConf
+
+    if not isinstance(node, Container):
+        return node
+    raw = OmegaConf.to_container(node, resolve=False)
+    keys = list(range(len(raw))) if isinstance(raw, list) else list(raw)
+    values = []
+    for key in keys:
+        try:
+            values.append(resolved_where_possible(node[key]))
+        except Exception:  # noqa: BLE001 (any resolver's error: keep the value as written)
+            values.append(raw[key])  # type: ignore[index]
+    return values if isinstance(raw, list) else dict(zip(keys, values, strict=True))
 
 
 def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:

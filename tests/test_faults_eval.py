@@ -14,6 +14,7 @@ import pytest
 from emotion.store.io import write_store
 from emotion.synthetic.generate import generate
 from emotion.synthetic.settings import SyntheticSettings
+from tests.conftest import CONF_DIR
 from tests.trained_run import train_tiny
 
 
@@ -263,3 +264,55 @@ def test_a_checkpoint_named_explicitly_is_taken_with_a_loud_warning(
     assert status == 0, stderr
     assert f"warning: {last} belongs to {run_dir}, which is still training" in stderr
     assert (output / "metrics.json").is_file()
+
+
+def hydra_saved_config(run_dir: Path, *overrides: str) -> None:
+    """What Hydra saves as <run>/.hydra/config.yaml: train.yaml composed, unresolved, with
+    `${hydra:runtime.output_dir}` and the default data's `path: ${.synthetic.output}`."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=list(overrides))
+    (run_dir / ".hydra").mkdir(exist_ok=True)
+    OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")
+
+
+def test_a_checkpoint_of_a_run_without_metrics_finds_the_store_its_config_names(
+    synthetic_run, tiny_store_path: Path, tmp_path: Path, capsys
+) -> None:
+    """Before metrics.json, the run's config is Hydra's .hydra/config.yaml, whose
+    `${hydra:...}` cannot resolve outside the run; resolving it whole failed, and every path
+    stayed a placeholder: `error: no landmark store at ${.synthetic.output}`. Each value
+    is now resolved where it can be."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(synthetic_run[0], run_dir)
+    (run_dir / "metrics.json").unlink()
+    hydra_saved_config(run_dir, f"data.synthetic.output={tiny_store_path}")
+    assert "${hydra:" in (run_dir / ".hydra" / "config.yaml").read_text()
+    last = run_dir / "checkpoints" / "last.ckpt"
+    output = tmp_path / "eval"
+    status, stderr = exit_of(
+        eval_main, [str(last), f"output_dir={output}", "bootstrap.resamples=20"], capsys
+    )
+    assert status == 0, stderr
+    assert "${" not in stderr
+    result = json.loads((output / "metrics.json").read_text())
+    assert result["data"]["path"] == str(tiny_store_path)
+
+
+def test_a_store_path_known_only_inside_the_run_is_named_with_its_fix(
+    synthetic_run, tmp_path: Path, capsys
+) -> None:
+    run_dir = tmp_path / "run"
+    shutil.copytree(synthetic_run[0], run_dir)
+    (run_dir / "metrics.json").unlink()
+    hydra_saved_config(run_dir, "data.synthetic.output=${hydra:runtime.cwd}/data/s.h5")
+    last = run_dir / "checkpoints" / "last.ckpt"
+    status, stderr = exit_of(eval_main, [str(last), "bootstrap.resamples=20"], capsys)
+    assert status == 2, stderr
+    assert "can only be resolved inside that training run" in stderr
+    assert "fix: pass data.path=<store.h5>" in stderr
+    assert not (run_dir / "eval").exists()

@@ -80,6 +80,12 @@ def data_settings(trained: TrainedModel | Ensemble, overrides: dict[str, Any]) -
             f"no data store: {trained.description} has no run config beside it naming one",
             "pass data.path=<store.h5>",
         )
+    if "${" in str(settings["path"]):  # a setting of Hydra's runtime, known only in the run
+        raise EmotionError(
+            f"the run config beside {trained.description} names its data store as "
+            f"{settings['path']}, which can only be resolved inside that training run",
+            "pass data.path=<store.h5>",
+        )
     settings.update(trained.preprocessing.to_record(), noise_std=0.0)
     return settings
 
