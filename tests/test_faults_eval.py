@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -14,6 +17,7 @@ import pytest
 from emotion.store.io import write_store
 from emotion.synthetic.generate import generate
 from emotion.synthetic.settings import SyntheticSettings
+from tests.commands import ROOT
 from tests.conftest import CONF_DIR
 from tests.trained_run import train_tiny
 
@@ -31,6 +35,26 @@ def exit_of(main: Callable[[list[str]], None], argv: list[str], capsys) -> tuple
     """A console script's main in this process: its exit status and standard error."""
     status, _, stderr = run_main(main, argv, capsys)
     return status, stderr
+
+
+@contextmanager
+def held_by_another_process(lock: Path) -> Iterator[int]:
+    """`lock` held as emotion-train holds its run's .lock (emotion.locks.exclusive_lock), by
+    another process, for the life of the block; yields that process's pid."""
+    code = (
+        "import sys, time; from pathlib import Path; from emotion.locks import exclusive_lock\n"
+        "with exclusive_lock(Path(sys.argv[1]), 'pid %d' % __import__('os').getpid(), '-'):\n"
+        "    print('held', flush=True); time.sleep(600)"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(lock)], stdout=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        yield holder.pid
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def eval_main(argv: list[str]) -> None:
@@ -156,14 +180,12 @@ def test_a_half_finished_sweep_says_how_many_runs_it_leaves_out(tmp_path: Path, 
     """Two finished runs, one stopped (its checkpoints, no metrics.json) and one still
     training (its .lock held, an earlier metrics.json beside it): the summary was `2 runs`,
     mean ± std as if complete; it now counts and names the other two in every format."""
-    from emotion.locks import exclusive_lock
-
     for seed, value in enumerate([0.7, 0.8]):
         finished_run(tmp_path / f"seed={seed}", seed, value)
     stopped = finished_run(tmp_path / "seed=2", 2, 0.1)
     (stopped / "metrics.json").unlink()
     training = finished_run(tmp_path / "seed=3", 3, 0.1)
-    with exclusive_lock(training / ".lock", "pid 12345", "-"):
+    with held_by_another_process(training / ".lock") as pid:
         outputs = {
             fmt: run_main(summary_main, [str(tmp_path), "--format", fmt], capsys)
             for fmt in ("table", "markdown", "json")
@@ -173,7 +195,7 @@ def test_a_half_finished_sweep_says_how_many_runs_it_leaves_out(tmp_path: Path, 
         if fmt != "json":
             assert "0.7500 ± 0.0707" in out, (fmt, out)  # the finished two only
         assert f"warning: 2 runs under {tmp_path} have not finished" in err
-        assert str(stopped) in err and str(training) in err and "pid 12345" in err
+        assert str(stopped) in err and str(training) in err and f"pid {pid}" in err
     line = "2 of 4 runs have not finished (1 stopped or failed, 1 still training)"
     assert f"unfinished: {line}" in outputs["table"][1]
     assert f"Unfinished: {line}" in outputs["markdown"][1]
@@ -203,16 +225,14 @@ def test_a_run_still_training_is_refused_and_nothing_is_written_into_it(
     """A run whose emotion-train holds its .lock: its checkpoints are best-so-far, and eval/
     or export/ went into it without a word. Now error:/fix: exit 2 naming the lock's holder,
     the fix naming a checkpoint to give explicitly; the run is left as it was."""
-    from emotion.locks import exclusive_lock
-
     run_dir = tmp_path / "run"
     shutil.copytree(synthetic_run[0], run_dir)
     main, argv = model_commands(run_dir, tmp_path)[command]
-    with exclusive_lock(run_dir / ".lock", "pid 4242", "-"):
+    with held_by_another_process(run_dir / ".lock") as pid:
         before = sorted(path.name for path in run_dir.iterdir())
         status, stderr = exit_of(main, argv, capsys)
     assert status == 2, stderr
-    assert f"error: {run_dir} is still training (emotion-train (pid 4242) holds" in stderr
+    assert f"error: {run_dir} is still training (emotion-train (pid {pid}) holds" in stderr
     assert "fix: wait for it to finish, or name a checkpoint explicitly" in stderr, stderr
     assert stderr.count("error:") == 1 and "Traceback" not in stderr
     assert sorted(path.name for path in run_dir.iterdir()) == before
@@ -251,13 +271,11 @@ def test_a_checkpoint_named_explicitly_is_taken_with_a_loud_warning(
     synthetic_run, tmp_path: Path, capsys
 ) -> None:
     """The fix the refusal gives: a checkpoint named by its path is scored as it is."""
-    from emotion.locks import exclusive_lock
-
     run_dir = tmp_path / "run"
     shutil.copytree(synthetic_run[0], run_dir)
     last = run_dir / "checkpoints" / "last.ckpt"
     output = tmp_path / "eval"
-    with exclusive_lock(run_dir / ".lock", "pid 4242", "-"):
+    with held_by_another_process(run_dir / ".lock"):
         status, stderr = exit_of(
             eval_main, [str(last), f"output_dir={output}", "bootstrap.resamples=20"], capsys
         )
