@@ -84,14 +84,15 @@ def test_new_stores_carry_checksums(tmp_path: Path, tiny_synthetic: LandmarkStor
 
 
 def test_rows_that_are_no_face_are_refused_with_their_count(make_store: Callable) -> None:
-    landmarks = np.random.default_rng(0).random((5, 478, 3), dtype=np.float32)
+    landmarks = np.random.default_rng(0).random((6, 478, 3), dtype=np.float32)
     landmarks[1] = 0.0  # what HDF5 returns for rows never written
     landmarks[3] = 0.5  # one value everywhere
-    path = make_store([0, 1, 0, 1, 0], ["a", "b", "c", "d", "e"], landmarks=landmarks)
+    landmarks[4] = [0.5, 0.3, 0.0]  # one point repeated: not one value, still no face
+    path = make_store([0, 1, 0, 1, 0, 1], ["a", "b", "c", "d", "e", "f"], landmarks=landmarks)
     with pytest.raises(StoreError) as error:
         read_store(path)
     message = error.value.problem
-    assert "dataset 'landmarks' holds 2 of 5 rows" in message and "row 1" in message
+    assert "dataset 'landmarks' holds 3 of 6 rows" in message and "row 1" in message
     assert error.value.fix
 
 

@@ -20,9 +20,9 @@ from emotion.facemesh.runner import FaceMeshRunner
 from emotion.inference.ensemble import Ensemble
 from emotion.inference.trained import TrainedModel
 from emotion.serve.errors import ApiError
-from emotion.serve.schemas import MAX_COORD, MAX_SIDE, MIN_EXTENT
+from emotion.serve.schemas import MAX_SIDE
 from emotion.serve.settings import ServeSettings
-from emotion.store.schema import NUM_COORDS, NUM_LANDMARKS
+from emotion.store.schema import MAX_COORD, MIN_EXTENT, NUM_COORDS, NUM_LANDMARKS
 
 # Each failure the runner names, as the HTTP status and fix a client gets for it.
 FAILURES = {

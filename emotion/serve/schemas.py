@@ -6,14 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-# FaceMesh gives x and y as fractions of the image (a little past 0..1 for a face the frame
-# cuts) and z on the scale of x. 1000 leaves three orders of magnitude for a client's own
-# scaling and keeps every square and sum the normalisation takes far inside float32 (3e38):
-# a value past it is a mistake (pixels of a huge image, an overflow), never a face.
-MAX_COORD = 1e3
-# A face narrower or shorter than this (in the units of x, y) is a point, not a face: its
-# normalisation would divide by a scale that float32 rounds to zero.
-MIN_EXTENT = 1e-4
+from emotion.store.schema import MAX_COORD
+
 # Positive int32 sides, far past any camera, so the features' int32 sizes never overflow.
 MAX_SIDE = 100_000
 ImageSide = Annotated[int, Field(ge=1, le=MAX_SIDE)]

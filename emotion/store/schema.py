@@ -49,6 +49,9 @@ REQUIRED_ATTRS = ("schema_version", "class_names", "complete")
 # face) and z is on the scale of x: a finite coordinate past this is a broken converter or a
 # damaged file, never a face (one 1e30 took a trained AUROC from 0.0 to 0.148 unannounced).
 MAX_COORD = 1e3
+# A face narrower or shorter than this (in the units of x and y) is a point or a line, not a
+# face: its normalisation would divide by a scale that float32 rounds to zero.
+MIN_EXTENT = 1e-4
 
 
 class StoreError(EmotionError):
@@ -238,8 +241,8 @@ def validate_values(handle: h5py.File, path: Path, class_names: list[str]) -> No
 
 
 def validate_landmarks(landmarks: np.ndarray, path: Path) -> None:
-    """Refuse rows with a finite coordinate past ±MAX_COORD, and rows whose coordinates are
-    all one value (all zero, say): no face looks like either.
+    """Refuse rows with a finite coordinate past ±MAX_COORD, and rows whose points span no
+    area (all zero, one point repeated, one line): no face looks like either.
 
     Neither emotion-extract (a row only where FaceMesh found a face) nor emotion-synth writes
     one; zeros are what HDF5 returns for rows allocated but never written (an interrupted
@@ -263,12 +266,14 @@ def validate_landmarks(landmarks: np.ndarray, path: Path) -> None:
             "fractions of the image",
             f"{FIX}; a converter should store FaceMesh's normalised coordinates, not pixels",
         )
-    bad = np.flatnonzero(flat.max(axis=1) == flat.min(axis=1))
+    with np.errstate(invalid="ignore"):
+        extent = np.ptp(landmarks[..., :2], axis=1).min(axis=1)
+    bad = np.flatnonzero(extent < MIN_EXTENT)
     if bad.size:
         raise StoreError(
             f"{path}: dataset 'landmarks' holds {bad.size} of {flat.shape[0]} rows whose "
-            f"coordinates are all one value, e.g. all zero (first: row {int(bad[0])}); "
-            "they are not faces",
+            f"points span less than {MIN_EXTENT:g} across (all zero, one point or one line; "
+            f"first: row {int(bad[0])}); they are not faces",
             f"{FIX}; a converter should leave out the photos where no face was found",
         )
 
