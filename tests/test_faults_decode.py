@@ -260,3 +260,9 @@ def test_the_server_refuses_what_it_cannot_size_or_bound_and_counts_faces(
         assert np.mean(np.asarray(answer["landmarks"])[:, 0]) < 0.5  # the larger, left face
         status, answer = post(base + "/v1/predict", encoded(upright_photo(), "WEBP", 6))
         assert status == 200 and answer["faces"] == 1 and answer["image_size"] == [512, 400]
+        from websockets.sync.client import connect
+
+        with connect(base.replace("http://", "ws://") + "/v1/stream") as stream:
+            stream.send(two_faces())
+            frame = json.loads(stream.recv(timeout=60))
+        assert frame["status"] == "ok" and frame["faces"] == 2  # the stream says so too

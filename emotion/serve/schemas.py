@@ -115,6 +115,7 @@ class StreamFrame(BaseModel):
     seq: int
     status: Literal["ok", "no_face", "calibrating", "no_reference", "bad_frame"]
     face: bool
+    faces: int = Field(0, description="faces FaceMesh found; the largest is the one scored")
     landmarks: list[list[float]] | None = None
     image_size: tuple[int, int] | None = None
     probabilities: dict[str, float] | None = None

@@ -138,6 +138,7 @@ class Stream:
             seq=self.seq,
             status=status,  # type: ignore[arg-type]
             face=found is not None,
+            faces=found.faces if found is not None else 0,
             landmarks=np.round(found.landmarks, 5).tolist() if found is not None else None,
             image_size=found.image_size if found is not None else None,
             probabilities=_named(names, probabilities),
