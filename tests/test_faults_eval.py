@@ -194,9 +194,9 @@ def test_a_half_finished_sweep_says_how_many_runs_it_leaves_out(tmp_path: Path, 
         assert status == 0, err
         if fmt != "json":
             assert "0.7500 ± 0.0707" in out, (fmt, out)  # the finished two only
-        assert f"warning: 2 runs under {tmp_path} have not finished" in err
+        assert f"warning: 2 run(s) under {tmp_path} have not finished" in err
         assert str(stopped) in err and str(training) in err and f"pid {pid}" in err
-    line = "2 of 4 runs have not finished (1 stopped or failed, 1 still training)"
+    line = "2 of 4 run(s) have not finished (1 stopped or failed, 1 still training)"
     assert f"unfinished: {line}" in outputs["table"][1]
     assert f"Unfinished: {line}" in outputs["markdown"][1]
     table = json.loads(outputs["json"][1])
@@ -232,7 +232,8 @@ def test_a_run_still_training_is_refused_and_nothing_is_written_into_it(
         before = sorted(path.name for path in run_dir.iterdir())
         status, stderr = exit_of(main, argv, capsys)
     assert status == 2, stderr
-    assert f"error: {run_dir} is still training (emotion-train (pid {pid}) holds" in stderr
+    why = f"still training (emotion-train (pid {pid}) holds {run_dir / '.lock'})"
+    assert f"error: {run_dir} has not finished training: {why}" in stderr
     assert "fix: wait for it to finish, or name a checkpoint explicitly" in stderr, stderr
     assert stderr.count("error:") == 1 and "Traceback" not in stderr
     assert sorted(path.name for path in run_dir.iterdir()) == before
@@ -248,7 +249,8 @@ def test_a_run_that_stopped_before_finishing_is_refused(
     (run_dir / "metrics.json").unlink()
     status, stderr = exit_of(eval_main, [str(run_dir), "bootstrap.resamples=20"], capsys)
     assert status == 2, stderr
-    assert f"error: {run_dir} is stopped or failed (no metrics.json" in stderr
+    why = "stopped or failed (no metrics.json, and no emotion-train is running in it)"
+    assert f"error: {run_dir} has not finished training: {why}" in stderr
     assert "fix: finish it (rerun its emotion-train command: it resumes" in stderr
     assert not (run_dir / "eval").exists()
 

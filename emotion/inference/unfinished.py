@@ -54,7 +54,7 @@ def check_finished(run_dirs: list[Path], argument: str) -> None:
         return
     run, (state, why) = found[0]
     what = (
-        f"{run} is {state} ({why})"
+        f"{run} has not finished training: {state} ({why})"
         if len(run_dirs) == 1
         else f"{len(found)} of the {len(run_dirs)} runs under {argument} have not finished "
         f"training, e.g. {run}: {state} ({why})"

@@ -274,7 +274,7 @@ def render_markdown(table: dict[str, Any], metric: str) -> str:
             left = row["unfinished"]
             lines.append(
                 f"\nUnfinished: {row['recipe']}: {left['count']} of {left['of_runs']} "
-                "runs have not finished, left out of every figure."
+                "run(s) have not finished, left out of every figure."
             )
     folds = sorted({int(f) for row in table["rows"] for f in row["per_fold"][metrics[0]]})
     lines += ["", "Per fold (mean over seeds):", ""]

@@ -49,7 +49,7 @@ class MetricsFiles:
             return ""
         states = ", ".join(f"{count} {state}" for state, count in record["states"].items())
         return (
-            f"{record['count']} of {record['of_runs']} runs have not finished ({states}), "
+            f"{record['count']} of {record['of_runs']} run(s) have not finished ({states}), "
             "left out of every figure"
         )
 
@@ -98,8 +98,8 @@ def metrics_files(root: Path) -> MetricsFiles:
     if files.unfinished:
         named = "; ".join(f"{run}: {state} ({why})" for run, state, why in files.unfinished)
         print(
-            f"warning: {len(files.unfinished)} runs under {root} have not finished, left out "
-            f"of every figure: {named}",
+            f"warning: {len(files.unfinished)} run(s) under {root} have not finished, left "
+            f"out of every figure: {named}",
             file=sys.stderr,
         )
     return files
