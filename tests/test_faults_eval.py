@@ -69,6 +69,13 @@ def export_main(argv: list[str]) -> None:
     main(argv)
 
 
+def serve_main(argv: list[str]) -> None:
+    pytest.importorskip("fastapi", reason="emotion-serve needs the serve extra")
+    from emotion.serve.app import main
+
+    main(argv)
+
+
 def predict_main(argv: list[str]) -> None:
     pytest.importorskip("mediapipe", reason="emotion-predict needs the extract extra")
     from emotion.predict.app import main
@@ -82,6 +89,7 @@ def predict_main(argv: list[str]) -> None:
         (eval_main, ["bootstrap.resamples=1000000000"], "bootstrap.resamples 1000000000"),
         (eval_main, ["calibration_bins=100000000"], "calibration_bins 100000000"),
         (predict_main, ["photo.jpg", "--threads", "100000"], "--threads 100000"),
+        (serve_main, ["--workers", "100000"], "--workers 100000"),
         (export_main, ["--tolerance", "nan"], "--tolerance nan"),
         (export_main, ["--tolerance", "-1"], "--tolerance -1.0"),
     ],
@@ -90,7 +98,8 @@ def test_options_no_run_could_finish_with_are_refused_first(
     synthetic_run, capsys, main, options: list[str], named: str
 ) -> None:
     """A billion resamples asked 358 GiB (MemoryError); a hundred million calibration bins ran
-    on and on; 100000 torch threads ended in `libgomp: Out of memory`; a NaN or negative
+    on and on; 100000 torch threads ended in `libgomp: Out of memory` (and emotion-serve took
+    100000 FaceMesh workers); a NaN or negative
     tolerance refused every graph after the whole export. Each is now error:/fix:, exit 2,
     before the model loads (no SYNTHETIC warning) and before anything is written."""
     run_dir, _ = synthetic_run
@@ -190,6 +199,10 @@ def test_a_half_finished_sweep_says_how_many_runs_it_leaves_out(tmp_path: Path, 
             fmt: run_main(summary_main, [str(tmp_path), "--format", fmt], capsys)
             for fmt in ("table", "markdown", "json")
         }
+        compared = {
+            fmt: run_main(summary_main, [str(tmp_path), "--compare", "--format", fmt], capsys)
+            for fmt in ("markdown", "json")
+        }
     for fmt, (status, out, err) in outputs.items():
         assert status == 0, err
         if fmt != "json":
@@ -204,6 +217,9 @@ def test_a_half_finished_sweep_says_how_many_runs_it_leaves_out(tmp_path: Path, 
     unfinished = table["unfinished"]
     assert unfinished["count"] == 2 and unfinished["of_runs"] == 4
     assert {item["run"] for item in unfinished["runs"]} == {str(stopped), str(training)}
+    assert "run(s) have not finished, left out of every figure." in compared["markdown"][1]
+    (row,) = json.loads(compared["json"][1])["rows"]
+    assert row["runs"] == 2 and row["unfinished"]["count"] == 2
 
 
 FACE = Path(__file__).parent / "fixtures" / "astronaut.jpg"
