@@ -196,6 +196,33 @@ def test_a_full_disk_before_the_first_last_checkpoint_then_the_rerun_resumes(
     assert json.loads((run_dir / "metrics.json").read_text())["epochs"] == 3
 
 
+def test_a_weights_only_checkpoint_further_along_is_passed_over(
+    synthetic_run,  # type: ignore[no-untyped-def]
+    tiny_store_path: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A best checkpoint saved weights-only (+callbacks.model_checkpoint.save_weights_only)
+    cannot resume a fit however far along it is: the rerun takes the whole last.ckpt."""
+    import shutil
+
+    import torch
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(synthetic_run[0], run_dir)
+    (run_dir / "metrics.json").unlink()
+    last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    weights = {
+        key: value for key, value in last.items() if key not in ("loops", "optimizer_states")
+    }
+    torch.save({**weights, "global_step": 10**6}, run_dir / "checkpoints" / "best-epoch099.ckpt")
+    status = train_command(
+        run_dir, *small_overrides(tiny_store_path, run_dir, "trainer.max_epochs=2")
+    )
+    assert status == 0, capsys.readouterr().err[-3000:]
+    assert json.loads((run_dir / "metrics.json").read_text())["epochs"] == 2
+
+
 # -- a checkpoint to resume that is not this model's training state ------------------------
 
 

@@ -17,6 +17,14 @@ from emotion.locks import LockHeld, exclusive_lock
 from emotion.rundir import CHECKPOINT_DIR, LOCK_FILE, METRICS_FILE, TENSORBOARD_DIR
 
 LAST_FILE = "last.ckpt"  # written by emotion.training.checkpoints.LastCheckpoint
+# What Lightning needs to resume a fit; a weights-only or foreign file lacks some of them.
+TRAINING_STATE_KEYS = (
+    "pytorch-lightning_version",
+    "epoch",
+    "global_step",
+    "loops",
+    "optimizer_states",
+)
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +125,9 @@ def newest_checkpoint(candidates: list[Path]) -> Path:
         return candidates[0]
     from emotion.checkpoint import read_checkpoint
 
-    def progress(path: Path) -> tuple[int, int, bool]:
+    def progress(path: Path) -> tuple[bool, int, int, bool]:
+        """Whole training states first (a weights-only best, `save_weights_only`, cannot
+        resume), then the furthest along."""
         others = [str(other) for other in candidates if other != path]
         fix = (
             f"resume from another with ckpt_path={others[0]}, remove {path.name}, or start "
@@ -127,7 +137,8 @@ def newest_checkpoint(candidates: list[Path]) -> Path:
         step, epoch = checkpoint.get("global_step"), checkpoint.get("epoch")
         if not isinstance(step, int) or not isinstance(epoch, int):
             raise EmotionError(f"{path} is not a training checkpoint (no global_step)", fix)
-        return step, epoch, path.name == LAST_FILE
+        whole = all(key in checkpoint for key in TRAINING_STATE_KEYS)
+        return whole, step, epoch, path.name == LAST_FILE
 
     return max(candidates, key=progress)
 
@@ -202,10 +213,6 @@ def refuse_links(run_dir: Path) -> None:
             f"remove the link (rm '{links[0]}'; its target is left untouched), or give this run "
             "another run_name=...",
         )
-
-
-# What Lightning needs to resume a fit; a weights-only or foreign file lacks some of them.
-TRAINING_STATE_KEYS = ("pytorch-lightning_version", "epoch", "global_step", "loops")
 
 
 def check_resumable(path: str | Path, model: Any, fix: str) -> None:
