@@ -123,7 +123,6 @@ def newest_checkpoint(candidates: list[Path]) -> Path:
     error naming the others, not silently passed over for an older state."""
     if len(candidates) == 1:
         return candidates[0]
-    from emotion.checkpoint import read_checkpoint
 
     def progress(path: Path) -> tuple[bool, int, int, bool]:
         """Whole training states first (a weights-only best, `save_weights_only`, cannot
@@ -133,7 +132,7 @@ def newest_checkpoint(candidates: list[Path]) -> Path:
             f"resume from another with ckpt_path={others[0]}, remove {path.name}, or start "
             "over with overwrite=true"
         )
-        checkpoint = read_checkpoint(path, fix)
+        checkpoint = load_checkpoint(path, fix)
         step, epoch = checkpoint.get("global_step"), checkpoint.get("epoch")
         if not isinstance(step, int) or not isinstance(epoch, int):
             raise EmotionError(f"{path} is not a training checkpoint (no global_step)", fix)
@@ -219,22 +218,16 @@ def check_resumable(path: str | Path, model: Any, fix: str) -> None:
     """Refuse, before training, a checkpoint this model cannot resume from: Lightning would
     stop with a traceback (a KeyError on a text file or a foreign dict, a size mismatch in
     load_state_dict on another model's weights)."""
-    from emotion.checkpoint import STATE_DICT_KEY, check_same_architecture, read_checkpoint
+    from emotion.checkpoint import STATE_DICT_KEY, check_same_architecture
 
-    try:
-        checkpoint = read_checkpoint(path, fix)
-    except EmotionError:
-        raise
-    except Exception as error:  # torch.load of a text file or random bytes: KeyError, ...
-        raise EmotionError(
-            f"{path} is not a readable PyTorch checkpoint ({type(error).__name__})", fix
-        ) from None
+    checkpoint = load_checkpoint(path, fix)
     missing = [key for key in TRAINING_STATE_KEYS if key not in checkpoint]
     if missing:
         raise EmotionError(
             f"{path} is not a whole training checkpoint of emotion-train (no {', '.join(missing)})",
             fix,
         )
+    check_same_architecture(path, dict(model.hparams), fix)  # names the settings that differ
     saved, wanted = checkpoint[STATE_DICT_KEY], model.state_dict()
     differ = sorted(set(saved) ^ set(wanted)) or [
         name
@@ -247,4 +240,18 @@ def check_resumable(path: str | Path, model: Any, fix: str) -> None:
             f"shape, e.g. {differ[0]})",
             fix,
         )
-    check_same_architecture(path, dict(model.hparams), fix)
+
+
+def load_checkpoint(path: str | Path, fix: str) -> dict[str, Any]:
+    """`emotion.checkpoint.read_checkpoint`, with whatever else torch.load raises on a file
+    that is no checkpoint (a KeyError on a text file) a user error too."""
+    from emotion.checkpoint import read_checkpoint
+
+    try:
+        return read_checkpoint(path, fix)
+    except EmotionError:
+        raise
+    except Exception as error:
+        raise EmotionError(
+            f"{path} is not a readable PyTorch checkpoint ({type(error).__name__})", fix
+        ) from None
