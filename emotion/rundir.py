@@ -60,7 +60,8 @@ def resolve_checkpoint(ckpt_path: str | None, run_dir: str | None) -> Path:
     raise EmotionError(
         f"{folder} holds no best checkpoint ({CHECKPOINT_DIR}/best-*.ckpt), and no "
         "metrics.json naming the one it tested",
-        "finish training that run first, or pass ckpt_path=<file.ckpt>",
+        "finish training that run first, or name a checkpoint file (<run>/checkpoints/NAME.ckpt) "
+        "in place of the run directory",
     )
 
 

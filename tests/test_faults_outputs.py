@@ -274,3 +274,31 @@ def test_eval_on_a_deleted_store_still_writes_nothing(synthetic_run, tmp_path: P
     with pytest.raises(EmotionError):
         evaluate(eval_config(f"run_dir={copy}", f"data.path={tmp_path}/deleted.h5"))
     assert not [path for path in copy.iterdir() if path.name.startswith((".eval", "eval"))]
+
+
+@pytest.mark.parametrize(
+    ("module", "extra"),
+    [
+        ("emotion.evaluate.app", []),
+        ("emotion.predict.app", ["tests/fixtures/astronaut.jpg"]),
+        ("emotion.export.app", []),
+        ("emotion.serve.app", ["--port", "8799"]),  # refused before binding
+    ],
+)
+def test_a_text_file_named_ckpt_is_refused_by_every_command(
+    tmp_path: Path, module: str, extra: list[str]
+) -> None:
+    """torch.load raises a KeyError on text: a traceback (exit 1) before, not a user error."""
+    if module.endswith("serve.app"):
+        pytest.importorskip("fastapi", reason="needs the serve extra")
+    if module.endswith("export.app"):
+        pytest.importorskip("onnx", reason="needs the export extra")
+    text = tmp_path / "hello.ckpt"
+    text.write_text("hello\n")
+    from tests.commands import ROOT
+
+    extra = [str(ROOT / arg) if arg.startswith("tests/") else arg for arg in extra]
+    result = emotion(module, str(text), *extra, cwd=tmp_path, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert "is not a readable PyTorch checkpoint" in result.stderr and "fix:" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -132,7 +132,9 @@ def newest_checkpoint(candidates: list[Path]) -> Path:
             f"resume from another with ckpt_path={others[0]}, remove {path.name}, or start "
             "over with overwrite=true"
         )
-        checkpoint = load_checkpoint(path, fix)
+        from emotion.checkpoint import read_checkpoint  # torch: only once a checkpoint is read
+
+        checkpoint = read_checkpoint(path, fix)
         step, epoch = checkpoint.get("global_step"), checkpoint.get("epoch")
         if not isinstance(step, int) or not isinstance(epoch, int):
             raise EmotionError(f"{path} is not a training checkpoint (no global_step)", fix)
@@ -218,9 +220,9 @@ def check_resumable(path: str | Path, model: Any, fix: str) -> None:
     """Refuse, before training, a checkpoint this model cannot resume from: Lightning would
     stop with a traceback (a KeyError on a text file or a foreign dict, a size mismatch in
     load_state_dict on another model's weights)."""
-    from emotion.checkpoint import STATE_DICT_KEY, check_same_architecture
+    from emotion.checkpoint import STATE_DICT_KEY, check_same_architecture, read_checkpoint
 
-    checkpoint = load_checkpoint(path, fix)
+    checkpoint = read_checkpoint(path, fix)
     missing = [key for key in TRAINING_STATE_KEYS if key not in checkpoint]
     if missing:
         raise EmotionError(
@@ -240,18 +242,3 @@ def check_resumable(path: str | Path, model: Any, fix: str) -> None:
             f"shape, e.g. {differ[0]})",
             fix,
         )
-
-
-def load_checkpoint(path: str | Path, fix: str) -> dict[str, Any]:
-    """`emotion.checkpoint.read_checkpoint`, with whatever else torch.load raises on a file
-    that is no checkpoint (a KeyError on a text file) a user error too."""
-    from emotion.checkpoint import read_checkpoint
-
-    try:
-        return read_checkpoint(path, fix)
-    except EmotionError:
-        raise
-    except Exception as error:
-        raise EmotionError(
-            f"{path} is not a readable PyTorch checkpoint ({type(error).__name__})", fix
-        ) from None
