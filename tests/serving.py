@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -97,3 +98,13 @@ def running_server(model: Path | str, *args: str, timeout: float = 120.0) -> Ite
     """Start `python -m emotion.serve MODEL --port P ...` on 127.0.0.1; yield its base URL."""
     with served(model, *args, timeout=timeout) as server:
         yield server.base
+
+
+def post(url: str, body: bytes, timeout: float = 60) -> tuple[int, dict]:
+    """POST raw image bytes; the status and the JSON answer, a 4xx as well as a 200."""
+    request = urllib.request.Request(url, data=body, headers={"content-type": "image/jpeg"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())

@@ -9,8 +9,6 @@ import csv
 import io
 import json
 import os
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -232,21 +230,12 @@ def test_predict_counts_faces_skips_special_entries_and_refuses_endless_scans(
     assert summary["skipped_not_regular"] == 3
 
 
-def post(url: str, body: bytes) -> tuple[int, dict]:
-    request = urllib.request.Request(url, data=body, headers={"content-type": "image/jpeg"})
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
 @pytest.mark.slow
 def test_the_server_refuses_what_it_cannot_size_or_bound_and_counts_faces(
     synthetic_run: tuple[Path, dict],
 ) -> None:
     pytest.importorskip("fastapi", reason="the serving tests need the serve extra")
-    from tests.serving import running_server
+    from tests.serving import post, running_server
 
     run_dir, _ = synthetic_run
     with running_server(run_dir, "--max-pixels", "1000000") as base:

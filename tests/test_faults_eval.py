@@ -94,6 +94,15 @@ def predict_main(argv: list[str]) -> None:
         (export_main, ["--tolerance", "-1"], "--tolerance -1.0"),
     ],
 )
+def stopped_copy(run_dir: Path, tmp_path: Path) -> Path:
+    """A copy of a finished run as a run that stopped before the end leaves it: no
+    metrics.json."""
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    (copy / "metrics.json").unlink()
+    return copy
+
+
 def test_options_no_run_could_finish_with_are_refused_first(
     synthetic_run, capsys, main, options: list[str], named: str
 ) -> None:
@@ -260,9 +269,7 @@ def test_a_run_that_stopped_before_finishing_is_refused(
     synthetic_run, tmp_path: Path, capsys
 ) -> None:
     """Checkpoints but no metrics.json and no emotion-train running: stopped or failed."""
-    run_dir = tmp_path / "run"
-    shutil.copytree(synthetic_run[0], run_dir)
-    (run_dir / "metrics.json").unlink()
+    run_dir = stopped_copy(synthetic_run[0], tmp_path)
     status, stderr = exit_of(eval_main, [str(run_dir), "bootstrap.resamples=20"], capsys)
     assert status == 2, stderr
     why = "stopped or failed (no metrics.json, and no emotion-train is running in it)"
@@ -323,9 +330,7 @@ def test_a_checkpoint_of_a_run_without_metrics_finds_the_store_its_config_names(
     `${hydra:...}` cannot resolve outside the run; resolving it whole failed, and every path
     stayed a placeholder: `error: no landmark store at ${.synthetic.output}`. Each value
     is now resolved where it can be."""
-    run_dir = tmp_path / "run"
-    shutil.copytree(synthetic_run[0], run_dir)
-    (run_dir / "metrics.json").unlink()
+    run_dir = stopped_copy(synthetic_run[0], tmp_path)
     hydra_saved_config(run_dir, f"data.synthetic.output={tiny_store_path}")
     assert "${hydra:" in (run_dir / ".hydra" / "config.yaml").read_text()
     last = run_dir / "checkpoints" / "last.ckpt"
@@ -342,9 +347,7 @@ def test_a_checkpoint_of_a_run_without_metrics_finds_the_store_its_config_names(
 def test_a_store_path_known_only_inside_the_run_is_named_with_its_fix(
     synthetic_run, tmp_path: Path, capsys
 ) -> None:
-    run_dir = tmp_path / "run"
-    shutil.copytree(synthetic_run[0], run_dir)
-    (run_dir / "metrics.json").unlink()
+    run_dir = stopped_copy(synthetic_run[0], tmp_path)
     hydra_saved_config(run_dir, "data.synthetic.output=${hydra:runtime.cwd}/data/s.h5")
     last = run_dir / "checkpoints" / "last.ckpt"
     status, stderr = exit_of(eval_main, [str(last), "bootstrap.resamples=20"], capsys)

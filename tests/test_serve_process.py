@@ -16,17 +16,8 @@ pytest.importorskip("mediapipe", reason="the serving tests need the extract extr
 from websockets.sync.client import connect  # noqa: E402
 
 from tests.commands import emotion  # noqa: E402
-from tests.serving import running_server  # noqa: E402
+from tests.serving import post, running_server  # noqa: E402
 from tests.test_serve_api import assert_same, photos, predicted  # noqa: E402
-
-
-def post(url: str, body: bytes) -> tuple[int, dict]:
-    request = urllib.request.Request(url, data=body, headers={"content-type": "image/jpeg"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 def test_the_served_page_api_and_stream(
