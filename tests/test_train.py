@@ -104,6 +104,10 @@ def test_starting_over_needs_overwrite(train_config, tiny_store_path: Path, tmp_
     with pytest.raises(EmotionError, match="overwrite=true"):
         _run(train_config, tiny_store_path, run_dir, "resume=never")
     (run_dir / "checkpoints" / "last.ckpt").unlink()
+    resumed = _run(train_config, tiny_store_path, run_dir, "resume=auto")  # from best-*.ckpt
+    assert resumed["epochs"] == 1
+    for checkpoint in (run_dir / "checkpoints").glob("*.ckpt"):
+        checkpoint.unlink()  # metrics.json alone: results to lose, nothing to resume from
     with pytest.raises(EmotionError, match="already holds an earlier run"):
         _run(train_config, tiny_store_path, run_dir, "resume=auto")
     fresh = _run(train_config, tiny_store_path, run_dir, "resume=never", "overwrite=true")
