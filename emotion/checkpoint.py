@@ -42,16 +42,23 @@ TEMPERATURE_KEY = "temperature"
 # Where Lightning saves a data module's state_dict(): under the module's class name.
 DATAMODULE_STATE_KEY = "LandmarkDataModule"
 
-# Hyperparameters that define the network: a checkpoint only resumes into the same ones.
-ARCHITECTURE_KEYS = (
-    "input_dim",
-    "class_names",
-    "width",
-    "depth",
-    "head_width",
-    "dropout",
-    "head_dropout",
-)
+# Hyperparameters that define the network, per `architecture` (emotion.models.choices): a
+# checkpoint only resumes into the same ones. A checkpoint without the key predates the linear
+# model and holds a residual MLP.
+ARCHITECTURE_KEY = "architecture"
+DEFAULT_ARCHITECTURE = "residual_mlp"
+ARCHITECTURE_KEYS = {
+    "residual_mlp": (
+        "input_dim",
+        "class_names",
+        "width",
+        "depth",
+        "head_width",
+        "dropout",
+        "head_dropout",
+    ),
+    "linear": ("input_dim", "class_names"),
+}
 # Data settings that change what a feature vector means; a trunk only transfers when they match.
 GEOMETRY_KEYS = ("normalization", "aspect_correction", "input_dim")
 
@@ -121,6 +128,12 @@ def read_checkpoint(
 
 def hyperparameters(checkpoint: dict[str, Any]) -> dict[str, Any]:
     return dict(checkpoint.get(HYPER_PARAMETERS_KEY, {}))
+
+
+def architecture_of(hparams: dict[str, Any]) -> str:
+    """The network's kind, as a plain string; residual_mlp for checkpoints older than the key."""
+    value = hparams.get(ARCHITECTURE_KEY) or DEFAULT_ARCHITECTURE
+    return str(getattr(value, "value", value))
 
 
 def val_metrics(checkpoint: dict[str, Any]) -> dict[str, float]:
@@ -194,13 +207,17 @@ def check_same_architecture(
     """Refuse to resume a checkpoint of a different model, naming the keys that differ; an
     unreadable one (`fix`: what to resume from instead)."""
     saved = hyperparameters(read_checkpoint(path, fix))
-    changed = {
-        key: (saved.get(key), wanted.get(key))
-        for key in ARCHITECTURE_KEYS
-        if key in saved and saved.get(key) != wanted.get(key)
-    }
+    old, new = architecture_of(saved), architecture_of(wanted)
+    if old != new:  # the other keys mean nothing across kinds of network
+        changed = {ARCHITECTURE_KEY: (old, new)}
+    else:
+        changed = {
+            key: (saved.get(key), wanted.get(key))
+            for key in ARCHITECTURE_KEYS.get(new, ())
+            if key in saved and saved.get(key) != wanted.get(key)
+        }
     if changed:
-        shown = ", ".join(f"{key}: {old} -> {new}" for key, (old, new) in changed.items())
+        shown = ", ".join(f"{key}: {was} -> {now}" for key, (was, now) in changed.items())
         raise EmotionError(
             f"{path} holds a different model ({shown})",
             "pick another run_name=... for the new model, or start over with overwrite=true",

@@ -14,7 +14,6 @@ from torch import nn
 
 from emotion.features.geometry import aspect_correct_torch, nose_unit_torch
 from emotion.features.preprocessing import IN_GRAPH_NORMALIZATIONS
-from emotion.models.residual_mlp import ResidualMLP
 
 
 class RawLandmarkModel(nn.Module):
@@ -30,7 +29,7 @@ class RawLandmarkModel(nn.Module):
 
     def __init__(
         self,
-        network: ResidualMLP,
+        network: nn.Module,  # the classifier's network, whatever its architecture
         normalization: str,
         aspect_correction: bool,
         temperature: float = 1.0,

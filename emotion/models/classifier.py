@@ -1,4 +1,5 @@
-"""LightningModule: the residual MLP, its loss, optimiser, schedule and metrics.
+"""LightningModule: the network (the residual MLP, or logistic regression with
+`model.architecture=linear`), its loss, optimiser, schedule and metrics.
 
 Where the model sees the data: `_shared_step`. Where numbers are reported: `self.log*` calls
 here (TensorBoard scalars) and `confusion_matrices`, which the ConfusionMatrixImage callback
@@ -17,6 +18,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionM
 
 from emotion.checkpoint import record_training
 from emotion.errors import EmotionError
+from emotion.models.choices import DEFAULT_ARCHITECTURE, Architecture
 from emotion.models.metrics import evaluation_metrics
 from emotion.models.residual_mlp import INPUT_DIM, ResidualMLP, count_parameters
 
@@ -28,6 +30,7 @@ class LandmarkClassifier(L.LightningModule):
         self,
         class_names: list[str],
         input_dim: int = INPUT_DIM,
+        architecture: Architecture = DEFAULT_ARCHITECTURE,
         width: int = 512,
         depth: int = 3,
         head_width: int = 256,
@@ -46,16 +49,24 @@ class LandmarkClassifier(L.LightningModule):
         # compile is how this process runs the network, not what it is: a checkpoint loads
         # uncompiled (evaluation, export) and resumes whatever the new run asks.
         self.save_hyperparameters(logger=False, ignore=["compile", "compile_mode"])
+        architecture = checked_architecture(architecture)
+        self.hparams["architecture"] = architecture.value  # a plain string for weights_only
         self.class_names = list(class_names)
-        self.model = ResidualMLP(
-            input_dim=input_dim,
-            num_classes=len(class_names),
-            width=width,
-            depth=depth,
-            head_width=head_width,
-            dropout=dropout,
-            head_dropout=head_dropout,
-        )
+        self.model: nn.Module
+        if architecture is Architecture.linear:
+            # Logistic regression: softmax over one affine map of the features (AdamW's weight
+            # decay is its L2 penalty); width, depth and the dropouts do not apply.
+            self.model = nn.Linear(input_dim, len(class_names))
+        else:
+            self.model = ResidualMLP(
+                input_dim=input_dim,
+                num_classes=len(class_names),
+                width=width,
+                depth=depth,
+                head_width=head_width,
+                dropout=dropout,
+                head_dropout=head_dropout,
+            )
         if compile:
             self.model.compile(mode=checked_compile_mode(compile_mode))  # state_dict keys kept
         self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
@@ -163,6 +174,19 @@ class LandmarkClassifier(L.LightningModule):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "epoch", "name": "train/lr"},
         }
+
+
+def checked_architecture(architecture: Architecture | str) -> Architecture:
+    """The Enum member; a name no version knows (a checkpoint from elsewhere) is a user error,
+    not a ValueError (the config schema refuses one at compose time already)."""
+    try:
+        return Architecture(architecture)
+    except ValueError:
+        raise EmotionError(
+            f"model.architecture={architecture!r} is not known",
+            f"choose one of {[member.value for member in Architecture]} (a checkpoint naming "
+            "another was written by another version of emotion-train)",
+        ) from None
 
 
 # torch.compile's modes; reduce-overhead also replays the step as CUDA graphs (docs/gpu.md).

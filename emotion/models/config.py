@@ -1,6 +1,7 @@
 """The `model` config group's typed schema, registered in Hydra's ConfigStore as
-`model/schema` (emotion/conf/model/residual_mlp.yaml builds on it): Hydra checks every
-value's type at compose time and names the key (`full_key: model.width`).
+`model/schema` (emotion/conf/model/residual_mlp.yaml and linear.yaml build on it): Hydra
+checks every value's type, and `architecture` against its Enum, at compose time and names the
+key (`full_key: model.architecture`).
 
 Written out rather than read from `LandmarkClassifier.__init__`, which would load torch
 before the config is composed; tests/test_model.py holds the two to the same names, types
@@ -13,10 +14,13 @@ from dataclasses import dataclass
 
 from hydra.core.config_store import ConfigStore
 
+from emotion.models.choices import DEFAULT_ARCHITECTURE, Architecture
+
 
 @dataclass
 class ModelConfig:
     _target_: str = "emotion.models.classifier.LandmarkClassifier"
+    architecture: Architecture = DEFAULT_ARCHITECTURE
     width: int = 512
     depth: int = 3
     head_width: int = 256

@@ -10,7 +10,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from emotion.errors import check_ranges
+from emotion.errors import EmotionError, check_ranges
+from emotion.models.choices import Architecture
 
 # Float settings: (key, lowest, highest, lowest allowed, highest allowed, what to use).
 # The highest values are far past any useful one, below those that overflow or make noise
@@ -63,8 +64,27 @@ def float_checks(cfg: DictConfig) -> list[tuple[str, Any, bool, str]]:
     return rows
 
 
+def check_architecture(cfg: DictConfig) -> None:
+    """A known `model.architecture` (the schema's Enum already refuses others at compose time;
+    this covers a config built without it), and no fine-tuning of a network without a trunk."""
+    architecture = OmegaConf.select(cfg, "model.architecture", default="residual_mlp")
+    name = str(getattr(architecture, "value", architecture))
+    known = [member.value for member in Architecture]
+    if name not in known:
+        raise EmotionError(f"model.architecture={name!r} is not known", f"choose one of {known}")
+    init_from = OmegaConf.select(cfg, "init_from", default=None, throw_on_missing=False)
+    if name == Architecture.linear.value and init_from:
+        raise EmotionError(
+            "init_from copies a pre-trained trunk, and model.architecture=linear has none: "
+            "logistic regression is one layer on the features",
+            "leave out init_from (and experiment=finetune_binary) for model=linear, or "
+            "fine-tune the residual MLP",
+        )
+
+
 def check_train_config(cfg: DictConfig) -> None:
     """Every range of a run's settings; the first that does not hold is a user error."""
+    check_architecture(cfg)
     model, trainer = cfg.model, cfg.trainer
     check_ranges(
         [

@@ -16,6 +16,7 @@ from emotion.models.classifier import LandmarkClassifier
 
 # The same flat keys in every run's HPARAMS entry, so TensorBoard can compare runs.
 HPARAM_KEYS = {
+    "architecture": "model.architecture",
     "depth": "model.depth",
     "width": "model.width",
     "head_width": "model.head_width",
