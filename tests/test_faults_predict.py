@@ -235,7 +235,7 @@ def test_a_reader_that_stops_early_ends_the_command_quietly(synthetic_run, tmp_p
     reader.stdout.close()  # as `head -3` exits
     stderr = reader.stderr.read().decode()
     reader.wait(timeout=300)
-    assert head[0].startswith(b"source,frame,face,status") and len(head[2]) > 0
+    assert head[0].startswith(b"source,frame,face,faces,status") and len(head[2]) > 0
     assert reader.returncode == 128 + signal.SIGPIPE, stderr[-2000:]
     assert "Traceback" not in stderr and "Exception ignored" not in stderr
     assert "error:" not in stderr and "wrote" not in stderr
