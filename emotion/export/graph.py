@@ -14,6 +14,7 @@ from torch import nn
 
 from emotion.features.geometry import aspect_correct_torch, nose_unit_torch
 from emotion.features.preprocessing import IN_GRAPH_NORMALIZATIONS
+from emotion.features.reference import torch_mean
 
 
 class RawLandmarkModel(nn.Module):
@@ -21,11 +22,12 @@ class RawLandmarkModel(nn.Module):
 
     A baseline model (`baseline` other than "none") also takes `reference_landmarks`
     (N, R, 478, 3) [and `reference_image_size` (N, R, 2)]: each row's R reference photos are
-    normalised and averaged into its reference face, and the network reads the face against
-    it. With no reference photo (R = 0) every probability of the row is NaN, in torch and in
-    ONNX alike: the average is an explicit sum over an explicit count (0 / 0), and the
-    probabilities are multiplied by count / count (1, or NaN), since a runtime's operators
-    need not carry a NaN through (a reduction over nothing, an activation)."""
+    normalised and averaged into its reference face (`torch_mean`, `Reference`'s torch twin),
+    and the network reads the face against it. With no reference photo (R = 0) every
+    probability of the row is NaN, in torch and in ONNX alike: the average is an explicit sum
+    over an explicit count (0 / 0), and the probabilities are multiplied by count / count
+    (1, or NaN), since a runtime's operators need not carry a NaN through (a reduction over
+    nothing, an activation)."""
 
     def __init__(
         self,
@@ -77,8 +79,7 @@ class RawLandmarkModel(nn.Module):
         if reference_landmarks is None:
             raise ValueError("this model reads faces against a reference: pass one")
         references = self.points(reference_landmarks, reference_image_size)
-        count = torch.ones_like(references[:, :, :1, 0]).sum(dim=1)  # (N, 1): R per row
-        reference = references.sum(dim=1) / count.unsqueeze(-1)  # 0 / 0 = NaN when R = 0
+        reference, count = torch_mean(references)  # NaN when R = 0
         features = (points - reference).flatten(1)
         if self.baseline_features == "both":
             features = torch.cat([features, points.flatten(1)], dim=1)

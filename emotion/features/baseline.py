@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from emotion.features.choices import Baseline, BaselineFeatures, values
+from emotion.features.reference import MIN_SESSION_PHOTOS, reference_face
 
 BASELINES = values(Baseline)
 BASELINE_FEATURES = values(BaselineFeatures)
@@ -83,10 +84,6 @@ def enrolled_references(
     return found
 
 
-# A session of one photo is that photo: read against itself, every face is "no change".
-MIN_SESSION_PHOTOS = 2
-
-
 def session_references(points: np.ndarray, subject: np.ndarray, rows: np.ndarray) -> References:
     """`session` references: the mean of each person's rows of one stage; labels unread."""
     found = References()
@@ -97,11 +94,6 @@ def session_references(points: np.ndarray, subject: np.ndarray, rows: np.ndarray
             continue
         found.faces[str(person)] = reference_face(points[mine])
     return found
-
-
-def reference_face(points: np.ndarray) -> np.ndarray:
-    """The mean of (R, K, 3) normalised faces: one (K, 3) reference."""
-    return points.astype(np.float64).mean(axis=0).astype(np.float32)
 
 
 def combine(points: np.ndarray, reference: np.ndarray, how: str) -> np.ndarray:

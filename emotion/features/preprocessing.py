@@ -21,10 +21,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from emotion.features.baseline import BASELINE_FEATURES, BASELINES, combine, reference_face
+from emotion.features.baseline import BASELINE_FEATURES, BASELINES, combine
 from emotion.features.choices import Normalization, values
 from emotion.features.geometry import aspect_correct, nose_unit
 from emotion.features.procrustes import RIGID_LANDMARKS, procrustes_align
+from emotion.features.reference import ReferencePolicy, reference_face
 from emotion.store.schema import NUM_COORDS, NUM_LANDMARKS
 
 NORMALIZATIONS = values(Normalization)
@@ -92,6 +93,11 @@ class Preprocessing:
     @property
     def uses_baseline(self) -> bool:
         return self.baseline != "none"
+
+    @property
+    def reference_policy(self) -> ReferencePolicy:
+        """Which references this model reads faces against (its baseline mode's)."""
+        return ReferencePolicy(self.baseline)
 
     @property
     def input_dim(self) -> int:

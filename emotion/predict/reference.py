@@ -22,8 +22,8 @@ import numpy as np
 
 from emotion.errors import EmotionError
 from emotion.facemesh.runner import FaceMeshRunner
-from emotion.features.baseline import MIN_SESSION_PHOTOS, reference_face
 from emotion.features.preprocessing import Preprocessing
+from emotion.features.reference import MIN_SESSION_PHOTOS, Reference
 from emotion.inference.ensemble import Ensemble
 from emotion.inference.trained import TrainedModel, check_reference_given
 from emotion.predict.inputs import collect_inputs
@@ -99,7 +99,7 @@ class VideoReference:
         window = [item for item in faces if (item.frame or 0) < limit]
         for item in window:
             item.status = "reference"
-        self.reference = _mean_face(self.preprocessing, window, median=True)
+        self.reference = _median_face(self.preprocessing, window)
         self.name = (
             f"first {self.plan.seconds:g}s of {self.source}: median of {len(window)} faces"
             if window
@@ -115,14 +115,13 @@ PHOTOS = "photos"  # the session key of every photo given (each video is its own
 
 
 class SessionReferences:
-    """`session` references from running sums: per video the mean of its normalised faces, for
-    the photos the mean over every photo; None for a session of fewer than two faces (read
-    against itself a face would say "no change" whatever it shows)."""
+    """`session` references as running `Reference`s: per video the mean of its normalised
+    faces, for the photos the mean over every photo; none for a session holding fewer faces
+    than the model's policy asks (read against itself a face would say "no change")."""
 
     def __init__(self, preprocessing: Preprocessing) -> None:
         self.preprocessing = preprocessing
-        self.sums: dict[Any, np.ndarray] = {}
-        self.counts: dict[Any, int] = {}
+        self.references: dict[Any, Reference] = {}
         self.sources: dict[Any, str] = {}
 
     def add(self, key: Any, items: list[Item]) -> None:
@@ -134,17 +133,17 @@ class SessionReferences:
             return
         landmarks = np.stack([item.landmarks for item in faces])  # type: ignore[misc]
         sizes = np.asarray([item.image_size for item in faces], dtype=np.int32)
-        points = self.preprocessing.points(landmarks, sizes).astype(np.float64)
-        self.sums[key] = self.sums.get(key, 0.0) + points.sum(axis=0)
-        self.counts[key] = self.counts.get(key, 0) + len(faces)
+        points = self.preprocessing.points(landmarks, sizes)
+        self.references.setdefault(key, Reference(how="session")).add(points)
 
     def give(self, key: Any, items: list[Item]) -> None:
         """Give the faces among `items` the reference of session `key` (or none)."""
-        count = self.counts.get(key, 0)
+        found = self.references.get(key, Reference(how="session"))
+        count = found.count
         reference = None
         name = ""
-        if count >= MIN_SESSION_PHOTOS:
-            reference = (self.sums[key] / count).astype(np.float32)
+        if count >= MIN_SESSION_PHOTOS:  # whatever the model, a session of one face is no reference
+            reference = found.mean()
             name = (
                 f"session: mean of {count} photos"
                 if key == PHOTOS
@@ -166,16 +165,13 @@ def _give(items: list[Item], reference: np.ndarray | None, name: str) -> None:
         item.reference, item.reference_name = reference, name
 
 
-def _mean_face(preprocessing: Preprocessing, items: list[Item], median: bool) -> np.ndarray | None:
-    """The items' normalised faces averaged (or their per-coordinate median)."""
+def _median_face(preprocessing: Preprocessing, items: list[Item]) -> np.ndarray | None:
+    """The items' normalised faces' per-coordinate median (None without any)."""
     if not items:
         return None
     landmarks = np.stack([item.landmarks for item in items])  # type: ignore[misc]
     sizes = np.asarray([item.image_size for item in items], dtype=np.int32)
-    points = preprocessing.points(landmarks, sizes)
-    if median:
-        return np.median(points, axis=0).astype(np.float32)
-    return reference_face(points)
+    return np.median(preprocessing.points(landmarks, sizes), axis=0).astype(np.float32)
 
 
 def reference_plan(
@@ -199,8 +195,8 @@ def reference_plan(
     if enroll:
         enrolled, name = enrolled_reference(trained, runner, enroll, zip_encoding)
         return ReferencePlan("enroll", enrolled=enrolled, enrolled_name=name)
-    if kind == "none" and baseline == "session":
-        kind = "session"
+    if kind == "none":  # the model's own reference, when its policy has one (session)
+        kind = trained.preprocessing.reference_policy.default_how
     check_reference_given(
         trained,
         kind != "none",

@@ -1,9 +1,11 @@
 """Personal-baseline sessions: a person's rest face, enrolled once, read against later.
 
-A session keeps the running sum of its enrolled faces' normalised points (11 KB whatever the
-number of faces), so its reference is their mean, as `emotion-predict --enroll` averages its
-photos. Sessions expire `ttl` seconds after their last use and are capped in number, so a
-client that never deletes its sessions cannot grow the server's memory.
+A session keeps its faces as a `Reference` (the running sum of their normalised points, 11 KB
+whatever their number), so its reference is their mean, as `emotion-predict --enroll` averages
+its photos. For a `data.baseline=session` model every face the session scores is counted in
+first, as `emotion-predict --baseline session` reads each face against the mean of them all.
+Sessions expire `ttl` seconds after their last use and are capped in number, so a client
+that never deletes its sessions cannot grow the server's memory.
 """
 
 from __future__ import annotations
@@ -15,45 +17,50 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from emotion.features.reference import Reference
 from emotion.serve.errors import ApiError
 
 
 @dataclass
 class Session:
-    """One person's enrolled rest faces."""
+    """One person's reference: their enrolled rest faces, or for a `data.baseline=session`
+    model every face of theirs the session has seen."""
 
     id: str
     last_used: float
-    total: np.ndarray | None = None  # float64 sum of the enrolled (478, 3) points
-    enrolled: int = 0
+    faces: Reference = field(default_factory=Reference)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def enrolled(self) -> int:
+        """Faces the reference holds."""
+        with self.lock:
+            return self.faces.count
 
     def enroll(self, points: np.ndarray) -> None:
         with self.lock:
-            added = points.astype(np.float64)
-            self.total = added if self.total is None else self.total + added
-            self.enrolled += 1
+            self.faces.add(points)
 
     def absorb(self, other: Session, replace: bool) -> None:
         """Add `other`'s faces to this reference, or make them the whole of it: one step, so
         a reader never sees the reference half-changed."""
         with other.lock:
-            total, count = other.total, other.enrolled
-        if total is None:
-            return
+            theirs = other.faces.copy()
         with self.lock:
-            if replace or self.total is None:
-                self.total, self.enrolled = total.copy(), count
-            else:
-                self.total, self.enrolled = self.total + total, self.enrolled + count
+            self.faces.merge(theirs, replace)
+
+    def seen(self, points: np.ndarray) -> tuple[np.ndarray | None, int]:
+        """Count one face into the reference and return the reference it is then read
+        against and the faces that holds: one step, so concurrent faces each count once."""
+        with self.lock:
+            self.faces.add(points)
+            return self.faces.mean(), self.faces.count
 
     @property
     def reference(self) -> np.ndarray | None:
-        """The mean enrolled face, (478, 3) float32; None before any enrolment."""
+        """The mean face, (478, 3) float32; None before any face was added."""
         with self.lock:
-            if self.total is None:
-                return None
-            return (self.total / self.enrolled).astype(np.float32)
+            return self.faces.mean()
 
 
 class SessionStore:
