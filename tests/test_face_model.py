@@ -8,12 +8,18 @@ rest face; and whether a model saw only synthetic faces is read once, when it is
 
 from __future__ import annotations
 
+import csv
+from pathlib import Path
+
 import numpy as np
+import pytest
 import torch
 
 from emotion.features.baseline import session_references
 from emotion.features.preprocessing import Preprocessing
 from emotion.features.reference import Reference, torch_mean
+from tests.commands import emotion
+from tests.serving import post, served
 
 
 def faces(count: int, seed: int = 0) -> np.ndarray:
@@ -73,3 +79,56 @@ def test_the_baseline_mode_is_a_policy_of_the_model() -> None:
         "none",
     )
     assert enrolled.needs_reference and not plain.needs_reference
+
+
+@pytest.fixture(scope="module")
+def session_run(photo_store: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny data.baseline=session run on the photo store."""
+    from tests.trained_run import train_tiny
+
+    run_dir = tmp_path_factory.mktemp("session") / "run"
+    train_tiny(photo_store[1], run_dir, "data.baseline=session", "data.min_val_subjects=10")
+    return run_dir
+
+
+def predicted_session(run: Path, files: list[Path], tmp_path: Path) -> dict[str, dict]:
+    """emotion-predict --baseline session's rows for these photos, by file name."""
+    output = tmp_path / f"rows{len(files)}.csv"
+    done = emotion(
+        "emotion.predict",
+        str(run),
+        *map(str, files),
+        "--baseline",
+        "session",
+        "-o",
+        str(output),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    return {Path(row["source"]).name: row for row in csv.DictReader(output.open())}
+
+
+@pytest.mark.slow
+def test_a_session_model_is_served_against_its_sessions_faces(
+    session_run: Path, photo_store: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Each face posted to a session joins its reference, then is read against the mean of
+    the faces seen so far: what emotion-predict --baseline session gives those photos."""
+    files = sorted((photo_store[0] / "test").rglob("*.jpg"))[:3]
+    expected = [predicted_session(session_run, files[:count], tmp_path) for count in (2, 3)]
+    with served(session_run) as server:
+        status, alone = post(f"{server.base}/v1/predict", files[0].read_bytes())
+        assert status == 409 and "POST /v1/sessions" in alone["fix"]
+        status, created = post(f"{server.base}/v1/sessions", b"")
+        assert status == 201
+        url = f"{server.base}/v1/sessions/{created['id']}/predict"
+        status, first = post(url, files[0].read_bytes())
+        assert status == 409 and "counted" in first["fix"]  # one face is no reference yet
+        for count, rows in zip((2, 3), expected, strict=True):
+            status, answer = post(url, files[count - 1].read_bytes())
+            assert status == 200, answer
+            row = rows[files[count - 1].name]
+            assert answer["reference"].endswith(f"mean of {count} faces seen")
+            for name, value in answer["probabilities"].items():
+                assert value == pytest.approx(float(row[f"p_{name}"]), abs=1e-6), name
+            assert answer["label"] == row["label"]

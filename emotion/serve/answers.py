@@ -56,19 +56,27 @@ def refuse_without_session(engine: Engine) -> None:
     """A baseline model reads a change from a rest face: never a single-photo guess."""
     preprocessing = engine.trained.preprocessing
     if preprocessing.uses_baseline:
+        enroll = (
+            ""
+            if preprocessing.reference_policy.counts_scored_faces
+            else "enroll the person's relaxed face (POST /v1/sessions/ID/enroll), "
+        )
         raise ApiError(
             409,
-            f"this model reads each face against the person's rest face "
+            f"this model reads each face against the person's reference face "
             f"(data.baseline={preprocessing.baseline}), and a single image has none",
-            "create a session (POST /v1/sessions), enroll the person's relaxed face "
-            "(POST /v1/sessions/ID/enroll), then POST images to /v1/sessions/ID/predict",
+            f"create a session (POST /v1/sessions), {enroll}then POST the person's images to "
+            "/v1/sessions/ID/predict",
         )
 
 
 def reference_of(session: Session, engine: Engine) -> np.ndarray | None:
-    """The session's reference for a baseline model; a 409 before any enrolment."""
+    """The session's enrolled reference for a baseline model; a 409 before any enrolment. A
+    `data.baseline=session` model's reference is made of the faces it scores (`reference_for`),
+    so it has none to refuse before the first."""
     reference = session.reference
-    if reference is None and engine.trained.preprocessing.uses_baseline:
+    policy = engine.trained.preprocessing.reference_policy
+    if reference is None and policy.needs_reference and not policy.counts_scored_faces:
         raise ApiError(
             409,
             f"session {session.id} has no rest face enrolled yet",
@@ -77,28 +85,62 @@ def reference_of(session: Session, engine: Engine) -> np.ndarray | None:
     return reference
 
 
+def reference_for(
+    session: Session | None, engine: Engine, found: Found
+) -> tuple[np.ndarray | None, str | None]:
+    """The reference this face is read against, and its name, as the model's baseline mode
+    makes it: the enrolled faces' mean, or for `data.baseline=session` the mean of every face
+    the session has seen, this one counted in first (labels unread), as training and
+    `emotion-predict --baseline session` read each face against all of the person's."""
+    if session is None:
+        return None, None
+    policy = engine.trained.preprocessing.reference_policy
+    if not policy.counts_scored_faces or found.landmarks is None:
+        reference = reference_of(session, engine)
+        name = f"session {session.id}: mean of {session.enrolled} enrolled faces"
+        return reference, name if reference is not None else None
+    points = engine.points(found.landmarks, found.image_size)
+    if not np.isfinite(points).all():  # never into the running sum: it would poison the mean
+        raise ApiError(
+            422,
+            "this face's normalised points are not finite numbers; it was not counted",
+            "send FaceMesh's landmarks of a face as it gives them",
+        )
+    reference, count = session.seen(points)
+    if count < policy.min_faces:
+        raise ApiError(
+            409,
+            f"session {session.id} has seen {count} face: this model reads each face against "
+            "the mean of all the session's faces (data.baseline=session), and a face read "
+            "against itself shows no change",
+            f"this face was counted into the session: POST the person's next face to "
+            f"/v1/sessions/{session.id}/predict, and it is scored",
+        )
+    return reference, f"session {session.id}: mean of {count} faces seen"
+
+
 def predict_image(
     engine: Engine, data: bytes, session: Session | None, with_landmarks: bool
 ) -> Prediction:
     started = time.perf_counter()
     found = engine.find_face(data)
-    reference = reference_of(session, engine) if session is not None else None
-    return scored(engine, found, reference, session, with_landmarks, started)
+    reference, name = reference_for(session, engine, found)
+    return scored(engine, found, reference, name, with_landmarks, started)
 
 
 def predict_points(engine: Engine, face: LandmarksIn, session: Session | None) -> Prediction:
     started = time.perf_counter()
     landmarks = check_landmarks(face.landmarks, face.image_size)
-    reference = reference_of(session, engine) if session is not None else None
     found = Found(landmarks, face.image_size, 0.0)
-    return scored(engine, found, reference, session, False, started)
+    reference, name = reference_for(session, engine, found)
+    return scored(engine, found, reference, name, False, started)
 
 
 def scored(
     engine: Engine,
     found: Found,
     reference: np.ndarray | None,
-    session: Session | None,
+    reference_name: str | None,
     with_landmarks: bool,
     started: float,
 ) -> Prediction:
@@ -130,9 +172,7 @@ def scored(
         landmarks=found.landmarks.tolist()
         if with_landmarks and found.landmarks is not None
         else None,
-        reference=f"session {session.id}: mean of {session.enrolled} enrolled faces"
-        if session is not None and reference is not None
-        else None,
+        reference=reference_name,
         trained_on_synthetic=engine.trained.trained_on_synthetic,
         timing_ms=Timing(
             facemesh=round(found.facemesh_ms, 3),

@@ -6,7 +6,8 @@ A baseline model is calibrated in the stream itself: between `calibrate start` a
 frames are the person's rest face. At `stop` they are added to the reference (of the session
 named in `?session=`, or the connection's own), or replace it with `"replace": true` (what
 the page sends to recalibrate); never before, so a calibration that saw no face, or one
-cut short, leaves the reference as it was and says so.
+cut short, leaves the reference as it was and says so. A `data.baseline=session` model needs
+no calibration: every frame with a face is counted into the reference before it is scored.
 
 A connection that sends nothing for --idle-timeout seconds is closed (4408), so idle
 sockets cannot hold the server's connection slots; a text message is a small JSON object.
@@ -113,8 +114,15 @@ class Stream:
         if self.calibration is not None:
             self.calibration.enroll(self.engine.points(found.landmarks, found.image_size))
             return self._answer("calibrating", found, None, started, found.facemesh_ms)
-        reference = self.session.reference
-        if self.engine.trained.preprocessing.uses_baseline and reference is None:
+        policy = self.engine.trained.preprocessing.reference_policy
+        if policy.counts_scored_faces:  # data.baseline=session: every face joins the reference
+            points = self.engine.points(found.landmarks, found.image_size)
+            reference, count = self.session.seen(points) if np.isfinite(points).all() else (None, 0)
+            if count < policy.min_faces:
+                return self._answer("no_reference", found, None, started, found.facemesh_ms)
+        else:
+            reference = self.session.reference
+        if policy.needs_reference and reference is None:
             return self._answer("no_reference", found, None, started, found.facemesh_ms)
         probabilities = self.engine.probabilities(found.landmarks, found.image_size, reference)
         return self._answer("ok", found, probabilities, started, found.facemesh_ms)
