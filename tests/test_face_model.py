@@ -9,15 +9,19 @@ rest face; and whether a model saw only synthetic faces is read once, when it is
 from __future__ import annotations
 
 import csv
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from emotion.checkpoint import DATA_SETTINGS_KEY, section
 from emotion.features.baseline import session_references
 from emotion.features.preprocessing import Preprocessing
 from emotion.features.reference import Reference, torch_mean
+from emotion.inference.ensemble import load_model
 from tests.commands import emotion
 from tests.serving import post, served
 
@@ -79,6 +83,22 @@ def test_the_baseline_mode_is_a_policy_of_the_model() -> None:
         "none",
     )
     assert enrolled.needs_reference and not plain.needs_reference
+
+
+def test_trained_on_synthetic_is_read_once_when_loaded(synthetic_run, tmp_path: Path) -> None:
+    """An older checkpoint (no record) says so through metrics.json; the answer is kept from
+    the load, not re-read (and changed) on every request."""
+    run = tmp_path / "run"
+    shutil.copytree(synthetic_run[0], run)
+    for path in (run / "checkpoints").glob("*.ckpt"):
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        del section(checkpoint, DATA_SETTINGS_KEY)["synthetic"]  # as written before it was
+        torch.save(checkpoint, path)
+    model = load_model(str(run))
+    assert model.trained_on_synthetic is True
+    metrics = json.loads((run / "metrics.json").read_text())
+    (run / "metrics.json").write_text(json.dumps({**metrics, "synthetic_data": False}))
+    assert model.trained_on_synthetic is True
 
 
 @pytest.fixture(scope="module")

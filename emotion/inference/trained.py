@@ -50,18 +50,9 @@ class TrainedModel:
     temperature: float = 1.0
     # The checkpoint's data record (split, people per stage); empty for older checkpoints.
     data_record: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def trained_on_synthetic(self) -> bool:
-        """Whether the training data was SYNTHETIC: the checkpoint's record, else the run's
-        metrics.json, else the store its config names says so."""
-        if "synthetic" in self.data_record:
-            return bool(self.data_record["synthetic"])
-        if self.run_dir is not None and (self.run_dir / METRICS_FILE).is_file():
-            metrics = json.loads((self.run_dir / METRICS_FILE).read_text())
-            if "synthetic_data" in metrics:
-                return bool(metrics["synthetic_data"])
-        return bool((self.run_config.get("data") or {}).get("synthetic"))
+    # Whether the training data was SYNTHETIC (`synthetic_of`), read once when loaded: the
+    # server asks on every request.
+    trained_on_synthetic: bool = False
 
     @property
     def normalization(self) -> str:
@@ -102,6 +93,20 @@ class TrainedModel:
         return torch.cat(parts)
 
 
+def synthetic_of(
+    data_record: dict[str, Any], run_dir: Path | None, run_config: dict[str, Any]
+) -> bool:
+    """Whether the training data was SYNTHETIC: the checkpoint's record, else the run's
+    metrics.json (older checkpoints), else the store its config names says so."""
+    if "synthetic" in data_record:
+        return bool(data_record["synthetic"])
+    if run_dir is not None and (run_dir / METRICS_FILE).is_file():
+        metrics = json.loads((run_dir / METRICS_FILE).read_text())
+        if "synthetic_data" in metrics:
+            return bool(metrics["synthetic_data"])
+    return bool((run_config.get("data") or {}).get("synthetic"))
+
+
 def load_trained(ckpt_path: Path) -> TrainedModel:
     """Rebuild the classifier from a checkpoint alone, in eval mode on the CPU."""
     checkpoint = read_checkpoint(
@@ -128,6 +133,7 @@ def load_trained(ckpt_path: Path) -> TrainedModel:
             "use a checkpoint written by this version of emotion-train",
         ) from None
     model.eval()
+    record = data_record_of(checkpoint)
     return TrainedModel(
         model=model,
         class_names=list(hparams["class_names"]),
@@ -136,7 +142,8 @@ def load_trained(ckpt_path: Path) -> TrainedModel:
         run_dir=run_dir,
         run_config=run_config,
         temperature=temperature_of(checkpoint),
-        data_record=data_record_of(checkpoint),
+        data_record=record,
+        trained_on_synthetic=synthetic_of(record, run_dir, run_config),
     )
 
 
