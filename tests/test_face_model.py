@@ -132,8 +132,10 @@ def predicted_session(run: Path, files: list[Path], tmp_path: Path) -> dict[str,
 def test_a_session_model_is_served_against_its_sessions_faces(
     session_run: Path, photo_store: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    """Each face posted to a session joins its reference, then is read against the mean of
-    the faces seen so far: what emotion-predict --baseline session gives those photos."""
+    """Each face posted to a session (or streamed) joins its reference, then is read against
+    the mean of the faces seen so far: what emotion-predict --baseline session gives those
+    photos."""
+    connect = pytest.importorskip("websockets.sync.client", reason="the serve extra").connect
     files = sorted((photo_store[0] / "test").rglob("*.jpg"))[:3]
     expected = [predicted_session(session_run, files[:count], tmp_path) for count in (2, 3)]
     with served(session_run) as server:
@@ -152,3 +154,14 @@ def test_a_session_model_is_served_against_its_sessions_faces(
             for name, value in answer["probabilities"].items():
                 assert value == pytest.approx(float(row[f"p_{name}"]), abs=1e-6), name
             assert answer["label"] == row["label"]
+        with connect(f"ws://127.0.0.1:{server.port}/v1/stream") as socket:  # its own session
+            frames = []
+            for path in files:
+                socket.send(path.read_bytes())
+                frames.append(json.loads(socket.recv(timeout=60)))
+        assert frames[0]["status"] == "no_reference" and frames[0]["score"] is None
+        for count, rows in zip((2, 3), expected, strict=True):
+            frame, row = frames[count - 1], rows[files[count - 1].name]
+            assert frame["status"] == "ok" and frame["enrolled"] == count
+            for name, value in frame["probabilities"].items():
+                assert value == pytest.approx(float(row[f"p_{name}"]), abs=1e-6), name
