@@ -14,7 +14,7 @@ import torch
 
 from emotion.errors import EmotionError
 from emotion.evaluate.evaluation import evaluate
-from emotion.inference.ensemble import Ensemble, checkpoints_of, load_model
+from emotion.inference.ensemble import checkpoints_of, load_model
 from emotion.inference.trained import load_trained
 from emotion.store.io import read_store
 from tests.trained_run import eval_config, train_tiny
@@ -50,7 +50,7 @@ def _raw_landmarks(store: Path, rows: int = 40) -> tuple[np.ndarray, np.ndarray]
 
 def test_ensemble_probabilities_are_the_mean_of_its_members(sweeps: dict[str, Path]) -> None:
     ensemble = load_model(str(sweeps["seeds"]))
-    assert isinstance(ensemble, Ensemble) and len(ensemble) == 2
+    assert ensemble.is_ensemble and len(ensemble) == 2
     members = [load_trained(path) for path in checkpoints_of(str(sweeps["seeds"]))]
     features = ensemble.features(*_raw_landmarks(sweeps["store"]))
     each = [member.probabilities(features) for member in members]
@@ -62,9 +62,9 @@ def test_members_are_named_by_sweep_glob_or_list(sweeps: dict[str, Path]) -> Non
     seeds = sweeps["seeds"]
     assert len(checkpoints_of(str(seeds))) == 2
     assert len(checkpoints_of(str(seeds / "*seed-1*"))) == 1
-    assert not isinstance(load_model(str(seeds / "*seed-1*")), Ensemble)
+    assert not load_model(str(seeds / "*seed-1*")).is_ensemble
     both = load_model([str(seeds / "seed-1"), str(seeds / "seed-42")])
-    assert isinstance(both, Ensemble) and both.run_dir == seeds.resolve()
+    assert both.is_ensemble and both.run_dir == seeds.resolve()
     with pytest.raises(EmotionError, match="matches no file"):
         checkpoints_of(str(seeds / "*nothing*"))
 

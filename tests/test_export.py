@@ -11,7 +11,6 @@ import torch
 
 from emotion.checkpoint import PREPROCESSING_KEY
 from emotion.errors import EmotionError
-from emotion.export.graph import RawLandmarkModel
 from emotion.export.onnx import deployable
 from emotion.features.preprocessing import normalize
 from emotion.inference.trained import load_trained
@@ -59,9 +58,8 @@ def test_in_graph_normalization_matches_the_training_path(
     trained = load_trained(_checkpoint(tmp_path / "m.ckpt", normalization, aspect))
     landmarks, sizes = _raw(16)
     expected = trained.probabilities(trained.features(landmarks, sizes))
-    module = RawLandmarkModel(trained.model.model, normalization, aspect).eval()
-    with torch.no_grad():
-        got = module(torch.from_numpy(landmarks), torch.from_numpy(sizes) if aspect else None)
+    with torch.no_grad():  # the same FaceModel, on raw landmarks in torch ops
+        got = trained(torch.from_numpy(landmarks), torch.from_numpy(sizes) if aspect else None)
     torch.testing.assert_close(got, expected, atol=1e-6, rtol=0)
     features = normalize(landmarks, sizes, method=normalization, aspect=aspect)
     assert np.isfinite(features).all()
@@ -102,7 +100,7 @@ def test_a_fitted_temperature_scales_every_probability(tmp_path: Path) -> None:
     landmarks, _ = _raw(8)
     features = trained.features(landmarks, None)
     with torch.no_grad():
-        expected = (trained.model(features) / 2.5).softmax(dim=1)
+        expected = (trained.networks[0](features) / 2.5).softmax(dim=1)
         in_graph = deployable(trained)(torch.from_numpy(landmarks))
     torch.testing.assert_close(trained.probabilities(features), expected)
     torch.testing.assert_close(in_graph, expected, atol=1e-6, rtol=0)

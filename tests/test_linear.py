@@ -46,7 +46,7 @@ def test_model_linear_trains_one_linear_layer(linear_run: tuple[Path, dict[str, 
     assert result["config"]["model"]["architecture"] == "linear"
     assert 0.0 <= result["test"]["test/bal_acc"] <= 1.0
     assert isinstance(
-        load_trained(run_dir / "checkpoints" / "last.ckpt").model.model, torch.nn.Linear
+        load_trained(run_dir / "checkpoints" / "last.ckpt").networks[0], torch.nn.Linear
     )
 
 
@@ -239,11 +239,11 @@ def test_a_checkpoint_from_before_the_architecture_key_loads_as_the_residual_mlp
     old = run_dir / "checkpoints" / "last.ckpt"
     torch.save(checkpoint, old)
     trained, current = load_trained(old), load_trained(source)
-    assert isinstance(trained.model.model, ResidualMLP)
+    assert isinstance(trained.networks[0], ResidualMLP)
     landmarks, sizes = store_rows(tiny_store_path, 5)
     features = trained.features(landmarks, sizes)
     torch.testing.assert_close(trained.probabilities(features), current.probabilities(features))
-    check_same_architecture(old, dict(current.model.hparams))  # resumes: no error
+    check_same_architecture(old, current.members[0].hparams)  # resumes: no error
 
 
 def test_the_checkpoint_contract_knows_every_architecture() -> None:

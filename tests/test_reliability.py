@@ -79,7 +79,7 @@ def test_export_refuses_a_graph_with_non_finite_outputs(
     def with_a_nan_weight(trained):
         module = real_deployable(trained)
         with torch.no_grad():
-            next(module.network.parameters())[0, 0] = float("nan")
+            next(module.networks.parameters())[0, 0] = float("nan")
         return module
 
     monkeypatch.setattr(export_module, "deployable", with_a_nan_weight)

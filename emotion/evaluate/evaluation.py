@@ -23,8 +23,9 @@ from emotion.evaluate.publish import check_output_dir, staged_output_dir
 from emotion.evaluate.report import PREDICTIONS_CSV, markdown, write_outputs
 from emotion.evaluate.scores import confusion_counts, point_metrics, row_normalized
 from emotion.evaluate.threshold import operating_point
-from emotion.inference.ensemble import Ensemble, check_people_unseen, load_model, members_of
-from emotion.inference.trained import TrainedModel, check_class_names
+from emotion.inference.ensemble import check_people_unseen, load_model, members_of
+from emotion.inference.face_model import FaceModel
+from emotion.inference.trained import check_class_names
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ def model_arguments(cfg: DictConfig) -> list[str]:
     return [str(item) for item in chosen]
 
 
-def data_settings(trained: TrainedModel | Ensemble, overrides: dict[str, Any]) -> dict[str, Any]:
+def data_settings(trained: FaceModel, overrides: dict[str, Any]) -> dict[str, Any]:
     """The run's saved data settings (else the checkpoint's own record), with the non-null
     overrides on top; the preprocessing from the checkpoint; no training noise."""
     saved = dict(trained.run_config.get("data") or {})
@@ -90,9 +91,7 @@ def data_settings(trained: TrainedModel | Ensemble, overrides: dict[str, Any]) -
     return settings
 
 
-def scored_split(
-    trained: TrainedModel | Ensemble, datamodule: LandmarkDataModule, split: str
-) -> Scored:
+def scored_split(trained: FaceModel, datamodule: LandmarkDataModule, split: str) -> Scored:
     rows = datamodule.rows(split)
     batch = datamodule.settings.eval_batch_size
     probabilities = trained.probabilities(rows.features, batch)
@@ -149,7 +148,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
 def build_result(
     cfg: DictConfig,
-    trained: TrainedModel | Ensemble,
+    trained: FaceModel,
     datamodule: LandmarkDataModule,
     scored: Scored,
 ) -> dict[str, Any]:
@@ -228,8 +227,8 @@ def write_predictions(path: Path, scored: Scored, class_names: list[str]) -> Non
             writer.writerow([source, subject, class_names[label], *probabilities])
 
 
-def model_description(trained: TrainedModel | Ensemble) -> dict[str, Any]:
-    ensemble = isinstance(trained, Ensemble)
+def model_description(trained: FaceModel) -> dict[str, Any]:
+    ensemble = trained.is_ensemble
     return {
         "ckpt_path": trained.description,
         "run_dir": str(trained.run_dir) if trained.run_dir else None,
@@ -255,9 +254,9 @@ def split_counts(datamodule: LandmarkDataModule, split: str) -> dict[str, Any]:
     }
 
 
-def default_output_dir(trained: TrainedModel | Ensemble) -> Path:
+def default_output_dir(trained: FaceModel) -> Path:
     """<run_dir>/eval; an ensemble's goes to <sweep folder>/eval-ensemble."""
-    name = "eval-ensemble" if isinstance(trained, Ensemble) else "eval"
+    name = "eval-ensemble" if trained.is_ensemble else "eval"
     if trained.run_dir is not None:
         return trained.run_dir / name
     return trained.checkpoints[0].resolve().parent / name

@@ -1,5 +1,6 @@
 """A trained checkpoint (or an ensemble) as ONNX (and optionally torch.export), taking RAW
-landmarks and doing the normalisation inside the graph (`emotion.export.graph`).
+landmarks and doing the normalisation inside the graph: the very `FaceModel`
+(`emotion.inference.face_model`) that evaluation, prediction and serving run.
 
     emotion-export outputs/train/runs/default                 # -> <run_dir>/export/model.onnx
     emotion-export path/to/best.ckpt --output model.onnx --torch-export
@@ -28,10 +29,10 @@ import numpy as np
 import torch
 
 from emotion.errors import EmotionError, check_ranges
-from emotion.export.graph import RawLandmarkEnsemble, RawLandmarkModel
 from emotion.features.preprocessing import IN_GRAPH_NORMALIZATIONS
-from emotion.inference.ensemble import Ensemble, load_model, members_of
-from emotion.inference.trained import TrainedModel, warn_synthetic
+from emotion.inference.ensemble import load_model, members_of
+from emotion.inference.face_model import FaceModel
+from emotion.inference.trained import warn_synthetic
 from emotion.notices import silence_known_notices
 from emotion.rundir import write_json_atomic, write_problem
 from emotion.store.schema import NUM_COORDS, NUM_LANDMARKS
@@ -44,7 +45,7 @@ OPSET = 18
 CHECK_ROWS = 64
 
 
-Deployable = RawLandmarkModel | RawLandmarkEnsemble
+Deployable = FaceModel  # raw landmarks in, probabilities out: what is exported
 NO_REFERENCE = (
     "; NaN in every column of a row given no reference photo (R = 0): a personal-baseline "
     "model has no answer without the person's rest face"
@@ -62,8 +63,8 @@ INPUTS = {
 }
 
 
-def deployable(trained: TrainedModel | Ensemble) -> Deployable:
-    """Raw landmarks in, probabilities out: one model, or the mean over an ensemble."""
+def deployable(trained: FaceModel) -> FaceModel:
+    """The model itself, refused when its preprocessing cannot run in a graph."""
     if trained.normalization not in IN_GRAPH_NORMALIZATIONS:
         raise EmotionError(
             f"{trained.description} uses data.normalization={trained.normalization}, whose "
@@ -71,18 +72,7 @@ def deployable(trained: TrainedModel | Ensemble) -> Deployable:
             "use emotion-predict with the checkpoint, or export a model trained with "
             f"one of {IN_GRAPH_NORMALIZATIONS}",
         )
-    members = [
-        RawLandmarkModel(
-            member.model.model,
-            member.normalization,
-            member.aspect_correction,
-            member.temperature,
-            member.preprocessing.baseline,
-            member.preprocessing.baseline_features,
-        ).eval()
-        for member in members_of(trained)
-    ]
-    return members[0] if len(members) == 1 else RawLandmarkEnsemble(members).eval()
+    return trained.eval()
 
 
 def input_names(module: Deployable) -> list[str]:
@@ -229,7 +219,7 @@ def export(
     trained = load_model(str(model) if isinstance(model, Path) else model)
     if output is None:
         base = trained.run_dir if trained.run_dir else trained.checkpoints[0].resolve().parent
-        name = "ensemble.onnx" if isinstance(trained, Ensemble) else "model.onnx"
+        name = "ensemble.onnx" if trained.is_ensemble else "model.onnx"
         output = base / "export" / name
         check_writable(output)
     module = deployable(trained)
@@ -274,14 +264,14 @@ def check_writable(output: Path) -> None:
 
 
 def sidecar(
-    trained: TrainedModel | Ensemble,
+    trained: FaceModel,
     output: Path,
     difference: float,
     tolerance: float,
     graph_bytes: int | None = None,
 ) -> dict[str, Any]:
     """`<model>.json`: what the graph takes and gives, what it was made from, its check."""
-    ensemble = isinstance(trained, Ensemble)
+    ensemble = trained.is_ensemble
     inputs = {name: INPUTS[name] for name in input_names(deployable(trained))}
     return {
         "checkpoint": trained.description,

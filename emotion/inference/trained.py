@@ -1,4 +1,4 @@
-"""A trained model as evaluation, prediction and export meet it: from a checkpoint alone.
+"""A checkpoint as evaluation, prediction, serving and export meet it: one `FaceModel`.
 
 The model and its class names come from the checkpoint, never from today's config defaults.
 How raw landmarks become features (normalisation, aspect correction) comes from the
@@ -12,12 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import numpy as np
-import torch
 
 from emotion.checkpoint import (
     check_finite_weights,
@@ -28,69 +24,12 @@ from emotion.checkpoint import (
     temperature_of,
 )
 from emotion.errors import EmotionError
-from emotion.features.preprocessing import Preprocessing
+from emotion.inference.face_model import FaceModel, Member
 from emotion.models.classifier import LandmarkClassifier
 from emotion.rundir import METRICS_FILE, run_dir_of, saved_run_config
 from emotion.store.schema import NUM_COORDS, NUM_LANDMARKS, SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainedModel:
-    """A classifier in eval mode plus everything needed to feed it raw landmarks."""
-
-    model: LandmarkClassifier
-    class_names: list[str]
-    preprocessing: Preprocessing
-    ckpt_path: Path
-    run_dir: Path | None
-    run_config: dict[str, Any] = field(default_factory=dict)
-    # Softmax temperature fitted on validation (calibration=temperature); 1.0 when none was.
-    temperature: float = 1.0
-    # The checkpoint's data record (split, people per stage); empty for older checkpoints.
-    data_record: dict[str, Any] = field(default_factory=dict)
-    # Whether the training data was SYNTHETIC (`synthetic_of`), read once when loaded: the
-    # server asks on every request.
-    trained_on_synthetic: bool = False
-
-    @property
-    def normalization(self) -> str:
-        return self.preprocessing.normalization
-
-    @property
-    def aspect_correction(self) -> bool:
-        return self.preprocessing.aspect_correction
-
-    @property
-    def description(self) -> str:
-        return str(self.ckpt_path)
-
-    @property
-    def checkpoints(self) -> list[Path]:
-        return [self.ckpt_path]
-
-    def features(
-        self,
-        landmarks: np.ndarray,
-        image_size: np.ndarray | None,
-        reference: np.ndarray | None = None,
-    ) -> torch.Tensor:
-        """Raw (N, 478, 3) landmarks to the features the model was trained on; a baseline
-        model reads them against `reference`, a (478, 3) or (N, 478, 3) reference face."""
-        return self.preprocessing.features(landmarks, image_size, reference)
-
-    @torch.inference_mode()
-    def probabilities(self, features: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-        """Softmax outputs in batches, as `trainer.test` computes them, of the logits divided
-        by the fitted temperature (which changes no decision, only the confidence)."""
-        if len(features) == 0:
-            return torch.empty(0, len(self.class_names))
-        parts = [
-            (self.model(features[start : start + batch_size]) / self.temperature).softmax(dim=1)
-            for start in range(0, len(features), batch_size)
-        ]
-        return torch.cat(parts)
 
 
 def synthetic_of(
@@ -107,8 +46,8 @@ def synthetic_of(
     return bool((run_config.get("data") or {}).get("synthetic"))
 
 
-def load_trained(ckpt_path: Path) -> TrainedModel:
-    """Rebuild the classifier from a checkpoint alone, in eval mode on the CPU."""
+def load_trained(ckpt_path: Path) -> FaceModel:
+    """The checkpoint's FaceModel, rebuilt from the checkpoint alone, in eval mode on the CPU."""
     checkpoint = read_checkpoint(
         ckpt_path, "pass a .ckpt written by emotion-train (checkpoints/best-*.ckpt or last.ckpt)"
     )
@@ -132,19 +71,17 @@ def load_trained(ckpt_path: Path) -> TrainedModel:
             f"{str(error).splitlines()[0][:300]}",
             "use a checkpoint written by this version of emotion-train",
         ) from None
-    model.eval()
     record = data_record_of(checkpoint)
-    return TrainedModel(
-        model=model,
-        class_names=list(hparams["class_names"]),
-        preprocessing=preprocessing,
+    member = Member(
         ckpt_path=ckpt_path,
         run_dir=run_dir,
-        run_config=run_config,
         temperature=temperature_of(checkpoint),
+        run_config=run_config,
         data_record=record,
+        hparams=dict(hparams),
         trained_on_synthetic=synthetic_of(record, run_dir, run_config),
     )
+    return FaceModel([model.model], preprocessing, list(hparams["class_names"]), [member])
 
 
 def warn_synthetic(description: str) -> None:

@@ -23,9 +23,10 @@ from emotion.errors import EmotionError, check_ranges
 from emotion.facemesh.decode import parse_reduce
 from emotion.facemesh.mesh import quiet_native_logs
 from emotion.facemesh.runner import FaceMeshRunner
-from emotion.inference.ensemble import Ensemble, load_model
+from emotion.inference.ensemble import load_model
+from emotion.inference.face_model import FaceModel
 from emotion.inference.threads import threads_check
-from emotion.inference.trained import TrainedModel, warn_synthetic
+from emotion.inference.trained import warn_synthetic
 from emotion.predict.inputs import Inputs, collect_inputs, warn_skipped
 from emotion.predict.predictor import Item, Predictor, items_of
 from emotion.predict.reference import (
@@ -186,7 +187,7 @@ def run_session(
 
 
 def run_summary(
-    trained: TrainedModel | Ensemble,
+    trained: FaceModel,
     predictor: Predictor,
     writer: RowWriter,
     inputs: list[str],
@@ -213,7 +214,7 @@ def run_summary(
 
 def model_for_photos(
     model: Path | str | Sequence[str], threshold: float | None, positive_class: str
-) -> TrainedModel | Ensemble:
+) -> FaceModel:
     """The model (or ensemble), refused when a photo alone cannot be scored with it."""
     trained = load_model(str(model) if isinstance(model, Path) else model)
     if trained.trained_on_synthetic:

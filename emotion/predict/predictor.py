@@ -13,8 +13,7 @@ import numpy as np
 import torch
 
 from emotion.facemesh.media import Media, Outcome
-from emotion.inference.ensemble import Ensemble
-from emotion.inference.trained import TrainedModel
+from emotion.inference.face_model import FaceModel
 from emotion.predict.smoothing import VideoTrack
 from emotion.predict.writer import RowWriter
 
@@ -81,7 +80,7 @@ class Predictor:
 
     def __init__(
         self,
-        trained: TrainedModel | Ensemble,
+        trained: FaceModel,
         writer: RowWriter,
         *,
         batch_size: int,

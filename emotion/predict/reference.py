@@ -24,8 +24,8 @@ from emotion.errors import EmotionError
 from emotion.facemesh.runner import FaceMeshRunner
 from emotion.features.preprocessing import Preprocessing
 from emotion.features.reference import MIN_SESSION_PHOTOS, Reference
-from emotion.inference.ensemble import Ensemble
-from emotion.inference.trained import TrainedModel, check_reference_given
+from emotion.inference.face_model import FaceModel
+from emotion.inference.trained import check_reference_given
 from emotion.predict.inputs import collect_inputs
 from emotion.predict.predictor import Item
 
@@ -175,7 +175,7 @@ def _median_face(preprocessing: Preprocessing, items: list[Item]) -> np.ndarray 
 
 
 def reference_plan(
-    trained: TrainedModel | Ensemble,
+    trained: FaceModel,
     runner: FaceMeshRunner,
     enroll: list[str],
     kind: str,
@@ -207,7 +207,7 @@ def reference_plan(
 
 
 def enrolled_reference(
-    trained: TrainedModel | Ensemble, runner: FaceMeshRunner, photos: list[str], encoding: str
+    trained: FaceModel, runner: FaceMeshRunner, photos: list[str], encoding: str
 ) -> tuple[np.ndarray, str]:
     """The mean normalised face of the --enroll photos, refused (every problem named, before
     any input is read) when one is missing, cannot be read or shows no face: the reference,

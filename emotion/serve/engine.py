@@ -17,8 +17,7 @@ import numpy as np
 
 from emotion.facemesh.decode import MIN_SHORT_SIDE
 from emotion.facemesh.runner import FaceMeshRunner
-from emotion.inference.ensemble import Ensemble
-from emotion.inference.trained import TrainedModel
+from emotion.inference.face_model import FaceModel
 from emotion.serve.errors import ApiError
 from emotion.serve.schemas import MAX_SIDE
 from emotion.serve.settings import ServeSettings
@@ -52,7 +51,7 @@ class Found:
 class Engine:
     """Runs images through a pool of FaceMesh graphs and faces through the model."""
 
-    def __init__(self, trained: TrainedModel | Ensemble, settings: ServeSettings) -> None:
+    def __init__(self, trained: FaceModel, settings: ServeSettings) -> None:
         self.trained = trained
         self.settings = settings
         self.positive = (
