@@ -83,6 +83,15 @@ def predict_main(argv: list[str]) -> None:
     main(argv)
 
 
+def stopped_copy(run_dir: Path, tmp_path: Path) -> Path:
+    """A copy of a finished run as a run that stopped before the end leaves it: no
+    metrics.json."""
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    (copy / "metrics.json").unlink()
+    return copy
+
+
 @pytest.mark.parametrize(
     ("main", "options", "named"),
     [
@@ -94,15 +103,6 @@ def predict_main(argv: list[str]) -> None:
         (export_main, ["--tolerance", "-1"], "--tolerance -1.0"),
     ],
 )
-def stopped_copy(run_dir: Path, tmp_path: Path) -> Path:
-    """A copy of a finished run as a run that stopped before the end leaves it: no
-    metrics.json."""
-    copy = tmp_path / "run"
-    shutil.copytree(run_dir, copy)
-    (copy / "metrics.json").unlink()
-    return copy
-
-
 def test_options_no_run_could_finish_with_are_refused_first(
     synthetic_run, capsys, main, options: list[str], named: str
 ) -> None:
