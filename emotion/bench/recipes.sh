@@ -63,7 +63,7 @@ declare -A RECIPE=(
   [balanced]="experiment=seed_reference class_balance=loss_weights"
 )
 # `ensemble` (after seed_reference): per fold, the seed_reference runs of every seed averaged
-# as one model by emotion-eval (emotion/ensemble.py); compared with one model's fold mean.
+# as one model by emotion-eval (emotion/inference/face_model.py); compared with one model's fold mean.
 DEFAULT_SYNTH="seed_reference enrolled session default ensemble recommended aspect procrustes procrustes_rigid pose_aug ema"
 DEFAULT_REAL="seed_reference enrolled session enrolled_aspect default ensemble recommended aspect procrustes procrustes_rigid pose_aug ema balanced finetune"
 # (c): "" skips it; any other value runs it.
