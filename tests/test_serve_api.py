@@ -91,6 +91,17 @@ def assert_still_serving(client: TestClient, photo: Path) -> None:
     assert client.post("/v1/predict", content=photo.read_bytes()).status_code == 200
 
 
+def test_the_api_reference_builds_without_a_warning(plain_run: Path) -> None:
+    """/openapi.json (what /docs shows): one operation ID per route; GET and HEAD on one
+    route gave /healthz two, with a UserWarning."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        spec = client_for(plain_run).get("/openapi.json").json()
+    assert "head" not in spec["paths"]["/healthz"] and "get" in spec["paths"]["/healthz"]
+
+
 def test_model_info_says_what_is_served(plain: TestClient, plain_run: Path) -> None:
     info = plain.get("/v1/model").json()
     assert info["class_names"] == ["neutral", "anxious"]
