@@ -166,3 +166,28 @@ def test_two_optuna_workers_share_one_study(tiny_store_path: Path, tmp_path: Pat
     for index in range(2):
         sweep = tmp_path / "outputs" / "train" / "multiruns" / f"worker{index}"
         assert len(list(sweep.glob("*/metrics.json"))) == 2
+
+
+@pytest.mark.slow
+def test_workers_started_together_create_one_sqlite_study_without_a_race(tmp_path: Path) -> None:
+    """Six processes opening one new SQLite storage at once: bare `RDBStorage(url)` lost
+    4 of 30 such processes here to Alembic's `UNIQUE constraint failed: alembic_version`
+    (what made two Optuna workers' CI run red); through prepare_storage, under the lock,
+    every one finishes and the tables are there once."""
+    pytest.importorskip("optuna", reason="needs the `sweep` extra")
+    from tests.commands import ROOT
+
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    code = f"from emotion.training.study import prepare_storage; prepare_storage({url!r})"
+    env = {**__import__("os").environ, "PYTHONPATH": str(ROOT)}
+    processes = [
+        subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE, text=True)
+        for _ in range(6)
+    ]
+    errors = [process.communicate(timeout=300)[1] for process in processes]
+    assert [process.returncode for process in processes] == [0] * 6, errors
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "study.db") as database:
+        versions = database.execute("select count(*) from alembic_version").fetchone()[0]
+    assert versions == 1

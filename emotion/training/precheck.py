@@ -27,6 +27,7 @@ from emotion.training import config as _train_schema  # noqa: F401  (registers t
 from emotion.training.ranges import check_train_config
 from emotion.training.resume import plan_resume, run_directory_lock
 from emotion.training.run_name import SWEEP_KEYS
+from emotion.training.study import prepare_storage
 
 # Environment variables that make this process a DDP or Slurm worker other than rank 0.
 RANK_VARIABLES = ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
@@ -132,6 +133,9 @@ def checked_run(argv: list[str]) -> Iterator[None]:
             if item.key_or_group in NAMES and not item.is_sweep_override()
         }
         check_names(OmegaConf.create({key: str(value) for key, value in named.items()}))
+        for item in parsed:
+            if item.key_or_group == "hydra.sweeper.storage" and not item.is_sweep_override():
+                prepare_storage(item.value())
         with sweep_keys(varied):
             yield
         return
@@ -140,6 +144,7 @@ def checked_run(argv: list[str]) -> Iterator[None]:
     if cfg.hydra.mode is not None and str(cfg.hydra.mode.name) == "MULTIRUN":
         # hparams_search=optuna and the like: the sweep is in the config
         params = OmegaConf.select(cfg, "hydra.sweeper.params") or {}
+        prepare_storage(OmegaConf.select(cfg, "hydra.sweeper.storage"))
         with sweep_keys([str(key) for key in params]):
             yield
         return
