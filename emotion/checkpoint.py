@@ -200,13 +200,10 @@ def check_finite_weights(checkpoint: dict[str, Any], path: Path) -> None:
 
 
 def check_same_architecture(
-    path: str | Path,
-    wanted: dict[str, Any],
-    fix: str = "point ckpt_path at an intact .ckpt, or start over with overwrite=true",
+    path: str | Path, saved: dict[str, Any], wanted: dict[str, Any]
 ) -> None:
-    """Refuse to resume a checkpoint of a different model, naming the keys that differ; an
-    unreadable one (`fix`: what to resume from instead)."""
-    saved = hyperparameters(read_checkpoint(path, fix))
+    """Refuse to resume the checkpoint at `path`, whose hyperparameters are `saved` (read once
+    by the caller), into a different model, naming the keys that differ."""
     old, new = architecture_of(saved), architecture_of(wanted)
     if old != new:  # the other keys mean nothing across kinds of network
         changed = {ARCHITECTURE_KEY: (old, new)}

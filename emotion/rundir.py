@@ -25,6 +25,7 @@ CHECKPOINT_DIR = "checkpoints"
 TENSORBOARD_DIR = "tensorboard"
 METRICS_FILE = "metrics.json"
 LOCK_FILE = ".lock"
+LAST_FILE = "last.ckpt"  # written by emotion.training.checkpoints.LastCheckpoint
 HYDRA_CONFIG = Path(".hydra") / "config.yaml"
 
 

@@ -243,7 +243,8 @@ def test_a_checkpoint_from_before_the_architecture_key_loads_as_the_residual_mlp
     landmarks, sizes = store_rows(tiny_store_path, 5)
     features = trained.features(landmarks, sizes)
     torch.testing.assert_close(trained.probabilities(features), current.probabilities(features))
-    check_same_architecture(old, current.members[0].hparams)  # resumes: no error
+    saved = checkpoint["hyper_parameters"]
+    check_same_architecture(old, saved, current.members[0].hparams)  # resumes: no error
 
 
 def test_the_checkpoint_contract_knows_every_architecture() -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from emotion.errors import EmotionError
 from emotion.locks import lock_holder
-from emotion.rundir import CHECKPOINT_DIR, HYDRA_CONFIG, LOCK_FILE, METRICS_FILE
+from emotion.rundir import CHECKPOINT_DIR, HYDRA_CONFIG, LAST_FILE, LOCK_FILE, METRICS_FILE
 
 TRAINING = "still training"
 STOPPED = "stopped or failed"
@@ -40,7 +40,7 @@ def run_of_checkpoint(ckpt: Path) -> Path | None:
 
 def explicit_checkpoint(run_dir: Path) -> Path:
     """The checkpoint to name for a best-so-far model: last.ckpt, else the newest best."""
-    last = run_dir / CHECKPOINT_DIR / "last.ckpt"
+    last = run_dir / CHECKPOINT_DIR / LAST_FILE
     if last.is_file():
         return last
     best = sorted((run_dir / CHECKPOINT_DIR).glob("best-*.ckpt"))

@@ -22,7 +22,7 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import Checkpoint
 
-from emotion.training.resume import LAST_FILE
+from emotion.rundir import LAST_FILE
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,8 @@ from typing import Any
 
 from emotion.errors import EmotionError
 from emotion.locks import LockHeld, exclusive_lock
-from emotion.rundir import CHECKPOINT_DIR, LOCK_FILE, METRICS_FILE, TENSORBOARD_DIR
+from emotion.rundir import CHECKPOINT_DIR, LAST_FILE, LOCK_FILE, METRICS_FILE, TENSORBOARD_DIR
 
-LAST_FILE = "last.ckpt"  # written by emotion.training.checkpoints.LastCheckpoint
 # What Lightning needs to resume a fit; a weights-only or foreign file lacks some of them.
 TRAINING_STATE_KEYS = (
     "pytorch-lightning_version",
@@ -220,7 +219,12 @@ def check_resumable(path: str | Path, model: Any, fix: str) -> None:
     """Refuse, before training, a checkpoint this model cannot resume from: Lightning would
     stop with a traceback (a KeyError on a text file or a foreign dict, a size mismatch in
     load_state_dict on another model's weights)."""
-    from emotion.checkpoint import STATE_DICT_KEY, check_same_architecture, read_checkpoint
+    from emotion.checkpoint import (
+        STATE_DICT_KEY,
+        check_same_architecture,
+        hyperparameters,
+        read_checkpoint,
+    )
 
     checkpoint = read_checkpoint(path, fix)
     missing = [key for key in TRAINING_STATE_KEYS if key not in checkpoint]
@@ -229,7 +233,7 @@ def check_resumable(path: str | Path, model: Any, fix: str) -> None:
             f"{path} is not a whole training checkpoint of emotion-train (no {', '.join(missing)})",
             fix,
         )
-    check_same_architecture(path, dict(model.hparams), fix)  # names the settings that differ
+    check_same_architecture(path, hyperparameters(checkpoint), dict(model.hparams))  # names them
     saved, wanted = checkpoint[STATE_DICT_KEY], model.state_dict()
     differ = sorted(set(saved) ^ set(wanted)) or [
         name

@@ -27,17 +27,12 @@ from emotion.data.splits import MEANINGFUL_VAL_SUBJECTS
 from emotion.errors import EmotionError
 from emotion.models.classifier import LandmarkClassifier
 from emotion.notices import silence_known_notices
-from emotion.rundir import CHECKPOINT_DIR, METRICS_FILE, write_json_atomic
+from emotion.rundir import CHECKPOINT_DIR, LAST_FILE, METRICS_FILE, write_json_atomic
 from emotion.synthetic.generate import ensure_default_store
 from emotion.training.checkpoints import LastCheckpoint
 from emotion.training.config import plain_config
 from emotion.training.results import log_final_hparams, run_result
-from emotion.training.resume import (
-    LAST_FILE,
-    check_resumable,
-    plan_resume,
-    run_directory_lock,
-)
+from emotion.training.resume import check_resumable, plan_resume, run_directory_lock
 from emotion.training.safety import (
     AtomicCheckpointIO,
     FiniteLoss,
