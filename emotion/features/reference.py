@@ -55,10 +55,6 @@ class Reference:
         else:
             self.total, self.count = self.total + other.total, self.count + other.count
 
-    def copy(self) -> Reference:
-        total = None if self.total is None else self.total.copy()
-        return Reference(total, self.count, self.how)
-
     def mean(self) -> np.ndarray | None:
         """The mean face, (K, 3) float32; None before any face was added."""
         if self.total is None or self.count == 0:

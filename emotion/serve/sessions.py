@@ -41,13 +41,11 @@ class Session:
         with self.lock:
             self.faces.add(points)
 
-    def absorb(self, other: Session, replace: bool) -> None:
-        """Add `other`'s faces to this reference, or make them the whole of it: one step, so
-        a reader never sees the reference half-changed."""
-        with other.lock:
-            theirs = other.faces.copy()
+    def absorb(self, faces: Reference, replace: bool) -> None:
+        """Add `faces` to this reference, or make them the whole of it: one step, so a reader
+        never sees the reference half-changed."""
         with self.lock:
-            self.faces.merge(theirs, replace)
+            self.faces.merge(faces, replace)
 
     def seen(self, points: np.ndarray) -> tuple[np.ndarray | None, int]:
         """Count one face into the reference and return the reference it is then read

@@ -24,6 +24,7 @@ import numpy as np
 from fastapi import WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
+from emotion.features.reference import Reference
 from emotion.predict.smoothing import VideoTrack
 from emotion.serve.answers import label_of
 from emotion.serve.engine import Engine
@@ -44,7 +45,7 @@ class Stream:
     def __init__(self, engine: Engine, session: Session) -> None:
         self.engine = engine
         self.session = session
-        self.calibration: Session | None = None  # the faces of a calibration under way
+        self.calibration: Reference | None = None  # the faces of a calibration under way
         self.replace = False
         self.seq = 0
         self.track = self._new_track()
@@ -65,7 +66,7 @@ class Stream:
             self.track = self._new_track()
             return {"type": "reset"}
         if kind == "calibrate" and action == "start":
-            self.calibration = Session("calibration", 0.0)
+            self.calibration = Reference()
             self.replace = message.get("replace") is True
             self.track = self._new_track()
             return {"type": "calibrating"}
@@ -83,14 +84,13 @@ class Stream:
                 f"no calibration is under way; {kept}",
                 'send {"type": "calibrate", "action": "start"}, then frames, then stop',
             )
-        if calibration.enrolled == 0:
+        if calibration.count == 0:
             return _error(
                 f"no face was seen while calibrating; {kept}",
                 "face the camera with a relaxed face, in good light, and calibrate again",
             )
         self.session.absorb(calibration, self.replace)
-        added = calibration.enrolled
-        return {"type": "calibrated", "enrolled": self.session.enrolled, "added": added}
+        return {"type": "calibrated", "enrolled": self.session.enrolled, "added": calibration.count}
 
     @property
     def enrolled(self) -> int:
@@ -98,7 +98,7 @@ class Stream:
         if self.calibration is None:
             return self.session.enrolled
         kept = 0 if self.replace else self.session.enrolled
-        return kept + self.calibration.enrolled
+        return kept + self.calibration.count
 
     def frame(self, data: bytes) -> StreamFrame:
         """One camera frame: FaceMesh, then a score (or a calibration face)."""
@@ -112,7 +112,7 @@ class Stream:
             self.track.update(None, "no_face")
             return self._answer("no_face", None, None, started, found.facemesh_ms)
         if self.calibration is not None:
-            self.calibration.enroll(self.engine.points(found.landmarks, found.image_size))
+            self.calibration.add(self.engine.points(found.landmarks, found.image_size))
             return self._answer("calibrating", found, None, started, found.facemesh_ms)
         policy = self.engine.trained.preprocessing.reference_policy
         if policy.counts_scored_faces:  # data.baseline=session: every face joins the reference
