@@ -56,8 +56,7 @@ def still_face_mesh(max_faces: int = MAX_FACES) -> Any:
 
     The same graph, models and options as `mp.solutions.face_mesh.FaceMesh(
     static_image_mode=True, max_num_faces=max_faces, refine_landmarks=True)`, with two
-    changes that
-    tests/test_extract_run.py checks do not change a landmark:
+    changes that tests/test_extract_run.py checks do not change a landmark:
     - the graph runs on the calling thread (MediaPipe's ApplicationThreadExecutor). By default
       it gets a pool as wide as the machine, whose idle threads spin on the other cores (0.3 ms
       of CPU a photo, measured unpinned), the other workers' cores when there are several; a
