@@ -1,7 +1,8 @@
 """How far reduced decoding moves the landmarks, for the extraction benchmark (not timed).
 
 Landmarks from reduced decoding are compared with full resolution in the features the model
-sees (nose_unit), next to FaceMesh's own change when the photo moves by one pixel.
+sees (nose_unit), next to FaceLandmarker's own change when the photo moves by one pixel;
+`tolerance` also compares the legacy graph's landmarks, and VIDEO mode's with IMAGE mode's.
 """
 
 from __future__ import annotations
@@ -11,31 +12,37 @@ from typing import Any
 import numpy as np
 
 from emotion.bench.extract_photos import DEFAULT_REDUCE, decode_reduced
-from emotion.facemesh.mesh import FaceMeshDetector
+from emotion.facemesh.landmarker import Landmarker
 from emotion.features.geometry import nose_unit
 
 
 def landmark_sets(photos: list[bytes]) -> dict[str, list[np.ndarray | None]]:
     """Landmarks of every photo: full resolution, each reduction, and shifted by one pixel."""
-    detector = FaceMeshDetector()
+    detector = Landmarker()
     found: dict[str, list[np.ndarray | None]] = {"full": [], "one_pixel_shift": []}
     for reduce in (2, 4, 8, DEFAULT_REDUCE):
         found[f"reduce_{reduce}"] = []
     for data in photos:
         full = decode_reduced(data, 1)
-        found["full"].append(None if full is None else detector.landmarks(full))
+        found["full"].append(None if full is None else _points(detector, full))
         found["one_pixel_shift"].append(None if full is None else _shifted(detector, full))
         for reduce in (2, 4, 8, DEFAULT_REDUCE):
             rgb = decode_reduced(data, reduce)
-            found[f"reduce_{reduce}"].append(None if rgb is None else detector.landmarks(rgb))
+            found[f"reduce_{reduce}"].append(None if rgb is None else _points(detector, rgb))
     detector.close()
     return found
 
 
-def _shifted(detector: FaceMeshDetector, rgb: np.ndarray) -> np.ndarray | None:
+def _points(detector: Landmarker, rgb: np.ndarray) -> np.ndarray | None:
+    """The largest face's landmarks, None without a face."""
+    reading, _ = detector.find(rgb)
+    return None if reading is None else reading.landmarks
+
+
+def _shifted(detector: Landmarker, rgb: np.ndarray) -> np.ndarray | None:
     """Landmarks of the photo without its first row and column, mapped back to full frame."""
     height, width = rgb.shape[:2]
-    points = detector.landmarks(np.ascontiguousarray(rgb[1:, 1:]))
+    points = _points(detector, np.ascontiguousarray(rgb[1:, 1:]))
     if points is None:
         return None
     points = points.copy()

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from emotion.bench.extract_legacy import LegacyFailed, LegacySide, run_legacy
 from emotion.bench.extract_photos import (
     DEFAULT_REDUCE,
     copied_tree,
@@ -29,11 +30,12 @@ from emotion.bench.extract_photos import (
 from emotion.extract.pipeline import extract
 from emotion.extract.settings import ExtractSettings
 from emotion.facemesh.decode import parse_reduce
-from emotion.facemesh.mesh import FaceMeshDetector, quiet_native_logs
+from emotion.facemesh.mesh import quiet_native_logs, silenced_stderr
 from emotion.facemesh.runner import FaceMeshRunner
 
+LEGACY = "legacy_facemesh"
+# Timed in this environment; LEGACY runs in the side one (emotion.bench.extract_legacy).
 METHODS = (
-    "reference",
     "bare_loop",
     "inference_only",
     "extractor_reduce_auto",
@@ -42,23 +44,8 @@ METHODS = (
 )
 
 
-def _reference_pass(photos: list[bytes]) -> None:
-    """Full-resolution decode and a new FaceMesh graph per photo, as the old code did."""
-    import mediapipe as mp
-
-    for data in photos:
-        rgb = decode_full(data)
-        with mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=True, max_num_faces=1, refine_landmarks=True
-        ) as mesh:
-            if rgb is not None:
-                mesh.process(rgb)
-
-
 def _timed(method: str, root: str, limit: int, cpu: int | None) -> dict[str, Any]:
     """One method in this (fresh) process: a warm-up pass, then the timed pass."""
-    from emotion.facemesh.mesh import silenced_stderr
-
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
     quiet_native_logs()
@@ -66,37 +53,36 @@ def _timed(method: str, root: str, limit: int, cpu: int | None) -> dict[str, Any
     tasks = [task for task, _ in photos]
     blobs = [blob for _, blob in photos]
     warm = max(1, min(10, len(photos)))
+    images = len(photos)
     with silenced_stderr():
-        if method == "reference":
-            _reference_pass(blobs[:2])
+        if method == "bare_loop":
+            from emotion.facemesh.bare import BareLandmarker
+
+            bare = BareLandmarker()
+
+            def full_decode_and_detect(data: bytes) -> None:
+                rgb = decode_full(data)
+                if rgb is not None:
+                    bare.detect(rgb)
+
+            for data in blobs[:warm]:
+                full_decode_and_detect(data)
             started, cpu_started = time.perf_counter(), time.process_time()
-            _reference_pass(blobs)
-        elif method == "bare_loop":
-            import mediapipe as mp
-
-            with mp.solutions.face_mesh.FaceMesh(
-                static_image_mode=True, max_num_faces=1, refine_landmarks=True
-            ) as mesh:
-
-                def full_decode_and_mesh(data: bytes) -> None:
-                    rgb = decode_full(data)
-                    if rgb is not None:
-                        mesh.process(rgb)
-
-                for data in blobs[:warm]:
-                    full_decode_and_mesh(data)
-                started, cpu_started = time.perf_counter(), time.process_time()
-                for data in blobs:
-                    full_decode_and_mesh(data)
+            for data in blobs:
+                full_decode_and_detect(data)
+            bare.close()
         elif method == "inference_only":
-            detector = FaceMeshDetector()
+            from emotion.facemesh.landmarker import Landmarker
+
+            detector = Landmarker()
             decoded = [decode_reduced(data, DEFAULT_REDUCE) for data in blobs]
             inputs: list[np.ndarray] = [rgb for rgb in decoded if rgb is not None]
+            images = len(inputs)
             for rgb in inputs[:warm]:
-                detector.landmarks(rgb)
+                detector.find(rgb)
             started, cpu_started = time.perf_counter(), time.process_time()
             for rgb in inputs:
-                detector.landmarks(rgb)
+                detector.find(rgb)
             detector.close()
         else:
             reduce = parse_reduce(method.removeprefix("extractor_reduce_"))
@@ -108,41 +94,85 @@ def _timed(method: str, root: str, limit: int, cpu: int | None) -> dict[str, Any
                 runner.run(task)
             runner.close()
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
-    images = len(inputs) if method == "inference_only" else len(photos)
     return _rate(images, seconds, cpu_seconds)
 
 
-def per_worker_rounds(root: Path, rounds: int, limit: int, cpu: int | None) -> dict[str, Any]:
-    """Every method in a fresh process per round, alternating; medians and every round."""
-    runs: dict[str, list[dict[str, Any]]] = {method: [] for method in METHODS}
+def _timed_legacy(side: LegacySide, root: Path, limit: int, cpu: int | None) -> dict[str, Any]:
+    """The legacy graph in a fresh side-environment process, pinned like the others."""
+    photos = load_photos(root)[: limit or None]
+    output = run_legacy(side, photos, DEFAULT_REDUCE, cpu)
+    rate = _rate(output["photos"], output["seconds"], output["cpu_seconds"])
+    rate["per_photo_ms_median"] = round(1000 * statistics.median(output["per_photo_seconds"]), 2)
+    return rate
+
+
+def per_worker_rounds(
+    root: Path, rounds: int, limit: int, cpu: int | None, side: LegacySide
+) -> dict[str, Any]:
+    """Every method in a fresh process per round, alternating; medians and every round.
+
+    The legacy graph takes its turn among the others when the side environment can run it;
+    otherwise (or when it fails) its entry says why it was skipped."""
+    methods = METHODS if side.skipped else (LEGACY, *METHODS)
+    runs: dict[str, list[dict[str, Any]]] = {method: [] for method in methods}
+    skipped = side.skipped
     context = get_context("spawn")
     for round_index in range(rounds):
-        order = METHODS if round_index % 2 == 0 else tuple(reversed(METHODS))
+        order = methods if round_index % 2 == 0 else tuple(reversed(methods))
         for method in order:
-            with ProcessPoolExecutor(1, mp_context=context) as pool:
-                rate = pool.submit(_timed, method, str(root), limit, cpu).result()
+            if method == LEGACY:
+                if skipped:
+                    continue
+                try:
+                    rate = _timed_legacy(side, root, limit, cpu)
+                except LegacyFailed as error:
+                    skipped = f"the legacy script failed: {error}"
+                    print(f"  {LEGACY} skipped: {skipped}")
+                    continue
+            else:
+                with ProcessPoolExecutor(1, mp_context=context) as pool:
+                    rate = pool.submit(_timed, method, str(root), limit, cpu).result()
             runs[method].append(rate)
             print(f"  round {round_index + 1} {method:24s} {rate['images_per_s']:7.1f} images/s")
-    medians = {
-        method: {
-            "images_per_s": statistics.median(run["images_per_s"] for run in values),
-            "images_per_cpu_s": statistics.median(run["images_per_cpu_s"] for run in values),
-            "rounds": [run["images_per_s"] for run in values],
-            "images": values[0]["images"],
-        }
+    medians: dict[str, Any] = {
+        method: _medians(values)
         for method, values in runs.items()
+        if method != LEGACY or not skipped
     }
-    reference, bare = medians["reference"], medians["bare_loop"]
+    legacy = medians.get(LEGACY)
     for method, figures in medians.items():
-        if method == "reference":
-            continue
-        figures["x_reference"] = round(figures["images_per_s"] / reference["images_per_s"], 2)
-        figures["x_bare_loop"] = round(figures["images_per_s"] / bare["images_per_s"], 2)
-        figures["x_reference_by_round"] = [
-            round(a / b, 2) for a, b in zip(figures["rounds"], reference["rounds"], strict=True)
-        ]
-        figures["x_reference_median_of_rounds"] = statistics.median(figures["x_reference_by_round"])
+        if method != "bare_loop":
+            _ratios(figures, medians["bare_loop"], "bare_loop")
+        if legacy is not None and method != LEGACY:
+            _ratios(figures, legacy, "legacy")
+    if skipped:
+        medians[LEGACY] = {"skipped": skipped, "python": str(side.python)}
+    else:
+        medians[LEGACY].update(python=str(side.python), mediapipe_version=side.version)
     return medians
+
+
+def _medians(values: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median rates of one method's rounds, and every round's rate."""
+    figures = {
+        "images_per_s": statistics.median(run["images_per_s"] for run in values),
+        "images_per_cpu_s": statistics.median(run["images_per_cpu_s"] for run in values),
+        "rounds": [run["images_per_s"] for run in values],
+        "images": values[0]["images"],
+    }
+    if "per_photo_ms_median" in values[0]:
+        figures["per_photo_ms_median"] = statistics.median(
+            run["per_photo_ms_median"] for run in values
+        )
+    return figures
+
+
+def _ratios(figures: dict[str, Any], baseline: dict[str, Any], name: str) -> None:
+    """`figures` over `baseline`: of the medians, round by round, and the median of those."""
+    figures[f"x_{name}"] = round(figures["images_per_s"] / baseline["images_per_s"], 2)
+    by_round = [round(a / b, 2) for a, b in zip(figures["rounds"], baseline["rounds"], strict=True)]
+    figures[f"x_{name}_by_round"] = by_round
+    figures[f"x_{name}_median_of_rounds"] = statistics.median(by_round)
 
 
 def bench_end_to_end(root: Path, workers: int, scratch: Path) -> dict[str, Any]:
