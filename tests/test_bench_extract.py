@@ -23,13 +23,13 @@ from emotion.bench.extract_rounds import METHODS
 from emotion.bench.extract_video import video_photo, write_video
 from emotion.facemesh.decode import decode_upright
 from emotion.facemesh.landmarker import VIDEO, Landmarker
-from tests.commands import ROOT, emotion
+from tests.commands import emotion
 from tests.extract_tree import FIXTURE, build_aihub_tree
 
 
 def _side_python() -> Path | None:
     """A side environment with mediapipe 0.10.21 where this machine has one, else None."""
-    python = Path(os.environ.get(LEGACY_PYTHON_ENV) or ROOT / DEFAULT_LEGACY_PYTHON)
+    python = Path(os.environ.get(LEGACY_PYTHON_ENV) or DEFAULT_LEGACY_PYTHON)
     side = check_legacy(python)
     return None if side.skipped else python
 

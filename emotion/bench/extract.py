@@ -167,18 +167,20 @@ def _legacy_distance(
         points, digests = legacy_landmarks(side, photos, DEFAULT_REDUCE)
     except LegacyFailed as error:
         return {"skipped": f"the legacy script failed: {error}"}
-    same = 0
+    decodable = same = 0
     for (_, data), digest in zip(photos, digests, strict=True):
         try:
             rgb = decode_upright(data, DEFAULT_REDUCE)[0]
-        except UndecodableImage:  # the legacy side saw no pixels either
+        except UndecodableImage:  # refused here (a truncated JPEG): no pixels to compare
             continue
+        decodable += 1
         same += digest == hashlib.sha256(rgb.tobytes()).hexdigest()
     return {
         "vs": f"the new landmarker, same photos at decode.reduce={DEFAULT_REDUCE}",
         "features": "nose_unit coordinates, as the model sees them",
-        "photos_with_the_same_pixels": same,
         "photos": len(photos),
+        "photos_the_extractor_decodes": decodable,
+        "of_those_with_the_same_pixels_in_both": same,
         **tolerance(new, points),
     }
 

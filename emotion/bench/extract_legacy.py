@@ -26,7 +26,8 @@ from emotion.facemesh.jpeg import jpeg_size
 from emotion.facemesh.mesh import MAX_FACES
 
 LEGACY_PYTHON_ENV = "EMOTION_LEGACY_PYTHON"
-DEFAULT_LEGACY_PYTHON = Path(".venv-legacy/bin/python")
+# At the root of the checkout, beside .venv (git ignores both).
+DEFAULT_LEGACY_PYTHON = Path(__file__).resolve().parents[2] / ".venv-legacy" / "bin" / "python"
 SCRIPT = Path(legacy.__file__).resolve()
 TIMEOUT_S = 600
 
@@ -45,7 +46,7 @@ class LegacySide:
 
 
 def default_legacy_python() -> Path:
-    """$EMOTION_LEGACY_PYTHON, else .venv-legacy/bin/python in the working directory."""
+    """$EMOTION_LEGACY_PYTHON, else .venv-legacy/bin/python at the root of the checkout."""
     return Path(os.environ.get(LEGACY_PYTHON_ENV) or DEFAULT_LEGACY_PYTHON)
 
 
