@@ -335,28 +335,3 @@ def test_an_unreadable_folder_is_counted_and_the_run_goes_on(
     unreadable = report["problems"]["unreadable_folder"]
     assert unreadable["count"] == 1 and locked in unreadable["examples"][0]
     assert report["rows"] == 2  # neutral/ and anxious/ were still extracted
-
-
-def test_detector_matches_the_public_facemesh_api() -> None:
-    """The direct graph call returns what FaceMesh.process() returns, face or no face."""
-    import mediapipe as mp
-
-    from emotion.facemesh.decode import decode_upright
-    from emotion.facemesh.mesh import FaceMeshDetector
-    from tests.extract_tree import astronaut_bytes, no_face_jpeg
-
-    images = [decode_upright(data)[0] for data in (astronaut_bytes(), no_face_jpeg())]
-    detector = FaceMeshDetector()
-    ours = [detector.landmarks(image) for image in images]
-    detector.close()
-    with mp.solutions.face_mesh.FaceMesh(
-        static_image_mode=True, max_num_faces=1, refine_landmarks=True
-    ) as mesh:
-        faces = [mesh.process(image).multi_face_landmarks for image in images]
-    public = [
-        None if not face else np.array([(p.x, p.y, p.z) for p in face[0].landmark], np.float32)
-        for face in faces
-    ]
-    assert public[0] is not None and public[0].shape == (478, 3)
-    assert ours[0] is not None and np.array_equal(ours[0], public[0])
-    assert public[1] is None and ours[1] is None

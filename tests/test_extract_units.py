@@ -20,7 +20,6 @@ from emotion.facemesh.decode import (
     parse_reduce,
 )
 from emotion.facemesh.files import decode_zip_name
-from emotion.facemesh.mesh import landmark_array
 from tests.extract_tree import astronaut_bytes, rotated_with_exif, write_zip
 
 
@@ -148,18 +147,6 @@ def test_reduce_setting_is_checked(value: object) -> None:
     with pytest.raises(EmotionError, match="use auto, 1, 2, 4 or 8"):
         parse_reduce(value)
     assert parse_reduce("auto") == "auto" and parse_reduce("4") == 4 and parse_reduce(8) == 8
-
-
-def test_landmark_array_reads_the_protobuf_exactly() -> None:
-    landmark_pb2 = pytest.importorskip("mediapipe.framework.formats.landmark_pb2")
-    points = np.random.default_rng(0).normal(size=(478, 3)).astype(np.float32)
-    face = landmark_pb2.NormalizedLandmarkList()
-    for x, y, z in points:
-        face.landmark.add(x=x, y=y, z=z)
-    assert np.array_equal(landmark_array(face), points)
-    # Points with extra fields do not have the plain 17-byte layout; read them field by field.
-    face.landmark[3].visibility = 0.5
-    assert np.array_equal(landmark_array(face), points)
 
 
 @pytest.mark.parametrize(

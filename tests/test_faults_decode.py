@@ -172,26 +172,36 @@ def test_extraction_counts_special_entries_even_in_folders_without_photos(tmp_pa
     assert len(said) == 1 and "link loop" in said[0] and ": 4, e.g. junk/" in said[0], said
 
 
-def test_the_largest_face_is_scored_whatever_order_facemesh_gives() -> None:
+def test_the_largest_face_is_scored_whatever_order_the_landmarker_gives() -> None:
     """MediaPipe lists the most confident face first, which is not always the largest."""
-    landmark_pb2 = pytest.importorskip("mediapipe.framework.formats.landmark_pb2")
-    from emotion.facemesh.mesh import FaceMeshDetector
+    from types import SimpleNamespace
 
-    def face(left: float, width: float) -> Any:
-        points = landmark_pb2.NormalizedLandmarkList()
-        for x in np.linspace(left, left + width, 478):
-            points.landmark.add(x=float(x), y=float(0.2 + x - left), z=0.0)
-        return points
+    from emotion.facemesh.landmarker import Landmarker
 
-    class Listed:
-        def all_faces(self, rgb: np.ndarray) -> list[Any]:
-            return [face(0.1, 0.1), face(0.5, 0.3), face(0.3, 0.05)]
+    def face(left: float, width: float) -> list[Any]:
+        return [
+            SimpleNamespace(x=float(x), y=float(0.2 + x - left), z=0.0)
+            for x in np.linspace(left, left + width, 478)
+        ]
 
-    detector = FaceMeshDetector.__new__(FaceMeshDetector)
-    detector._mesh, detector._quiet_until_first_face = Listed(), False
-    coords, count = detector.find(np.zeros((100, 100, 3), dtype=np.uint8))
-    assert count == 3 and coords is not None
-    assert coords[:, 0].min() == pytest.approx(0.5) and coords[:, 0].max() == pytest.approx(0.8)
+    def scores(level: float) -> list[Any]:
+        return [SimpleNamespace(index=index, score=level) for index in range(52)]
+
+    listed = SimpleNamespace(
+        face_landmarks=[face(0.1, 0.1), face(0.5, 0.3), face(0.3, 0.05)],
+        face_blendshapes=[scores(0.1), scores(0.5), scores(0.3)],
+        facial_transformation_matrixes=[np.eye(4) * k for k in (1, 2, 3)],
+    )
+    detector = Landmarker.__new__(Landmarker)
+    detector.mode, detector._quiet_until_first_face = "image", False
+    detector._image, detector._format = lambda **_: None, None
+    detector._landmarker = SimpleNamespace(detect=lambda image: listed)
+    reading, count = detector.find(np.zeros((100, 100, 3), dtype=np.uint8))
+    assert count == 3 and reading is not None
+    assert reading.landmarks[:, 0].min() == pytest.approx(0.5)
+    assert reading.landmarks[:, 0].max() == pytest.approx(0.8)
+    # The largest face's own blendshapes and pose come with it, not the first face's.
+    assert np.allclose(reading.blendshapes, 0.5) and reading.pose[0, 0] == 2
 
 
 def rows_of(path: Path) -> dict[str, dict[str, str]]:

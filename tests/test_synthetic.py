@@ -41,7 +41,10 @@ def test_template_loads_without_mediapipe() -> None:
     subprocess.run([sys.executable, "-c", code], check=True, cwd=root)
     landmarks, _, provenance = load_template()
     assert landmarks.dtype == np.float32 and np.isfinite(landmarks).all()
-    assert provenance["mediapipe_version"] and provenance["face_mesh_settings"]["refine_landmarks"]
+    assert (
+        provenance["mediapipe_version"]
+        and provenance["extractor"]["name"] == "mediapipe-face-landmarker"
+    )
 
 
 def test_same_seed_same_data_and_other_seed_other_data(store: LandmarkStore) -> None:

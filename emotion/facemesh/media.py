@@ -31,9 +31,11 @@ class Media:
 @dataclass(frozen=True)
 class Face:
     frame: int | None  # None for a photo
-    landmarks: np.ndarray  # (478, 3) raw FaceMesh coordinates
+    landmarks: np.ndarray  # (478, 3) raw FaceLandmarker coordinates
     image_size: tuple[int, int]  # upright (width, height) in pixels, full resolution
-    faces: int = 1  # faces FaceMesh found in the photo or frame; `landmarks` is the largest
+    faces: int = 1  # faces found in the photo or frame; the rest are the largest's
+    blendshapes: np.ndarray | None = None  # (52,) scores, BLENDSHAPE_NAMES order
+    pose: np.ndarray | None = None  # (4, 4) head pose: the canonical face in the camera frame
 
 
 @dataclass(frozen=True)

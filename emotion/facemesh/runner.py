@@ -1,4 +1,4 @@
-"""The FaceMesh worker: read a photo (or a video's frames), decode it upright, find its face.
+"""The landmark worker: read a photo (or a video's frames), decode it upright, find its face.
 
 Whatever goes wrong with one photo becomes a named failure in its Outcome, never an
 exception: one bad file must not end an extraction or an `emotion-predict` run.
@@ -35,8 +35,8 @@ from emotion.facemesh.files import (
     open_zip,
     read_regular_file,
 )
+from emotion.facemesh.landmarker import IMAGE, VIDEO, Landmarker
 from emotion.facemesh.media import UNEXPECTED_FAILURE, Face, Media, Outcome
-from emotion.facemesh.mesh import FaceMeshDetector
 
 
 def held(outcome: Outcome) -> int:
@@ -45,7 +45,7 @@ def held(outcome: Outcome) -> int:
 
 
 class FaceMeshRunner:
-    """Reads, decodes and runs FaceMesh on photos and videos, keeping a few archives open.
+    """Reads, decodes and runs FaceLandmarker on photos and videos, keeping a few archives open.
 
     Whatever goes wrong with one photo or video becomes a named failure in its Outcome, never
     an exception: one bad file must not end an extraction (or an emotion-predict run), and
@@ -73,7 +73,7 @@ class FaceMeshRunner:
         # its idle threads spin on the other cores (0.6 ms of CPU a photo, measured unpinned
         # with no gain in time), taken from the other workers. A worker is one core's work.
         cv2.setNumThreads(1)
-        self.detector = FaceMeshDetector()
+        self.detector = Landmarker(IMAGE)
         self._archives: OrderedDict[str, zipfile.ZipFile] = OrderedDict()
 
     def _archive(self, path: str) -> zipfile.ZipFile:
@@ -145,22 +145,34 @@ class FaceMeshRunner:
         self._find_face(outcome, None, rgb, size)
 
     def _find_face(
-        self, outcome: Outcome, frame: int | None, rgb: np.ndarray, size: tuple[int, int]
+        self,
+        outcome: Outcome,
+        frame: int | None,
+        rgb: np.ndarray,
+        size: tuple[int, int],
+        detector: Landmarker | None = None,
+        timestamp_ms: int | None = None,
     ) -> None:
-        coords, count = self.detector.find(rgb)
-        if coords is None:
+        reading, count = (detector or self.detector).find(rgb, timestamp_ms)
+        if reading is None:
             outcome.no_face.append(frame)
         else:
-            outcome.faces.append(Face(frame, coords, size, count))
+            outcome.faces.append(
+                Face(frame, reading.landmarks, size, count, reading.blendshapes, reading.pose)
+            )
 
     def video_chunks(self, media: Media, frames: int | None = None) -> Iterator[Outcome]:
         """A video's sampled frames as Outcomes of at most `frames` frames each (None: one
         Outcome of them all), in frame order, each with the video's fps: a long video is read
-        in bounded memory. Whatever goes wrong is a failure in the last one, never raised."""
+        in bounded memory. Whatever goes wrong is a failure in the last one, never raised.
+
+        A video gets a VIDEO-mode landmarker of its own, which tracks the face from one
+        sampled frame to the next (timed by the container's fps) instead of finding it anew."""
         import cv2
 
         outcome = Outcome()
         capture = None
+        tracker: Landmarker | None = None
         try:
             try:
                 details = os.stat(media.path)
@@ -175,6 +187,7 @@ class FaceMeshRunner:
                 outcome.fail(None, UndecodableImage.problem, "OpenCV cannot open the video")
             else:
                 fps = outcome.fps = float(capture.get(cv2.CAP_PROP_FPS)) or None
+                tracker = Landmarker(VIDEO)
                 index = sampled = 0
                 while sampled < self.video_max_frames and capture.grab():
                     if index % self.video_stride == 0:
@@ -184,7 +197,8 @@ class FaceMeshRunner:
                         if not ok or frame is None:
                             outcome.fail(index, UndecodableImage.problem, "frame cannot be decoded")
                         else:
-                            self._video_frame(outcome, index, frame)
+                            stamp = round(index * 1000 / (fps or 30.0))
+                            self._video_frame(outcome, index, frame, tracker, stamp)
                         if frames is not None and held(outcome) >= frames:
                             yield outcome
                             outcome = Outcome(fps=fps)
@@ -198,9 +212,18 @@ class FaceMeshRunner:
         finally:
             if capture is not None:
                 capture.release()
+            if tracker is not None:
+                tracker.close()
         yield outcome
 
-    def _video_frame(self, outcome: Outcome, index: int, frame: np.ndarray) -> None:
+    def _video_frame(
+        self,
+        outcome: Outcome,
+        index: int,
+        frame: np.ndarray,
+        tracker: Landmarker,
+        timestamp_ms: int,
+    ) -> None:
         import cv2
 
         height, width = frame.shape[:2]
@@ -209,7 +232,8 @@ class FaceMeshRunner:
             frame = cv2.resize(
                 frame, (width // factor, height // factor), interpolation=cv2.INTER_AREA
             )
-        self._find_face(outcome, index, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), (width, height))
+        rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        self._find_face(outcome, index, rgb, (width, height), tracker, timestamp_ms)
 
     def close(self) -> None:
         for archive in self._archives.values():
@@ -222,7 +246,7 @@ _runner: FaceMeshRunner | None = None
 
 
 def init_worker(options: dict[str, Any]) -> None:
-    """Pool initializer: one FaceMeshRunner (one FaceMesh graph) for the life of the process.
+    """Pool initializer: one FaceMeshRunner (one landmarker) for the life of the process.
 
     Workers ignore Ctrl-C; the parent catches it, stops them and keeps what was flushed.
     """

@@ -1,6 +1,7 @@
 """`python -m emotion.synthetic.template --image tests/fixtures/astronaut.jpg`: make the face
-template (`emotion/assets/face_template.npz`) by running MediaPipe FaceMesh once on a
-public-domain photo. Loading it is `emotion.features.template.load_template` (numpy only).
+template (`emotion/assets/face_template.npz`) by running MediaPipe's FaceLandmarker (the
+extractor serving uses) once on a public-domain photo. Loading it is
+`emotion.features.template.load_template` (numpy only).
 """
 
 from __future__ import annotations
@@ -21,44 +22,41 @@ DEFAULT_IMAGE_SOURCE = (
     "scikit-image's skimage.data.astronaut() (512x512)"
 )
 DEFAULT_LICENCE = "NASA, public domain, via scikit-image astronaut"
-FACE_MESH_SETTINGS: dict[str, Any] = {
-    "static_image_mode": True,
-    "refine_landmarks": True,
-    "max_num_faces": 1,
-    "min_detection_confidence": 0.5,
-}
+LANDMARKER_SETTINGS: dict[str, Any] = {"running_mode": "image", "num_faces": 8}
 
 
-def run_face_mesh(image_path: Path) -> tuple[np.ndarray, tuple[int, int], str]:
-    """Raw FaceMesh landmarks (478, 3) of the one face in an image, its size, mediapipe version."""
-    import cv2
-    import mediapipe as mp
+def run_landmarker(image_path: Path) -> tuple[np.ndarray, tuple[int, int]]:
+    """Raw FaceLandmarker landmarks (478, 3) of the largest face in a photo, and its size."""
+    from emotion.facemesh.decode import decode_upright
+    from emotion.facemesh.landmarker import Landmarker
 
-    image_bgr = cv2.imread(str(image_path))
-    if image_bgr is None:
-        raise FileNotFoundError(f"cannot read image {image_path}")
-    height, width = image_bgr.shape[:2]
-    with mp.solutions.face_mesh.FaceMesh(**FACE_MESH_SETTINGS) as face_mesh:
-        result = face_mesh.process(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB))
-    if not result.multi_face_landmarks:
-        raise RuntimeError(f"FaceMesh found no face in {image_path}")
-    points = result.multi_face_landmarks[0].landmark
-    landmarks = np.array([(point.x, point.y, point.z) for point in points], dtype=np.float32)
-    if landmarks.shape != (NUM_LANDMARKS, NUM_COORDS):
-        raise RuntimeError(f"FaceMesh returned {landmarks.shape}, expected (478, 3)")
-    return landmarks, (width, height), mp.__version__
+    rgb, (width, height) = decode_upright(image_path.read_bytes(), 1)
+    landmarker = Landmarker()
+    try:
+        reading, _ = landmarker.find(rgb)
+    finally:
+        landmarker.close()
+    if reading is None:
+        raise RuntimeError(f"FaceLandmarker found no face in {image_path}")
+    if reading.landmarks.shape != (NUM_LANDMARKS, NUM_COORDS):
+        raise RuntimeError(f"FaceLandmarker returned {reading.landmarks.shape}, expected (478, 3)")
+    return reading.landmarks, (width, height)
 
 
 def build_template(image_path: Path, output: Path, image_source: str, licence: str) -> Path:
-    """Run FaceMesh once and write the template with its provenance."""
-    landmarks, (width, height), mediapipe_version = run_face_mesh(image_path)
+    """Run FaceLandmarker once and write the template with its provenance."""
+    from emotion.facemesh.landmarker import extractor_identity
+
+    landmarks, (width, height) = run_landmarker(image_path)
+    extractor = extractor_identity()
     provenance = {
         "image": image_path.name,
         "image_source": image_source,
         "licence": licence,
         "image_size": [width, height],
-        "mediapipe_version": mediapipe_version,
-        "face_mesh_settings": FACE_MESH_SETTINGS,
+        "mediapipe_version": extractor["mediapipe_version"],
+        "extractor": extractor,
+        "landmarker_settings": LANDMARKER_SETTINGS,
         "coordinates": "MediaPipe raw: x/width, y/height, z on the width's scale",
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

@@ -9,6 +9,7 @@ started (`emotion.training.resume`), Lightning fits and tests, and the results a
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -226,6 +227,9 @@ def build_trainer(cfg: DictConfig, run_dir: Path, selection: str, validate: bool
     callbacks += [RandomState(), FiniteLoss()]
     if selection == "last":
         callbacks = [c for c in callbacks if not (isinstance(c, ModelCheckpoint) and c.monitor)]
+    # MLflow 3 keeps its file store (logger=mlflow's default: no server, no database for
+    # parallel jobs to contend on) in "maintenance mode" and refuses it unless this is set.
+    os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
     loggers = [build(c) for c in cfg.get("logger", {}).values() if c]
     if not loggers:  # logger=none: the learning-rate monitor has nowhere to write and would fail
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
