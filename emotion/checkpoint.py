@@ -7,10 +7,12 @@ A checkpoint is Lightning's dict (`state_dict`, `hyper_parameters`, `epoch`, ...
     temperature             float, fitted by `calibration=temperature` (absent otherwise)
     LandmarkDataModule      the data module's state_dict() (`emotion.data.record`):
       landmark_preprocessing  {store_schema_version, normalization, aspect_correction,
-                              baseline, enroll_per_subject, baseline_features}: how raw
-                              landmarks become its input (`emotion.features.preprocessing`)
+                              baseline, enroll_per_subject, baseline_features, features}: how
+                              raw faces become its input (`emotion.features.preprocessing`)
       data_settings           what it was trained on: geometry, classes, store path, whether
-                              the store is SYNTHETIC, the split settings and the people per stage
+                              the store is SYNTHETIC, the landmark extractor of its faces
+                              (name, mediapipe version, model sha256), the split settings and
+                              the people per stage
 
 Checkpoints written before the data module kept that record carry its two sections at the top
 level; `section` reads either.
@@ -29,7 +31,7 @@ import torch
 
 from emotion.errors import EmotionError
 from emotion.features.preprocessing import NORMALIZATIONS, Preprocessing
-from emotion.store.schema import SCHEMA_VERSION
+from emotion.store.schema import READABLE_VERSIONS, SCHEMA_VERSION
 
 STATE_DICT_KEY = "state_dict"
 HYPER_PARAMETERS_KEY = "hyper_parameters"
@@ -60,7 +62,7 @@ ARCHITECTURE_KEYS = {
     "linear": ("input_dim", "class_names"),
 }
 # Data settings that change what a feature vector means; a trunk only transfers when they match.
-GEOMETRY_KEYS = ("normalization", "aspect_correction", "input_dim")
+GEOMETRY_KEYS = ("normalization", "aspect_correction", "features", "input_dim")
 
 
 # -- writing (LandmarkClassifier.on_save_checkpoint, calibration) --------------------------------
@@ -166,10 +168,10 @@ def preprocessing_of(
             )
         stored = {"store_schema_version": SCHEMA_VERSION, **data}
     version = stored.get("store_schema_version")
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_VERSIONS:
         raise EmotionError(
             f"{path} was trained on landmark store schema v{version}; this version reads "
-            f"v{SCHEMA_VERSION}",
+            f"{' and '.join(f'v{known}' for known in READABLE_VERSIONS)}",
             "retrain the model with this version of emotion-train",
         )
     if stored["normalization"] == "subject_neutral":

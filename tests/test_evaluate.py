@@ -195,10 +195,10 @@ def test_checkpoint_of_another_schema_or_class_set_is_refused(
     checkpoint = torch.load(trained["best_checkpoint"], weights_only=True)
     record = checkpoint["LandmarkDataModule"]["landmark_preprocessing"]
     assert record["normalization"] == "nose_unit"
-    record["store_schema_version"] = 2
-    other = tmp_path / "v2.ckpt"
+    record["store_schema_version"] = 3
+    other = tmp_path / "v3.ckpt"
     torch.save(checkpoint, other)
-    with pytest.raises(EmotionError, match="schema v2"):
+    with pytest.raises(EmotionError, match="schema v3"):
         _evaluate(f"ckpt_path={other}", f"data.path={run_dir}/none.h5")
 
     swapped = tmp_path / "swapped.h5"

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from emotion.checkpoint import PREPROCESSING_KEY
+from emotion.checkpoint import DATA_SETTINGS_KEY, PREPROCESSING_KEY
 from emotion.errors import EmotionError
 from emotion.export.onnx import deployable
+from emotion.facemesh.landmarker import extractor_identity
 from emotion.features.preprocessing import normalize
 from emotion.inference.trained import load_trained
 from emotion.models.classifier import LandmarkClassifier
@@ -35,6 +36,8 @@ def _checkpoint(path: Path, normalization: str, aspect: bool) -> Path:
                 "normalization": normalization,
                 "aspect_correction": aspect,
             },
+            # Faces of today's extractor, as a checkpoint emotion-train writes records.
+            DATA_SETTINGS_KEY: {"extractor": extractor_identity()},
         },
         path,
     )

@@ -27,7 +27,8 @@ from tests.serving import post, served
 
 
 def faces(count: int, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).normal(size=(count, 478, 3)).astype(np.float32)
+    """`count` face vectors (a landmark model's: 478 x 3 points, flattened)."""
+    return np.random.default_rng(seed).normal(size=(count, 478 * 3)).astype(np.float32)
 
 
 def test_training_session_means_equal_a_reference_built_face_by_face() -> None:
@@ -64,7 +65,7 @@ def test_the_graphs_torch_mean_is_the_references_and_nan_without_faces() -> None
     mean, count = torch_mean(torch.from_numpy(points)[None])
     assert count.tolist() == [[3.0]]
     np.testing.assert_allclose(mean[0].numpy(), Reference.of(points).mean(), atol=1e-6)
-    empty, _ = torch_mean(torch.zeros(1, 0, 478, 3))
+    empty, _ = torch_mean(torch.zeros(1, 0, 478 * 3))
     assert torch.isnan(empty).all()
 
 

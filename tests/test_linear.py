@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from emotion.checkpoint import read_checkpoint
+from emotion.inference.ensemble import load_model
 from emotion.inference.trained import load_trained
 from emotion.store.io import read_store
 from tests.commands import TINY
@@ -95,7 +96,7 @@ def test_the_onnx_export_of_a_linear_run_gives_the_torch_probabilities(
     run_dir, _ = linear_run
     info = export(run_dir, tmp_path / "m.onnx")
     assert info["check"]["max_abs_difference"] <= TOLERANCE
-    trained = load_trained(run_dir / "checkpoints" / "last.ckpt")
+    trained = load_model(str(run_dir))  # the run's tested checkpoint, as export and serve take
     landmarks, sizes = store_rows(tiny_store_path, 9)
     session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"))
     feeds = {"landmarks": landmarks.astype(np.float32), "image_size": sizes.astype(np.float32)}
@@ -112,13 +113,12 @@ def test_emotion_serve_answers_landmarks_with_a_linear_run(
     pytest.importorskip("mediapipe", reason="the serving tests need the extract extra")
     from fastapi.testclient import TestClient
 
-    from emotion.inference.ensemble import load_model
     from emotion.serve.api import create_app
     from emotion.serve.engine import Engine
     from emotion.serve.settings import ServeSettings
 
     run_dir, _ = linear_run
-    trained = load_trained(run_dir / "checkpoints" / "last.ckpt")
+    trained = load_model(str(run_dir))  # the run's tested checkpoint, as export and serve take
     landmarks, sizes = store_rows(tiny_store_path, 2)
     expected = trained.probabilities(trained.features(landmarks, sizes))
     engine = Engine(load_model(str(run_dir)), ServeSettings(allowed_hosts=("testserver",)))

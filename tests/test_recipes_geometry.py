@@ -25,7 +25,8 @@ def _similarity(points: np.ndarray, seed: int) -> np.ndarray:
 @pytest.mark.parametrize("method", NORMALIZATIONS)
 def test_every_normalization_keeps_the_shape(tiny_synthetic: LandmarkStore, method: str) -> None:
     raw = tiny_synthetic.landmarks[:8]
-    out = normalize(raw, tiny_synthetic.image_size[:8], method=method, aspect=True)
+    pose = np.tile(np.eye(4, dtype=np.float32), (8, 1, 1))  # SYNTHETIC rows have none of their own
+    out = normalize(raw, tiny_synthetic.image_size[:8], method=method, aspect=True, pose=pose)
     assert out.shape == raw.shape and out.dtype == np.float32 and np.isfinite(out).all()
 
 

@@ -64,7 +64,7 @@ def _corrupt(path: Path, edit) -> None:
             ),
             "dataset 'image_size' has 3 rows",
         ),
-        (lambda h: h.attrs.__setitem__("schema_version", 2), "schema_version is 2"),
+        (lambda h: h.attrs.__setitem__("schema_version", 3), "schema_version is 3"),
         (lambda h: h.attrs.__delitem__("class_names"), "attribute 'class_names' is missing"),
         (lambda h: h.attrs.__setitem__("complete", False), "is incomplete"),
         (lambda h: h["label"].__setitem__(0, 5), "outside 0..1"),

@@ -1,8 +1,9 @@
-"""LightningDataModule over a schema-v1 landmark store.
+"""LightningDataModule over a landmark store.
 
 Where the data enters: `setup` reads the whole store once (`read_store`), drops rows with
 non-finite landmarks, normalises the geometry and turns it into one float32 tensor of
-(N, 1434) features. Batches are index tensors into it (`emotion.data.batches`). Gaussian
+(N, D) features (1434 for landmarks; with `data.features`, the 52 blendshape scores beside
+or instead of them). Batches are index tensors into it (`emotion.data.batches`). Gaussian
 noise (and, when configured, a random head rotation and face scale) is added in
 `on_after_batch_transfer`, on the batch's device, during training only.
 With `data.resident` (by default on CUDA), the first loader request copies the tensors to the
@@ -35,12 +36,32 @@ from emotion.data.settings import DataSettings
 from emotion.data.splits import check_scored_classes, check_split
 from emotion.errors import EmotionError
 from emotion.features.augment import random_pose
+from emotion.features.preprocessing import Preprocessing
 from emotion.store.io import read_store
 from emotion.store.schema import LandmarkStore
 
 log = logging.getLogger(__name__)
 
 STAGES = ("train", "val", "test")
+
+
+def check_store_has(store: LandmarkStore, preprocessing: Preprocessing, path: Path) -> None:
+    """Refuse a recipe that reads what the store lacks: blendshapes or pose (version 1
+    stores, SYNTHETIC data), rather than train on NaN."""
+    wanted = [
+        (preprocessing.uses_blendshapes, store.has_blendshapes, "blendshape scores",
+         f"data.features={preprocessing.feature_set}", "data.features=landmarks"),
+        (preprocessing.uses_pose, store.has_pose, "head-pose matrices",
+         "data.normalization=pose", "data.normalization=nose_unit"),
+    ]  # fmt: skip
+    for used, held, what, setting, other in wanted:
+        if used and not held:
+            kind = "SYNTHETIC data" if store.synthetic else f"faces of {store.extractor['name']}"
+            raise EmotionError(
+                f"{setting} reads FaceLandmarker's {what}, and the store {path} ({kind}) "
+                "does not hold them",
+                f"extract real photos with this version (emotion-extract), or use {other}",
+            )
 
 
 class LandmarkDataModule(L.LightningDataModule):
@@ -53,6 +74,7 @@ class LandmarkDataModule(L.LightningDataModule):
         self.path = Path(path)
         self.class_names: list[str] = []
         self.is_synthetic = False
+        self.extractor: dict[str, Any] = {}
         self.summary: dict[str, Any] = {}
         self._rows: dict[str, TensorRows] = {}
         # The same rows on the trainer's device (data.resident), made on first use.
@@ -72,14 +94,17 @@ class LandmarkDataModule(L.LightningDataModule):
             return
         store, dropped = self._read()
         preprocessing = self.settings.preprocessing
-        points = preprocessing.points(store.landmarks, store.image_size, inplace=True)
+        check_store_has(store, preprocessing, self.path)
+        vectors = preprocessing.vectors(
+            store.landmarks, store.image_size, store.blendshapes, store.pose, inplace=True
+        )
         indices = split_store(store, self.settings)
         check_split(indices, store.subject, store.label, self.class_names)
         scored = indices.as_dict()
         protocol = None
         if preprocessing.uses_baseline:
             protocol = apply_protocol(
-                points, store, indices, preprocessing, self.class_names, self.settings.split_seed
+                vectors, store, indices, preprocessing, self.class_names, self.settings.split_seed
             )
             features, scored = torch.from_numpy(protocol.features), protocol.scored
             check_scored_classes(  # stages the split left empty (split_strategy=none) score nothing
@@ -90,7 +115,7 @@ class LandmarkDataModule(L.LightningDataModule):
                 self.settings.enroll_per_subject,
             )
         else:
-            features = torch.from_numpy(points.reshape(len(store), -1))
+            features = torch.from_numpy(vectors)
         labels = torch.from_numpy(store.label)
         for name, rows in scored.items():
             self._rows[name] = TensorRows(features, labels, torch.from_numpy(rows))
@@ -98,7 +123,7 @@ class LandmarkDataModule(L.LightningDataModule):
             self._sources[name] = store.source[rows]
         self.summary = describe(store, indices, scored, dropped, str(self.path), self.class_names)
         if protocol is not None and self.settings.baseline_resample:
-            self._redraw = (protocol, points, store, indices.train)
+            self._redraw = (protocol, vectors, store, indices.train)
         if protocol is not None:
             self.summary["baseline"] = protocol.summary(store, preprocessing)
             self.reference_sources = {
@@ -120,6 +145,7 @@ class LandmarkDataModule(L.LightningDataModule):
             store = drop_empty_classes(store)
         self.class_names = list(store.class_names)
         self.is_synthetic = store.synthetic
+        self.extractor = dict(store.extractor)
         if self.is_synthetic:
             log.info("data %s is SYNTHETIC (generated landmarks, not real faces)", self.path)
         return store, dropped
@@ -144,6 +170,7 @@ class LandmarkDataModule(L.LightningDataModule):
             input_dim=self.input_dim,
             class_names=self.class_names,
             synthetic=self.is_synthetic,
+            extractor=self.extractor,
             subjects={
                 stage: [str(person) for person in self.subjects(stage).tolist()] for stage in STAGES
             },
@@ -234,9 +261,9 @@ class LandmarkDataModule(L.LightningDataModule):
         (epoch 0 keeps the first draw); the rows they leave become training rows again."""
         if epoch == 0:
             return
-        protocol, points, store, rows = self._redraw
+        protocol, vectors, store, rows = self._redraw
         preprocessing, seed = self.settings.preprocessing, (self.settings.split_seed, epoch)
-        read_stage(protocol, "train", rows, points, store, preprocessing, self.class_names, seed)
+        read_stage(protocol, "train", rows, vectors, store, preprocessing, self.class_names, seed)
         train = protocol.scored["train"]
         features = self._rows["train"].all_features
         self._rows["train"] = TensorRows(features, self._rows["train"].all_labels, train)

@@ -33,11 +33,14 @@ def data_record(
     class_names: list[str],
     synthetic: bool,
     subjects: dict[str, list[str]],
+    extractor: dict[str, Any],
 ) -> dict[str, Any]:
-    """How the inputs were made and which people the model saw."""
+    """How the inputs were made, by which landmark extractor, and which people the model saw."""
     return {
+        "extractor": dict(extractor),
         "normalization": settings.normalization,
         "aspect_correction": bool(settings.aspect_correction),
+        "features": settings.features,
         "input_dim": int(input_dim),
         "class_names": [str(name) for name in class_names],
         "path": str(settings.path),

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from emotion.data.splits import DEFAULT_FOLD, DEFAULT_NUM_FOLDS, SplitStrategy
 from emotion.errors import EmotionError
-from emotion.features.choices import Baseline, BaselineFeatures, Normalization, values
+from emotion.features.choices import Baseline, BaselineFeatures, Features, Normalization, values
 
 if TYPE_CHECKING:
     from emotion.features.preprocessing import Preprocessing
@@ -23,6 +23,7 @@ CHOICES: dict[str, type[Enum]] = {
     "split_strategy": SplitStrategy,
     "baseline": Baseline,
     "baseline_features": BaselineFeatures,
+    "features": Features,
 }
 
 
@@ -34,6 +35,8 @@ class DataSettings:
     synthetic: dict[str, Any] | None = None  # the synthetic default's generator settings
     normalization: str = "nose_unit"
     aspect_correction: bool = False
+    # What of a face the model reads: landmarks | blendshapes | landmarks+blendshapes.
+    features: str = "landmarks"
     split_strategy: str = "official"
     val_fraction: float = 0.15
     # Carve a validation split only when it holds at least this many people; with fewer,
@@ -106,6 +109,12 @@ class DataSettings:
                 f"data.noise_std={self.noise_std} is not a finite, non-negative number",
                 "use 0 for no noise, or a small positive number, e.g. data.noise_std=0.002",
             )
+        if self.features != "landmarks" and (self.rotation_aug_deg > 0 or self.scale_aug_std > 0):
+            raise EmotionError(
+                f"data.rotation_aug_deg and data.scale_aug_std turn and scale landmarks, but "
+                f"data.features={self.features} also holds blendshape scores",
+                "leave them at 0 with blendshapes, or use data.features=landmarks",
+            )
         if self.batch_size < 2:
             raise EmotionError(
                 f"data.batch_size={self.batch_size}; BatchNorm needs at least 2 rows per batch"
@@ -131,6 +140,7 @@ class DataSettings:
             self.baseline,
             self.enroll_per_subject,
             self.baseline_features,
+            self.features,
         )
 
 

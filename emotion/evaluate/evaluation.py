@@ -25,7 +25,7 @@ from emotion.evaluate.scores import confusion_counts, point_metrics, row_normali
 from emotion.evaluate.threshold import operating_point
 from emotion.inference.ensemble import check_people_unseen, load_model, members_of
 from emotion.inference.face_model import FaceModel
-from emotion.inference.trained import check_class_names
+from emotion.inference.trained import check_class_names, check_extractor
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +121,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     datamodule = LandmarkDataModule(**data_settings(trained, overrides))  # type: ignore[arg-type]
     datamodule.setup()
     check_class_names(trained, datamodule.class_names, f"store {datamodule.path}")
+    check_extractor(trained, datamodule.extractor, f"the store {datamodule.path}")
     check_split_has_rows(datamodule, cfg.split)
     people = {str(person) for person in datamodule.subjects(cfg.split).tolist()}
     check_people_unseen(trained, cfg.split, people, str(datamodule.path))

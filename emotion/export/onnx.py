@@ -32,7 +32,7 @@ from emotion.errors import EmotionError, check_ranges
 from emotion.features.preprocessing import IN_GRAPH_NORMALIZATIONS
 from emotion.inference.ensemble import load_model, members_of
 from emotion.inference.face_model import FaceModel
-from emotion.inference.trained import warn_synthetic
+from emotion.inference.trained import check_current_extractor, warn_synthetic
 from emotion.notices import silence_known_notices
 from emotion.rundir import write_json_atomic, write_problem
 from emotion.store.schema import NUM_COORDS, NUM_LANDMARKS
@@ -54,12 +54,16 @@ NO_REFERENCE = (
 
 # What each graph input is, in the order the graph takes them (`graph_inputs`).
 INPUTS = {
-    "landmarks": "float32 (N, 478, 3): raw FaceMesh normalised image coordinates",
+    "landmarks": "float32 (N, 478, 3): raw FaceLandmarker normalised image coordinates",
     "image_size": "float32 (N, 2): upright image (width, height) in pixels",
     "reference_landmarks": "float32 (N, R, 478, 3): raw landmarks of each row's R >= 1 reference "
     "photos (the person's rest face; averaged after normalising); with R = 0 every probability "
     "is NaN, never an answer",
     "reference_image_size": "float32 (N, R, 2): the reference photos' (width, height)",
+    "blendshapes": "float32 (N, 52): FaceLandmarker's blendshape scores, in its order",
+    "pose": "float32 (N, 4, 4): FaceLandmarker's facial transformation matrix",
+    "reference_blendshapes": "float32 (N, R, 52): the reference photos' blendshape scores",
+    "reference_pose": "float32 (N, R, 4, 4): the reference photos' transformation matrices",
 }
 
 
@@ -76,10 +80,21 @@ def deployable(trained: FaceModel) -> FaceModel:
 
 
 def input_names(module: Deployable) -> list[str]:
-    """landmarks [, image_size] [, reference_landmarks [, reference_image_size]]."""
-    aspect, baseline = module.aspect_correction, module.uses_baseline
-    wanted = {"landmarks": True, "image_size": aspect}
-    wanted |= {"reference_landmarks": baseline, "reference_image_size": aspect and baseline}
+    """The inputs the model reads, in INPUTS order: [landmarks [, image_size]]
+    [, reference_landmarks [, reference_image_size]] [, blendshapes] [, pose] and their
+    references."""
+    recipe, baseline = module.preprocessing, module.uses_baseline
+    size = recipe.uses_image_size
+    wanted = {
+        "landmarks": recipe.uses_landmarks,
+        "image_size": size,
+        "reference_landmarks": baseline and recipe.uses_landmarks,
+        "reference_image_size": baseline and size,
+        "blendshapes": recipe.uses_blendshapes,
+        "pose": recipe.uses_pose,
+        "reference_blendshapes": baseline and recipe.uses_blendshapes,
+        "reference_pose": baseline and recipe.uses_pose,
+    }
     return [name for name, used in wanted.items() if used]
 
 
@@ -97,11 +112,42 @@ def example_inputs(
     def sizes(*shape: int) -> torch.Tensor:
         return torch.randint(240, 4000, (*shape, 2), generator=generator).float()
 
+    def scores(*shape: int) -> torch.Tensor:
+        return torch.rand(*shape, 52, generator=generator)
+
+    def poses(*shape: int) -> torch.Tensor:
+        """Rotations (from random unit quaternions) with a translation, as FaceLandmarker's."""
+        quaternion = torch.randn(*shape, 4, generator=generator)
+        w, x, y, z = (quaternion / quaternion.norm(dim=-1, keepdim=True)).unbind(-1)
+        rotation = torch.stack(
+            [
+                torch.stack(
+                    [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1
+                ),
+                torch.stack(
+                    [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1
+                ),
+                torch.stack(
+                    [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1
+                ),
+            ],
+            -2,
+        )
+        matrix = torch.zeros(*shape, 4, 4)
+        matrix[..., :3, :3] = rotation
+        matrix[..., :3, 3] = torch.randn(*shape, 3, generator=generator) * 10
+        matrix[..., 3, 3] = 1
+        return matrix
+
     made = {
         "landmarks": lambda: landmarks(rows),
         "image_size": lambda: sizes(rows),
         "reference_landmarks": lambda: landmarks(rows, references),
         "reference_image_size": lambda: sizes(rows, references),
+        "blendshapes": lambda: scores(rows),
+        "pose": lambda: poses(rows),
+        "reference_blendshapes": lambda: scores(rows, references),
+        "reference_pose": lambda: poses(rows, references),
     }
     return {name: made[name]() for name in input_names(module)}
 
@@ -146,7 +192,9 @@ def export_onnx(
             "trained_on_synthetic": json.dumps(trained_on_synthetic),
             "normalization": module.normalization,
             "aspect_correction": json.dumps(module.aspect_correction),
+            "features": module.preprocessing.feature_set,
             "baseline": module.baseline,
+            "extractor": json.dumps(module.extractor),
             "inputs": "; ".join(f"{name}: {INPUTS[name]}" for name in input_names(module)),
             "output": "probabilities float32 (N, C), softmax, in class_names order"
             + (NO_REFERENCE if module.uses_baseline else ""),
@@ -217,6 +265,7 @@ def export(
             "pip install -e '.[export]'",
         ) from None
     trained = load_model(str(model) if isinstance(model, Path) else model)
+    check_current_extractor(trained)
     if output is None:
         base = trained.run_dir if trained.run_dir else trained.checkpoints[0].resolve().parent
         name = "ensemble.onnx" if trained.is_ensemble else "model.onnx"

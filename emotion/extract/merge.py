@@ -34,7 +34,13 @@ from emotion.extract.partial import (
 from emotion.extract.report import Tally, summary_lines, write_report
 from emotion.extract.settings import report_path
 from emotion.store.io import open_store
-from emotion.store.schema import FIELDS, read_field
+from emotion.store.schema import (
+    describe_extractor,
+    extractor_of,
+    read_columns,
+    read_field,
+    same_extractor,
+)
 from emotion.store.writer import StoreWriter
 
 log = logging.getLogger(__name__)
@@ -58,6 +64,7 @@ def _shard_attrs(path: Path) -> dict[str, Any]:
                 "fingerprint": str(attrs[ATTR_FINGERPRINT]),
                 "shard": json.loads(attrs[ATTR_SHARD]),
                 "rows": int(handle["label"].shape[0]),
+                "extractor": extractor_of(attrs),
                 "sources": set(read_field(handle, "source", path).tolist()),
             }
     except KeyError as error:
@@ -70,6 +77,16 @@ def _shard_attrs(path: Path) -> dict[str, Any]:
 def check_shards(shards: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The shards in index order; fails when they overlap, miss a part or mix runs."""
     fix = "rerun the missing or failed shards with the same command and shard.index, then merge"
+    first = shards[0]
+    for shard in shards[1:]:
+        if not same_extractor(first["extractor"], shard["extractor"]):
+            raise EmotionError(
+                f"{first['path']} holds faces of {describe_extractor(first['extractor'])}, "
+                f"{shard['path']} of {describe_extractor(shard['extractor'])}: their landmarks "
+                "are not interchangeable",
+                "extract every shard again with this version (same command and shard.index), "
+                "then merge",
+            )
     fingerprints = {shard["fingerprint"] for shard in shards}
     if len(fingerprints) > 1:
         raise EmotionError(
@@ -144,6 +161,7 @@ def _merge_locked(output: Path, paths: list[Path], overwrite: bool, started: flo
         synthetic=False,
         provenance=provenance,
         tool=TOOL,
+        extractor=ordered[0]["extractor"],
     )
     processing = Tally()
     try:
@@ -185,4 +203,4 @@ def _merge_locked(output: Path, paths: list[Path], overwrite: bool, started: flo
 
 def _rows(handle: h5py.File, path: Path, begin: int, end: int) -> dict[str, np.ndarray]:
     """Rows begin..end of a shard; a chunk that fails its checksum names the shard."""
-    return {name: read_field(handle, name, path, slice(begin, end)) for name in FIELDS}
+    return read_columns(handle, path, slice(begin, end))

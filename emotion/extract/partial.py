@@ -52,6 +52,8 @@ class Batch:
     split: list[str] = field(default_factory=list)
     source: list[str] = field(default_factory=list)
     image_size: list[tuple[int, int]] = field(default_factory=list)
+    blendshapes: list[np.ndarray] = field(default_factory=list)
+    pose: list[np.ndarray] = field(default_factory=list)
     tasks: int = 0
 
     def add(self, task: Task, outcome: Outcome, processing: Tally) -> None:
@@ -63,6 +65,8 @@ class Batch:
             self.split.append(task.split)
             self.source.append(task.source_of(face.frame))
             self.image_size.append(face.image_size)
+            self.blendshapes.append(face.blendshapes)
+            self.pose.append(face.pose)
         processing.count(task.archive, "faces", len(outcome.faces))
         processing.count(task.archive, "no_face", len(outcome.no_face))
         processing.count(task.archive, "undecodable", len(outcome.failures))
@@ -81,6 +85,8 @@ class Batch:
             "split": np.asarray(self.split, dtype=object),
             "source": np.asarray(self.source, dtype=object),
             "image_size": np.asarray(self.image_size, dtype=np.int32).reshape(-1, 2),
+            "blendshapes": np.stack(self.blendshapes).astype(np.float32),
+            "pose": np.stack(self.pose).astype(np.float32),
         }
 
 

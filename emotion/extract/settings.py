@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from emotion.errors import EmotionError
 from emotion.extract.config import LabelSource, Layout, Sampling, SubjectMatchOn
 from emotion.facemesh.decode import MAX_BYTES, MAX_PIXELS, MIN_SHORT_SIDE, parse_reduce
+from emotion.facemesh.landmarker import extractor_identity
 from emotion.features.choices import values
 from emotion.store.classes import CLASS_SETS, class_map_key
 
@@ -154,7 +155,8 @@ class ExtractSettings:
 
     def fingerprint(self, task_sources: list[str], class_names: list[str]) -> str:
         """Identifies what a run writes: settings that matter, the classes in label order
-        (`found` learns them from the data) and the exact task list.
+        (`found` learns them from the data), the exact task list and the extractor (a store
+        of another extractor's faces is extracted again, not taken as up to date).
 
         Settings added after stores were first written count only when they differ from
         their default, so rerunning an older store's own command still finds it complete."""
@@ -164,6 +166,8 @@ class ExtractSettings:
             if LATER_KEYS.get(key, _UNSET) != value
         }
         digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+        extractor = extractor_identity()
+        digest.update(f"{extractor['name']}:{extractor['model_sha256']}\0".encode())
         if self.classes == FOUND_CLASSES:
             digest.update(json.dumps(class_names).encode() + b"\0")
         for source in task_sources:

@@ -39,7 +39,7 @@ class References:
     """One stage's references: per person the reference face, the rows it was made from,
     and who could not get one."""
 
-    faces: dict[str, np.ndarray] = field(default_factory=dict)  # person -> (K, 3) points
+    faces: dict[str, np.ndarray] = field(default_factory=dict)  # person -> (D,) face vector
     rows: dict[str, np.ndarray] = field(default_factory=dict)  # person -> reference rows
     unscored: list[str] = field(default_factory=list)  # people without a reference
 
@@ -96,13 +96,11 @@ def session_references(points: np.ndarray, subject: np.ndarray, rows: np.ndarray
     return found
 
 
-def combine(points: np.ndarray, reference: np.ndarray, how: str) -> np.ndarray:
-    """(N, K, 3) faces and their (N, K, 3) or (K, 3) reference as (N, D) model input; N may
-    be 0 (a person left with nothing to score)."""
-    flat = points.shape[1] * points.shape[2]
-    difference = (points - reference).reshape(len(points), flat)
+def combine(vectors: np.ndarray, reference: np.ndarray, how: str) -> np.ndarray:
+    """(N, D) face vectors and their (N, D) or (D,) reference as (N, D) or (N, 2D) model
+    input; N may be 0 (a person left with nothing to score)."""
+    difference = (vectors - reference).reshape(len(vectors), -1)
     if how == "difference":
         return np.ascontiguousarray(difference, dtype=np.float32)
-    return np.concatenate([difference, points.reshape(len(points), flat)], axis=1).astype(
-        np.float32
-    )
+    flat = vectors.reshape(len(vectors), -1)
+    return np.concatenate([difference, flat], axis=1).astype(np.float32)

@@ -12,6 +12,18 @@ class Normalization(str, Enum):
     none = "none"  # raw coordinates
     procrustes = "procrustes"  # aligned to the template by rotation, scale and translation
     procrustes_rigid = "procrustes_rigid"  # the same, fitted on rigid landmarks only
+    # nose_unit after undoing the head's rotation (FaceLandmarker's pose matrix), in pixels
+    pose = "pose"
+
+
+# What of a face the model reads: its normalised landmarks, FaceLandmarker's 52 blendshape
+# scores, or both side by side (landmarks first). The functional form, since a config spells
+# the third `landmarks+blendshapes`, which no class attribute can be called.
+Features = Enum(  # type: ignore[misc]
+    "Features",
+    [(name, name) for name in ("landmarks", "blendshapes", "landmarks+blendshapes")],
+    type=str,
+)
 
 
 class Baseline(str, Enum):

@@ -37,6 +37,28 @@ def aspect_correct_torch(landmarks: torch.Tensor, image_size: torch.Tensor) -> t
     return landmarks.float() * scale[..., None, :]
 
 
+# MediaPipe's camera frame has y up and z towards the viewer; image coordinates have y down
+# and z away from the camera. This flip takes one to the other (it is its own inverse).
+_CAMERA_FLIP = np.diag([1.0, -1.0, -1.0]).astype(np.float32)
+
+
+def unrotate(points: np.ndarray, pose: np.ndarray) -> np.ndarray:
+    """(N, K, 3) points in pixel units, the head's rotation undone: each face turned by the
+    inverse of its (N, 4, 4) pose matrix's rotation, in the camera frame (rows:
+    p' = p F R F, F the y/z flip, R the rotation, since R^-1 = R^T)."""
+    rotation = pose[:, :3, :3].astype(np.float32)
+    turn = _CAMERA_FLIP @ rotation @ _CAMERA_FLIP
+    return np.matmul(points, turn).astype(np.float32)
+
+
+def unrotate_torch(points: torch.Tensor, pose: torch.Tensor) -> torch.Tensor:
+    """`unrotate` in torch ops, over (..., K, 3) points and (..., 4, 4) poses."""
+    flip = torch.tensor([1.0, -1.0, -1.0], dtype=points.dtype, device=points.device)
+    rotation = pose[..., :3, :3].to(points.dtype)
+    turn = flip[:, None] * rotation * flip[None, :]
+    return points @ turn
+
+
 def nose_unit(landmarks: np.ndarray, *, inplace: bool = False) -> np.ndarray:
     """Nose tip at the origin, farthest landmark at radius 1 (the reference normalisation)."""
     if inplace and landmarks.dtype == np.float32:

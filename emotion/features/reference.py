@@ -1,11 +1,13 @@
-"""The one rest-face reference: a running sum of normalised faces, their count, and how it
+"""The one rest-face reference: a running sum of face vectors, their count, and how it
 was made.
 
 Training's per-person means, `emotion-predict --enroll` and `--baseline session`, a served
-session's enrolled faces and a stream's calibration all average normalised (478, 3) faces
-into a reference face. They all keep this value, so "the mean of normalised faces" is computed
-in one place: a float64 sum (11 KB whatever the number of faces) over a count, so faces can be
-added one at a time, or two references merged, and the mean is the same either way.
+session's enrolled faces and a stream's calibration all average face vectors (the model's
+view of one face: normalised landmarks flattened, and/or blendshape scores; see
+`Preprocessing.vectors`) into a reference face. They all keep this value, so "the mean of
+normalised faces" is computed in one place: a float64 sum (about 11 KB whatever the number of
+faces) over a count, so faces can be added one at a time, or two references merged, and the
+mean is the same either way.
 
 `how` names where the faces came from (`enrolled`, `session`, `first:3s`, ...); the model's
 reference policy (`emotion.features.preprocessing.Preprocessing.reference_policy`) reads it.
@@ -21,23 +23,23 @@ import torch
 
 @dataclass
 class Reference:
-    """The running sum of R normalised (K, 3) faces, R, and how they were chosen."""
+    """The running sum of R (D,) face vectors, R, and how they were chosen."""
 
-    total: np.ndarray | None = None  # float64 (K, 3) sum; None before the first face
+    total: np.ndarray | None = None  # float64 (D,) sum; None before the first face
     count: int = 0
     how: str = ""
 
     @classmethod
     def of(cls, points: np.ndarray, how: str = "") -> Reference:
-        """A reference of (R, K, 3) faces (or one (K, 3) face)."""
+        """A reference of (R, D) faces (or one (D,) face)."""
         reference = cls(how=how)
         reference.add(points)
         return reference
 
     def add(self, points: np.ndarray) -> None:
-        """Count one (K, 3) face, or (R, K, 3) faces, into the reference."""
+        """Count one (D,) face, or (R, D) faces, into the reference."""
         faces = np.asarray(points, dtype=np.float64)
-        if faces.ndim == 2:
+        if faces.ndim == 1:
             faces = faces[None]
         if len(faces) == 0:
             return
@@ -56,14 +58,14 @@ class Reference:
             self.total, self.count = self.total + other.total, self.count + other.count
 
     def mean(self) -> np.ndarray | None:
-        """The mean face, (K, 3) float32; None before any face was added."""
+        """The mean face, (D,) float32; None before any face was added."""
         if self.total is None or self.count == 0:
             return None
         return (self.total / self.count).astype(np.float32)
 
 
 def reference_face(points: np.ndarray) -> np.ndarray:
-    """The mean of (R, K, 3) normalised faces (R >= 1) as one (K, 3) reference."""
+    """The mean of (R, D) face vectors (R >= 1) as one (D,) reference."""
     mean = Reference.of(points).mean()
     if mean is None:
         raise ValueError("a reference face needs at least one face")
@@ -71,12 +73,12 @@ def reference_face(points: np.ndarray) -> np.ndarray:
 
 
 def torch_mean(faces: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """`Reference.mean` in torch ops for the exported graph: (N, R, K, 3) faces per row as
-    (N, K, 3) means and (N, 1) counts. The mean is an explicit sum over an explicit count, so
+    """`Reference.mean` in torch ops for the exported graph: (N, R, D) faces per row as
+    (N, D) means and (N, 1) counts. The mean is an explicit sum over an explicit count, so
     a row of R = 0 faces is 0 / 0 = NaN in torch and in ONNX alike (a runtime's reduction over
     nothing need not give NaN)."""
-    count = torch.ones_like(faces[:, :, :1, 0]).sum(dim=1)  # (N, 1): R per row
-    return faces.sum(dim=1) / count.unsqueeze(-1), count
+    count = torch.ones_like(faces[:, :, :1]).sum(dim=1)  # (N, 1): R per row
+    return faces.sum(dim=1) / count, count
 
 
 # A session of one face is that face: read against itself, every face is "no change".

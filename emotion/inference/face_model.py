@@ -3,8 +3,9 @@
 Evaluation, prediction, serving and export all hold this one module (built by
 `emotion.inference.trained.load_trained` from a checkpoint, or several joined by
 `emotion.inference.ensemble.load_model`):
-- `forward(landmarks, image_size, reference_landmarks, reference_image_size)`: RAW FaceMesh
-  landmarks in, probabilities out, the preprocessing in torch ops (the twins of
+- `forward(landmarks, image_size, reference_landmarks, reference_image_size, blendshapes,
+  pose, reference_blendshapes, reference_pose)`: RAW FaceLandmarker output in (what the model
+  uses of it), probabilities out, the preprocessing in torch ops (the twins of
   `emotion.features.geometry`), which is what `emotion-export` exports;
 - `features` + `probabilities`: the same networks on features made by training's numpy path
   (`Preprocessing.features`, which also knows Procrustes, an SVD no ONNX graph can hold).
@@ -16,6 +17,7 @@ probabilities are the plain mean of theirs.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,9 +27,10 @@ import torch
 from torch import nn
 
 from emotion.errors import EmotionError
-from emotion.features.geometry import aspect_correct_torch, nose_unit_torch
+from emotion.features.geometry import aspect_correct_torch, nose_unit_torch, unrotate_torch
 from emotion.features.preprocessing import IN_GRAPH_NORMALIZATIONS, Preprocessing
 from emotion.features.reference import torch_mean
+from emotion.store.schema import LEGACY_EXTRACTOR, describe_extractor, same_extractor
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,12 @@ class FaceModel(nn.Module):
         return any(member.trained_on_synthetic for member in self.members)
 
     @property
+    def extractor(self) -> dict[str, Any]:
+        """The landmark extractor of the faces it was trained on (checkpoints older than
+        the record: MediaPipe's legacy FaceMesh graph, the only one there was)."""
+        return dict(self.members[0].data_record.get("extractor") or LEGACY_EXTRACTOR)
+
+    @property
     def run_config(self) -> dict[str, Any]:
         """The first member's config: where evaluation finds its default data settings."""
         return self.members[0].run_config
@@ -143,7 +152,12 @@ class FaceModel(nn.Module):
         ]
         return each[0] if len(each) == 1 else torch.stack(each).mean(dim=0)
 
-    def points(self, landmarks: torch.Tensor, image_size: torch.Tensor | None) -> torch.Tensor:
+    def points(
+        self,
+        landmarks: torch.Tensor,
+        image_size: torch.Tensor | None,
+        pose: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """(..., 478, 3) raw landmarks as normalised points, in torch ops: the training
         path's twin (`emotion.features.geometry`)."""
         if self.normalization not in IN_GRAPH_NORMALIZATIONS:
@@ -152,30 +166,62 @@ class FaceModel(nn.Module):
                 f"only {IN_GRAPH_NORMALIZATIONS} (use features() and probabilities())"
             )
         points = landmarks.float()
-        if self.aspect_correction:
+        if self.preprocessing.uses_image_size:
             if image_size is None:
-                raise ValueError("this model was trained with aspect correction: pass image_size")
+                raise ValueError("this model reads landmarks in pixels: pass image_size")
             points = aspect_correct_torch(points, image_size)
-        if self.normalization == "nose_unit":
+        if self.normalization == "pose":
+            if pose is None:
+                raise ValueError("this model undoes the head's rotation: pass pose")
+            points = unrotate_torch(points, pose)
+        if self.normalization in ("nose_unit", "pose"):
             points = nose_unit_torch(points)
         return points
 
+    def vectors(
+        self,
+        landmarks: torch.Tensor | None,
+        image_size: torch.Tensor | None,
+        blendshapes: torch.Tensor | None,
+        pose: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """(..., 478, 3) raw faces as (..., face_dim) vectors: `Preprocessing.vectors`' twin."""
+        parts = []
+        if self.preprocessing.uses_landmarks:
+            if landmarks is None:
+                raise ValueError("this model reads landmarks: pass landmarks")
+            parts.append(self.points(landmarks, image_size, pose).flatten(-2))
+        if self.preprocessing.uses_blendshapes:
+            if blendshapes is None:
+                raise ValueError("this model reads blendshape scores: pass blendshapes")
+            parts.append(blendshapes.float())
+        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
+
     def forward(
         self,
-        landmarks: torch.Tensor,
+        landmarks: torch.Tensor | None = None,
         image_size: torch.Tensor | None = None,
         reference_landmarks: torch.Tensor | None = None,
         reference_image_size: torch.Tensor | None = None,
+        blendshapes: torch.Tensor | None = None,
+        pose: torch.Tensor | None = None,
+        reference_blendshapes: torch.Tensor | None = None,
+        reference_pose: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        points = self.points(landmarks, image_size)
+        vectors = self.vectors(landmarks, image_size, blendshapes, pose)
         if not self.uses_baseline:
-            return self.scored(points.flatten(1))
-        if reference_landmarks is None:
+            return self.scored(vectors)
+        given = reference_landmarks if self.preprocessing.uses_landmarks else reference_blendshapes
+        if given is None:
             raise ValueError("this model reads faces against a reference: pass one")
-        reference, count = torch_mean(self.points(reference_landmarks, reference_image_size))
-        features = (points - reference).flatten(1)
+        reference, count = torch_mean(
+            self.vectors(
+                reference_landmarks, reference_image_size, reference_blendshapes, reference_pose
+            )
+        )
+        features = vectors - reference
         if self.preprocessing.baseline_features == "both":
-            features = torch.cat([features, points.flatten(1)], dim=1)
+            features = torch.cat([features, vectors], dim=1)
         return self.scored(features) * (count / count)  # x 1, or NaN without a reference
 
     # -- training's numpy features -----------------------------------------------------------
@@ -185,10 +231,18 @@ class FaceModel(nn.Module):
         landmarks: np.ndarray,
         image_size: np.ndarray | None,
         reference: np.ndarray | None = None,
+        blendshapes: np.ndarray | None = None,
+        pose: np.ndarray | None = None,
     ) -> torch.Tensor:
-        """Raw (N, 478, 3) landmarks to the features the networks were trained on; a baseline
-        model reads them against `reference`, a (478, 3) or (N, 478, 3) reference face."""
-        return self.preprocessing.features(landmarks, image_size, reference)
+        """Raw faces to the features the networks were trained on; a baseline model reads
+        them against `reference`, a (face_dim,) or (N, face_dim) reference face."""
+        return self.preprocessing.features(landmarks, image_size, reference, blendshapes, pose)
+
+    def face_features(
+        self, faces: Sequence[Any], reference: np.ndarray | None = None
+    ) -> torch.Tensor:
+        """`features` of face-like items (an extracted Face, a prediction's item)."""
+        return self.preprocessing.face_features(faces, reference)
 
     @torch.inference_mode()
     def probabilities(self, features: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
@@ -207,6 +261,13 @@ def joined(models: list[FaceModel]) -> FaceModel:
     tensor feeds every network, so class names and preprocessing must agree."""
     first = models[0]
     for model in models[1:]:
+        if not same_extractor(first.extractor, model.extractor):
+            raise EmotionError(
+                f"ensemble members were trained on faces of different extractors: "
+                f"{first.description} on {describe_extractor(first.extractor)}, "
+                f"{model.description} on {describe_extractor(model.extractor)}",
+                "ensemble runs trained on stores of one extractor",
+            )
         mine = {"class_names": first.class_names, **first.preprocessing.to_record()}
         theirs = {"class_names": model.class_names, **model.preprocessing.to_record()}
         for name, value in mine.items():

@@ -24,10 +24,17 @@ from emotion.checkpoint import (
     temperature_of,
 )
 from emotion.errors import EmotionError
+from emotion.facemesh.landmarker import extractor_identity
 from emotion.inference.face_model import FaceModel, Member
 from emotion.models.classifier import LandmarkClassifier
 from emotion.rundir import METRICS_FILE, run_dir_of, saved_run_config
-from emotion.store.schema import NUM_COORDS, NUM_LANDMARKS, SCHEMA_VERSION
+from emotion.store.schema import (
+    NUM_COORDS,
+    NUM_LANDMARKS,
+    SCHEMA_VERSION,
+    describe_extractor,
+    same_extractor,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +66,7 @@ def load_trained(ckpt_path: Path) -> FaceModel:
         raise EmotionError(
             f"{ckpt_path} expects {hparams.get('input_dim')} features, not the "
             f"{NUM_LANDMARKS} x {NUM_COORDS} landmarks of store schema v{SCHEMA_VERSION}",
-            "use a checkpoint trained on a schema-v1 store",
+            "use a checkpoint written by this version of emotion-train",
         )
     check_finite_weights(checkpoint, ckpt_path)
     try:
@@ -102,6 +109,26 @@ def check_reference_given(trained: Any, given: bool, how: str) -> None:
             f"(data.baseline={trained.preprocessing.baseline}), and none was given",
             how,
         )
+
+
+def check_extractor(trained: Any, extractor: dict[str, Any], where: str) -> None:
+    """Refuse faces of another landmark extractor than the model's: FaceLandmarker's and the
+    legacy FaceMesh graph's landmarks differ by four times the training noise, so a model
+    reads one as a distorted version of the other and its scores mean nothing."""
+    if not same_extractor(trained.extractor, extractor):
+        raise EmotionError(
+            f"{where} holds faces of {describe_extractor(extractor)}, but "
+            f"{trained.description} was trained on faces of "
+            f"{describe_extractor(trained.extractor)}; their landmarks are not interchangeable",
+            "re-extract the photos with this version (emotion-extract), or retrain the model "
+            "on a store extracted with this version (emotion-train data.path=...)",
+        )
+
+
+def check_current_extractor(trained: Any) -> None:
+    """Photos are read by this package's FaceLandmarker: refuse a model trained on another
+    extractor's faces (predict, serve and export)."""
+    check_extractor(trained, extractor_identity(), "this version's landmark extractor")
 
 
 def check_class_names(trained: Any, data_class_names: list[str], where: str) -> None:

@@ -26,7 +26,7 @@ from emotion.facemesh.runner import FaceMeshRunner
 from emotion.inference.ensemble import load_model
 from emotion.inference.face_model import FaceModel
 from emotion.inference.threads import threads_check
-from emotion.inference.trained import warn_synthetic
+from emotion.inference.trained import check_current_extractor, warn_synthetic
 from emotion.predict.inputs import Inputs, collect_inputs, warn_skipped
 from emotion.predict.predictor import Item, Predictor, items_of
 from emotion.predict.reference import (
@@ -217,6 +217,7 @@ def model_for_photos(
 ) -> FaceModel:
     """The model (or ensemble), refused when a photo alone cannot be scored with it."""
     trained = load_model(str(model) if isinstance(model, Path) else model)
+    check_current_extractor(trained)
     if trained.trained_on_synthetic:
         warn_synthetic(trained.description)
     if threshold is not None and positive_class not in trained.class_names:

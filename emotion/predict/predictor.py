@@ -44,8 +44,10 @@ class Item:
     error: str | None = None
     landmarks: np.ndarray | None = None
     image_size: tuple[int, int] | None = None
-    faces: int | None = None  # faces FaceMesh found (the largest is scored); None: unread
-    # A baseline model's reference face for this item (normalised, (478, 3)), and its name.
+    faces: int | None = None  # faces found (the largest is scored); None: unread
+    blendshapes: np.ndarray | None = None  # (52,) FaceLandmarker's scores
+    pose: np.ndarray | None = None  # (4, 4) FaceLandmarker's head pose
+    # A baseline model's reference face for this item (a face vector), and its name.
     reference: np.ndarray | None = None
     reference_name: str | None = None
 
@@ -62,6 +64,8 @@ def items_of(media: Media, outcome: Outcome) -> list[Item]:
             face.landmarks,
             face.image_size,
             face.faces,
+            face.blendshapes,
+            face.pose,
         )
         for face in outcome.faces
     ]
@@ -151,14 +155,12 @@ class Predictor:
         probabilities = np.empty((0, len(self.trained.class_names)))
         if faces:
             started = time.perf_counter()
-            landmarks = np.stack([item.landmarks for item in faces])  # type: ignore[misc]
-            sizes = np.asarray([item.image_size for item in faces], dtype=np.int32)
             reference = (
                 np.stack([item.reference for item in faces])  # type: ignore[misc]
                 if self.uses_baseline
                 else None
             )
-            features = self.trained.features(landmarks, sizes, reference)
+            features = self.trained.face_features(faces, reference)
             with torch_threads(self.threads):
                 probabilities = self.trained.probabilities(features, self.batch_size).numpy()
             self.model_seconds += time.perf_counter() - started

@@ -23,7 +23,7 @@ import numpy as np
 from emotion.errors import EmotionError
 from emotion.facemesh.runner import FaceMeshRunner
 from emotion.features.preprocessing import Preprocessing
-from emotion.features.reference import MIN_SESSION_PHOTOS, Reference
+from emotion.features.reference import MIN_SESSION_PHOTOS, Reference, reference_face
 from emotion.inference.face_model import FaceModel
 from emotion.inference.trained import check_reference_given
 from emotion.predict.inputs import collect_inputs
@@ -131,10 +131,8 @@ class SessionReferences:
             self.sources.setdefault(key, items[0].source)
         if not faces:
             return
-        landmarks = np.stack([item.landmarks for item in faces])  # type: ignore[misc]
-        sizes = np.asarray([item.image_size for item in faces], dtype=np.int32)
-        points = self.preprocessing.points(landmarks, sizes)
-        self.references.setdefault(key, Reference(how="session")).add(points)
+        vectors = self.preprocessing.face_vectors(faces)
+        self.references.setdefault(key, Reference(how="session")).add(vectors)
 
     def give(self, key: Any, items: list[Item]) -> None:
         """Give the faces among `items` the reference of session `key` (or none)."""
@@ -169,9 +167,7 @@ def _median_face(preprocessing: Preprocessing, items: list[Item]) -> np.ndarray 
     """The items' normalised faces' per-coordinate median (None without any)."""
     if not items:
         return None
-    landmarks = np.stack([item.landmarks for item in items])  # type: ignore[misc]
-    sizes = np.asarray([item.image_size for item in items], dtype=np.int32)
-    return np.median(preprocessing.points(landmarks, sizes), axis=0).astype(np.float32)
+    return np.median(preprocessing.face_vectors(items), axis=0).astype(np.float32)
 
 
 def reference_plan(
@@ -236,7 +232,5 @@ def enrolled_reference(
             "(nothing was predicted)",
             "; ".join(fixes) + ", or leave those out",
         )
-    landmarks = np.stack([face.landmarks for face in faces])
-    sizes = np.asarray([face.image_size for face in faces], dtype=np.int32)
-    reference = trained.preprocessing.reference(landmarks, sizes)
+    reference = reference_face(trained.preprocessing.face_vectors(faces))
     return reference, "enroll: " + ", ".join(photos)

@@ -20,6 +20,7 @@ from torch.optim import Optimizer
 
 from emotion.checkpoint import GEOMETRY_KEYS, data_record_of, read_checkpoint
 from emotion.errors import EmotionError
+from emotion.store.schema import LEGACY_EXTRACTOR, describe_extractor, same_extractor
 
 log = logging.getLogger(__name__)
 TRUNK_PREFIX = "model.trunk."
@@ -37,12 +38,19 @@ def check_geometry(recorded: dict[str, Any] | None, current: dict[str, Any], pat
         for key in GEOMETRY_KEYS
         if recorded.get(key) != current[key]
     }
+    extractor = recorded.get("extractor") or LEGACY_EXTRACTOR
+    if not same_extractor(extractor, current["extractor"]):
+        differ["extractor"] = (
+            describe_extractor(extractor),
+            describe_extractor(current["extractor"]),
+        )
     if differ:
         shown = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in differ.items())
         raise EmotionError(
             f"init_from checkpoint used another input geometry ({shown})",
-            "fine-tune with the same data.normalization and data.aspect_correction as the "
-            "pre-training, or pre-train again",
+            "fine-tune with the same data.normalization, data.aspect_correction and "
+            "data.features as the pre-training, on a store of the same extractor, or "
+            "pre-train again",
         )
 
 

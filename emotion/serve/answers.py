@@ -9,7 +9,7 @@ import numpy as np
 
 from emotion import __version__
 from emotion.inference.ensemble import members_of
-from emotion.serve.engine import Engine, Found, check_landmarks
+from emotion.serve.engine import Engine, Found, found_of
 from emotion.serve.errors import ApiError
 from emotion.serve.schemas import (
     LandmarksIn,
@@ -99,7 +99,7 @@ def reference_for(
         reference = reference_of(session, engine)
         name = f"session {session.id}: mean of {session.enrolled} enrolled faces"
         return reference, name if reference is not None else None
-    points = engine.points(found.landmarks, found.image_size)
+    points = engine.vector(found)
     if not np.isfinite(points).all():  # never into the running sum: it would poison the mean
         raise ApiError(
             422,
@@ -130,8 +130,7 @@ def predict_image(
 
 def predict_points(engine: Engine, face: LandmarksIn, session: Session | None) -> Prediction:
     started = time.perf_counter()
-    landmarks = check_landmarks(face.landmarks, face.image_size)
-    found = Found(landmarks, face.image_size, 0.0)
+    found = found_of(engine, face)
     reference, name = reference_for(session, engine, found)
     return scored(engine, found, reference, name, False, started)
 
@@ -148,7 +147,7 @@ def scored(
     probabilities = None
     model_started = time.perf_counter()
     if found.landmarks is not None:
-        probabilities = engine.probabilities(found.landmarks, found.image_size, reference)
+        probabilities = engine.probabilities(found, reference)
         if not np.isfinite(probabilities).all():  # never a 200 with null probabilities
             raise ApiError(
                 422,

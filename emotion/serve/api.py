@@ -36,7 +36,7 @@ from emotion.serve.bodies import (
     is_json,
     parse_enroll_json,
 )
-from emotion.serve.engine import Engine, Found, check_landmarks
+from emotion.serve.engine import Engine, found_of
 from emotion.serve.errors import ApiError
 from emotion.serve.limits import BodyLimit
 from emotion.serve.origins import OriginGuard
@@ -152,10 +152,7 @@ def create_app(engine: Engine) -> FastAPI:
         if is_json(request):
             body = await request.body()
             faces = parse_enroll_json(body)
-            found = [
-                Found(check_landmarks(face.landmarks, face.image_size), face.image_size, 0.0)
-                for face in faces
-            ]
+            found = [found_of(engine, face) for face in faces]
         else:
             images = await images_of(request, most=MAX_UPLOADS)
             found = await run_in_threadpool(lambda: [engine.find_face(data) for data in images])
@@ -166,7 +163,7 @@ def create_app(engine: Engine) -> FastAPI:
                 f"none of the {len(found)} enrolment images shows a face FaceMesh finds",
                 "enroll a clear, upright, well-lit image of the person's relaxed face",
             )
-        points = [engine.points(face.landmarks, face.image_size) for face in faces_found]  # type: ignore[arg-type]
+        points = [engine.vector(face) for face in faces_found]
         if not all(np.isfinite(face).all() for face in points):  # all or none are enrolled
             raise ApiError(
                 422,

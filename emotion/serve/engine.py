@@ -19,9 +19,16 @@ from emotion.facemesh.decode import MIN_SHORT_SIDE
 from emotion.facemesh.runner import FaceMeshRunner
 from emotion.inference.face_model import FaceModel
 from emotion.serve.errors import ApiError
-from emotion.serve.schemas import MAX_SIDE
+from emotion.serve.schemas import MAX_SIDE, LandmarksIn
 from emotion.serve.settings import ServeSettings
-from emotion.store.schema import MAX_COORD, MIN_EXTENT, NUM_COORDS, NUM_LANDMARKS
+from emotion.store.schema import (
+    MAX_COORD,
+    MAX_POSE,
+    MIN_EXTENT,
+    NUM_BLENDSHAPES,
+    NUM_COORDS,
+    NUM_LANDMARKS,
+)
 
 # Each failure the runner names, as the HTTP status and fix a client gets for it.
 FAILURES = {
@@ -40,12 +47,14 @@ OPTIONS = {"decode.max_pixels": "--max-pixels", "decode.max_bytes": "--max-body-
 
 @dataclass
 class Found:
-    """FaceMesh's answer for one image: raw (478, 3) landmarks, or None without a face."""
+    """The landmarker's answer for one image: raw (478, 3) landmarks, or None without a face."""
 
     landmarks: np.ndarray | None
     image_size: tuple[int, int]  # upright (width, height) of the full-resolution image
     facemesh_ms: float
-    faces: int = 1  # faces FaceMesh found; `landmarks` are the largest's
+    faces: int = 1  # faces found; `landmarks` are the largest's
+    blendshapes: np.ndarray | None = None  # (52,) scores
+    pose: np.ndarray | None = None  # (4, 4) head pose
 
 
 class Engine:
@@ -99,27 +108,66 @@ class Engine:
         if not outcome.faces:
             return Found(None, (0, 0), elapsed, 0)
         face = outcome.faces[0]
-        return Found(face.landmarks, face.image_size, elapsed, face.faces)
+        return Found(
+            face.landmarks, face.image_size, elapsed, face.faces, face.blendshapes, face.pose
+        )
 
-    def points(self, landmarks: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
-        """One face's normalised (478, 3) points, as enrolment averages them."""
-        sizes = np.asarray([image_size], dtype=np.int32)
-        return self.trained.preprocessing.points(landmarks[None], sizes)[0]
+    def vector(self, found: Found) -> np.ndarray:
+        """One face as the model's (D,) face vector, as enrolment averages them."""
+        return self.trained.preprocessing.face_vectors([found])[0]
 
-    def probabilities(
-        self,
-        landmarks: np.ndarray,
-        image_size: tuple[int, int],
-        reference: np.ndarray | None,
-    ) -> np.ndarray:
+    def probabilities(self, found: Found, reference: np.ndarray | None) -> np.ndarray:
         """Class probabilities for one face, against `reference` for a baseline model."""
-        sizes = np.asarray([image_size], dtype=np.int32)
-        features = self.trained.features(landmarks[None], sizes, reference)
+        features = self.trained.face_features([found], reference)
         return self.trained.probabilities(features).numpy()[0].astype(np.float64)
 
     def close(self) -> None:
         while not self._runners.empty():
             self._runners.get().close()
+
+
+def found_of(engine: Engine, face: LandmarksIn) -> Found:
+    """A client's own face (a `LandmarksIn`), checked, as the model reads it: a 422 naming
+    what is wrong, or what this model needs that the client did not send."""
+    recipe = engine.trained.preprocessing
+    landmarks = check_landmarks(face.landmarks, face.image_size)
+    blendshapes = pose = None
+    if face.blendshapes is not None:
+        blendshapes = np.asarray(face.blendshapes, dtype=np.float64)
+        if (
+            blendshapes.shape != (NUM_BLENDSHAPES,)
+            or not np.isfinite(blendshapes).all()
+            or ((blendshapes < 0) | (blendshapes > 1)).any()
+        ):
+            raise ApiError(
+                422,
+                f"blendshapes must be {NUM_BLENDSHAPES} finite scores in 0..1",
+                "send FaceLandmarker's faceBlendshapes scores, in its order",
+            )
+        blendshapes = blendshapes.astype(np.float32)
+    elif recipe.uses_blendshapes:
+        raise ApiError(
+            422,
+            f"this model reads FaceLandmarker's blendshape scores "
+            f"(data.features={recipe.feature_set}), and none were sent",
+            f"send `blendshapes`: the {NUM_BLENDSHAPES} scores of outputFaceBlendshapes",
+        )
+    if face.pose is not None:
+        pose = np.asarray(face.pose, dtype=np.float64)
+        if pose.shape != (4, 4) or not np.isfinite(pose).all() or np.abs(pose).max() > MAX_POSE:
+            raise ApiError(
+                422,
+                f"pose must be a 4x4 matrix of finite numbers within ±{MAX_POSE:g}",
+                "send FaceLandmarker's facial transformation matrix as 4 rows of 4",
+            )
+        pose = pose.astype(np.float32)
+    elif recipe.uses_pose:
+        raise ApiError(
+            422,
+            "this model undoes the head's rotation (data.normalization=pose), and no pose was sent",
+            "send `pose`: FaceLandmarker's facial transformation matrix (4 rows of 4)",
+        )
+    return Found(landmarks, face.image_size, 0.0, 1, blendshapes, pose)
 
 
 def check_landmarks(landmarks: list[list[float]], image_size: tuple[int, int]) -> np.ndarray:

@@ -83,12 +83,25 @@ class Prediction(BaseModel):
 
 
 class LandmarksIn(BaseModel):
-    """A client's own FaceMesh output: 478 refined [x, y, z] landmarks (x, y in 0..1 of the
-    image) and the image's upright size, which the aspect correction needs."""
+    """A client's own FaceLandmarker output: 478 [x, y, z] landmarks (x, y in 0..1 of the
+    image) and the image's upright size, which the aspect correction needs; and, for a model
+    that reads them, its 52 blendshape scores and its 4x4 facial transformation matrix."""
 
     landmarks: list[list[float]] = Field(description=f"478 [x, y, z], each within ±{MAX_COORD:g}")
     image_size: tuple[ImageSide, ImageSide] = Field(
         description=f"[width, height] in pixels, 1 to {MAX_SIDE}"
+    )
+    blendshapes: list[float] | None = Field(
+        None,
+        max_length=64,
+        description="FaceLandmarker's 52 blendshape scores (0..1) in its order; needed by a "
+        "model trained with data.features holding blendshapes",
+    )
+    pose: list[list[float]] | None = Field(
+        None,
+        max_length=8,
+        description="FaceLandmarker's 4x4 facial transformation matrix (row-major); needed by "
+        "a model trained with data.normalization=pose",
     )
 
 

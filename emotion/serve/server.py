@@ -26,12 +26,13 @@ def serve(model: str, settings: ServeSettings, *, access_log: bool = False) -> N
 
     from emotion.facemesh.mesh import quiet_native_logs
     from emotion.inference.ensemble import load_model
-    from emotion.inference.trained import warn_synthetic
+    from emotion.inference.trained import check_current_extractor, warn_synthetic
     from emotion.serve.api import create_app
     from emotion.serve.engine import Engine
     from emotion.serve.idle import http_protocol
 
     trained = load_model(model)
+    check_current_extractor(trained)
     if trained.trained_on_synthetic:
         warn_synthetic(trained.description)
     # One face a request: the model's cost is tiny next to FaceMesh, and several OpenMP

@@ -112,11 +112,11 @@ class Stream:
             self.track.update(None, "no_face")
             return self._answer("no_face", None, None, started, found.facemesh_ms)
         if self.calibration is not None:
-            self.calibration.add(self.engine.points(found.landmarks, found.image_size))
+            self.calibration.add(self.engine.vector(found))
             return self._answer("calibrating", found, None, started, found.facemesh_ms)
         policy = self.engine.trained.preprocessing.reference_policy
         if policy.counts_scored_faces:  # data.baseline=session: every face joins the reference
-            points = self.engine.points(found.landmarks, found.image_size)
+            points = self.engine.vector(found)
             reference, count = self.session.seen(points) if np.isfinite(points).all() else (None, 0)
             if count < policy.min_faces:
                 return self._answer("no_reference", found, None, started, found.facemesh_ms)
@@ -124,7 +124,7 @@ class Stream:
             reference = self.session.reference
         if policy.needs_reference and reference is None:
             return self._answer("no_reference", found, None, started, found.facemesh_ms)
-        probabilities = self.engine.probabilities(found.landmarks, found.image_size, reference)
+        probabilities = self.engine.probabilities(found, reference)
         return self._answer("ok", found, probabilities, started, found.facemesh_ms)
 
     def _answer(

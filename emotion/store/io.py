@@ -1,4 +1,4 @@
-"""Reading and writing schema-v1 stores: whole in memory, or appended in chunks.
+"""Reading and writing stores (schema v2; v1 read): whole in memory, or appended in chunks.
 
 A write goes to `<path>.partial` and takes its name only once marked complete, so a crash
 never leaves a file at `path` that looks finished; reading validates against the schema
@@ -24,14 +24,16 @@ import numpy as np
 from emotion.store.files import partial_path_for
 from emotion.store.integrity import check_string_digests
 from emotion.store.schema import (
-    FIELDS,
     STRING_FIELDS,
     LandmarkStore,
     StoreError,
+    extractor_of,
     plain_value,
+    read_columns,
     read_field,
     validate,
     validate_landmarks,
+    validate_readings,
 )
 from emotion.store.writer import StoreWriter
 
@@ -43,7 +45,12 @@ def write_store(
 ) -> Path:
     """Write a whole in-memory store atomically."""
     writer = StoreWriter(
-        path, store.class_names, synthetic=store.synthetic, provenance=store.provenance, tool=tool
+        path,
+        store.class_names,
+        synthetic=store.synthetic,
+        provenance=store.provenance,
+        tool=tool,
+        extractor=store.extractor,
     )
     try:
         writer.append(**store.columns())
@@ -69,10 +76,11 @@ def read_store(path: str | os.PathLike[str]) -> LandmarkStore:
     handle = _open_for_reading(path)
     with handle:
         count = validate(handle, path)
-        columns = {name: read_field(handle, name, path) for name in FIELDS}
+        columns = read_columns(handle, path)
         for name in STRING_FIELDS:
             columns[name] = columns[name].reshape(count)
         validate_landmarks(columns["landmarks"], path)
+        validate_readings(columns["blendshapes"], columns["pose"], path)
         attrs = {key: plain_value(value) for key, value in handle.attrs.items()}
         check_string_digests(attrs, columns, path)
     return LandmarkStore(
@@ -86,6 +94,9 @@ def read_store(path: str | os.PathLike[str]) -> LandmarkStore:
         synthetic=bool(attrs.get("synthetic", False)),
         provenance=json.loads(attrs.get("provenance", "{}")),
         attrs=attrs,
+        blendshapes=columns["blendshapes"].astype(np.float32, copy=False),
+        pose=columns["pose"].astype(np.float32, copy=False),
+        extractor=extractor_of(attrs),
     )
 
 

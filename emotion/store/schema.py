@@ -1,8 +1,10 @@
-"""HDF5 landmark store, schema v1: the one contract between extraction, synthesis and training.
+"""HDF5 landmark store, schema v2: the one contract between extraction, synthesis and training.
 
 Layout (documented in docs/schema.md):
 
     landmarks   float32 (N, 478, 3)  MediaPipe's raw normalised image coordinates
+    blendshapes float32 (N, 52)      FaceLandmarker's blendshape scores (NaN where not known)
+    pose        float32 (N, 4, 4)    its facial transformation matrix (NaN where not known)
     label       int64   (N,)         index into class_names
     subject     str     (N,)         the person
     split       str     (N,)         "train" (AI Hub Training) or "test" (AI Hub Validation)
@@ -10,10 +12,13 @@ Layout (documented in docs/schema.md):
     image_size  int32   (N, 2)       (width, height) in pixels
 
 Root attributes: schema_version, class_names (JSON list), synthetic (bool), created_at,
-tool, tool_version, provenance (JSON: generator or extractor settings), string_sha256 (JSON:
+tool, tool_version, extractor (JSON: name, mediapipe_version, model_sha256 of the landmarker
+whose faces these are), blendshape_names (JSON list),
+provenance (JSON: generator or extractor settings), string_sha256 (JSON:
 per string field, the sha256 of its values; HDF5 has no checksum filter for strings) and
 complete (bool, written last). A store without complete=True is a partial write and is
-refused on read.
+refused on read. Version 1 stores (landmarks only, from the legacy FaceMesh graph) still
+read: their blendshapes and pose are NaN and their extractor is `LEGACY_EXTRACTOR`.
 """
 
 from __future__ import annotations
@@ -27,10 +32,13 @@ import h5py
 import numpy as np
 
 from emotion.errors import EmotionError
+from emotion.facemesh.landmarker import BLENDSHAPE_NAMES, NUM_BLENDSHAPES, extractor_identity
 from emotion.facemesh.mesh import NUM_COORDS, NUM_LANDMARKS
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 SPLITS = ("train", "test")
+POSE_SHAPE = (4, 4)
 
 _STRING = h5py.string_dtype("utf-8")
 
@@ -42,6 +50,17 @@ FIELDS: dict[str, tuple[str, tuple[int, ...], Any]] = {
     "split": ("OSU", (), _STRING),
     "source": ("OSU", (), _STRING),
     "image_size": ("iu", (2,), np.int32),
+    "blendshapes": ("f", (NUM_BLENDSHAPES,), np.float32),
+    "pose": ("f", POSE_SHAPE, np.float32),
+}
+# What a version 1 store holds; the rest read as NaN.
+V1_FIELDS = ("landmarks", "label", "subject", "split", "source", "image_size")
+# The extractor of every version 1 store: MediaPipe's retired FaceMesh graph (its landmarks
+# differ from FaceLandmarker's by 0.0085 on the nose-unit scale, four times the training noise).
+LEGACY_EXTRACTOR: dict[str, str] = {
+    "name": "mediapipe-face-mesh-legacy",
+    "mediapipe_version": "0.10.21 or earlier",
+    "model_sha256": "",
 }
 STRING_FIELDS = ("subject", "split", "source")
 REQUIRED_ATTRS = ("schema_version", "class_names", "complete")
@@ -58,9 +77,32 @@ class StoreError(EmotionError):
     """A landmark store that is missing, partial or of the wrong schema."""
 
 
+def same_extractor(first: dict[str, Any], second: dict[str, Any]) -> bool:
+    """Whether two extractor records name the same landmarks: the same extractor and model
+    file (the mediapipe version is recorded, not compared)."""
+    return first.get("name") == second.get("name") and first.get("model_sha256", "") == second.get(
+        "model_sha256", ""
+    )
+
+
+def describe_extractor(extractor: dict[str, Any]) -> str:
+    name = str(extractor.get("name", "unknown"))
+    sha = str(extractor.get("model_sha256", ""))
+    return f"{name} (model {sha[:12]}...)" if sha else name
+
+
+def missing_readings(rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """NaN blendshapes and pose for `rows` faces whose extractor gave neither."""
+    return (
+        np.full((rows, NUM_BLENDSHAPES), np.nan, dtype=np.float32),
+        np.full((rows, *POSE_SHAPE), np.nan, dtype=np.float32),
+    )
+
+
 @dataclass
 class LandmarkStore:
-    """A schema-v1 store held in memory: one row per face."""
+    """A store held in memory: one row per face. Blendshapes and pose are NaN where the
+    extractor gave none (version 1 stores, SYNTHETIC data)."""
 
     landmarks: np.ndarray
     label: np.ndarray
@@ -72,9 +114,28 @@ class LandmarkStore:
     synthetic: bool = False
     provenance: dict[str, Any] = field(default_factory=dict)
     attrs: dict[str, Any] = field(default_factory=dict)
+    blendshapes: np.ndarray | None = None  # (N, 52); None: NaN
+    pose: np.ndarray | None = None  # (N, 4, 4); None: NaN
+    extractor: dict[str, Any] = field(default_factory=extractor_identity)
+
+    def __post_init__(self) -> None:
+        blendshapes, pose = missing_readings(len(self))
+        if self.blendshapes is None:
+            self.blendshapes = blendshapes
+        if self.pose is None:
+            self.pose = pose
 
     def __len__(self) -> int:
         return int(self.label.shape[0])
+
+    @property
+    def has_blendshapes(self) -> bool:
+        """Every row has its blendshape scores (an empty store has nothing missing)."""
+        return bool(np.isfinite(self.blendshapes).all())
+
+    @property
+    def has_pose(self) -> bool:
+        return bool(np.isfinite(self.pose).all())
 
     def select(self, rows: np.ndarray) -> LandmarkStore:
         """The store restricted to `rows` (a boolean mask or index array)."""
@@ -89,13 +150,16 @@ class LandmarkStore:
             synthetic=self.synthetic,
             provenance=dict(self.provenance),
             attrs=dict(self.attrs),
+            blendshapes=self.blendshapes[rows],
+            pose=self.pose[rows],
+            extractor=dict(self.extractor),
         )
 
     def columns(self) -> dict[str, np.ndarray]:
         return {name: getattr(self, name) for name in FIELDS}
 
 
-FIX = "re-create the store with emotion-extract (schema v1, see docs/schema.md)"
+FIX = "re-create the store with emotion-extract (schema v2, see docs/schema.md)"
 FIX_DAMAGED = (
     "restore the file from a good copy, or re-create it with the command that wrote it "
     "(emotion-extract, emotion-synth)"
@@ -134,12 +198,37 @@ def check_class_names(class_names: list[str], path: Path) -> None:
 
 
 def validate(handle: h5py.File, path: Path) -> int:
-    """Check a store against schema v1 and return its row count."""
+    """Check a store against its schema (v1 or v2) and return its row count."""
     class_names = validate_attributes(handle, path)
     count = validate_datasets(handle, path)
     if count:
         validate_values(handle, path, class_names)
     return count
+
+
+def version_of(handle: h5py.File) -> int:
+    return int(plain_value(handle.attrs["schema_version"]))
+
+
+def fields_of(handle: h5py.File) -> tuple[str, ...]:
+    """The fields a validated store holds: all of them, or version 1's."""
+    return tuple(FIELDS) if version_of(handle) >= 2 else V1_FIELDS
+
+
+def extractor_of(attrs: Any) -> dict[str, Any]:
+    """A validated store's extractor record (version 1: the legacy FaceMesh graph)."""
+    if "extractor" not in attrs:
+        return dict(LEGACY_EXTRACTOR)
+    return json.loads(plain_value(attrs["extractor"]))
+
+
+def read_columns(handle: h5py.File, path: Path, rows: slice | None = None) -> dict[str, Any]:
+    """Every field's values, rows `rows` (all by default); a version 1 store's blendshapes
+    and pose as NaN."""
+    columns = {name: read_field(handle, name, path, rows) for name in fields_of(handle)}
+    if "blendshapes" not in columns:
+        columns["blendshapes"], columns["pose"] = missing_readings(len(columns["label"]))
+    return columns
 
 
 def validate_attributes(handle: h5py.File, path: Path) -> list[str]:
@@ -154,9 +243,10 @@ def validate_attributes(handle: h5py.File, path: Path) -> list[str]:
             f"{SCHEMA_VERSION}",
             FIX,
         )
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_VERSIONS:
         raise StoreError(
-            f"{path}: schema_version is {version}, this version of emotion reads {SCHEMA_VERSION}",
+            f"{path}: schema_version is {version}, this version of emotion reads "
+            f"{' and '.join(map(str, READABLE_VERSIONS))}",
             FIX,
         )
     complete = plain_value(handle.attrs["complete"])
@@ -180,13 +270,35 @@ def validate_attributes(handle: h5py.File, path: Path) -> list[str]:
     if not isinstance(class_names, list) or not all(isinstance(n, str) for n in class_names):
         raise StoreError(f"{path}: attribute 'class_names' must be a JSON list of strings", FIX)
     check_class_names(class_names, path)
+    if version >= 2:
+        for attr in ("extractor", "blendshape_names"):
+            if attr not in handle.attrs:
+                raise StoreError(f"{path}: root attribute '{attr}' is missing", FIX)
+        try:
+            extractor = json.loads(plain_value(handle.attrs["extractor"]))
+            names = json.loads(plain_value(handle.attrs["blendshape_names"]))
+        except (TypeError, ValueError) as error:
+            raise StoreError(
+                f"{path}: attribute 'extractor' or 'blendshape_names' is not JSON ({error})", FIX
+            ) from error
+        if not isinstance(extractor, dict) or not isinstance(extractor.get("name"), str):
+            raise StoreError(
+                f"{path}: attribute 'extractor' must be a JSON object with a name", FIX
+            )
+        if names != list(BLENDSHAPE_NAMES):
+            raise StoreError(
+                f"{path}: attribute 'blendshape_names' is not FaceLandmarker's 52 names in "
+                "their order",
+                FIX,
+            )
     return class_names
 
 
 def validate_datasets(handle: h5py.File, path: Path) -> int:
     """Every field present, as a dataset of the right dtype and shape, all equally long."""
     count: int | None = None
-    for name, (kinds, tail, _) in FIELDS.items():
+    for name in fields_of(handle):
+        kinds, tail, _ = FIELDS[name]
         if name not in handle:
             raise StoreError(f"{path}: dataset '{name}' is missing", FIX)
         dataset = handle[name]
@@ -275,6 +387,34 @@ def validate_landmarks(landmarks: np.ndarray, path: Path) -> None:
             f"points span less than {MIN_EXTENT:g} across (all zero, one point or one line; "
             f"first: row {int(bad[0])}); they are not faces",
             f"{FIX}; a converter should leave out the photos where no face was found",
+        )
+
+
+# Blendshape scores are probabilities; the pose's translation is in centimetres.
+MAX_POSE = 1e4
+
+
+def validate_readings(blendshapes: np.ndarray, pose: np.ndarray, path: Path) -> None:
+    """Refuse blendshape scores outside 0..1 and pose matrices past ±MAX_POSE or infinite
+    (NaN is "not known": a version 1 store's, SYNTHETIC data's)."""
+    with np.errstate(invalid="ignore"):
+        bad = np.flatnonzero(
+            (np.isinf(blendshapes) | (blendshapes < -1e-3) | (blendshapes > 1 + 1e-3)).any(axis=1)
+        )
+    if bad.size:
+        raise StoreError(
+            f"{path}: dataset 'blendshapes' holds {bad.size} rows with a score outside 0..1 "
+            f"(first: row {int(bad[0])})",
+            f"{FIX}; blendshape scores are FaceLandmarker's, each 0..1",
+        )
+    flat = pose.reshape(len(pose), 16)
+    with np.errstate(invalid="ignore"):
+        bad = np.flatnonzero((np.isinf(flat) | (np.abs(flat) > MAX_POSE)).any(axis=1))
+    if bad.size:
+        raise StoreError(
+            f"{path}: dataset 'pose' holds {bad.size} rows past ±{MAX_POSE:g} or infinite "
+            f"(first: row {int(bad[0])})",
+            f"{FIX}; pose is FaceLandmarker's facial transformation matrix",
         )
 
 

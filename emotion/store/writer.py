@@ -16,6 +16,7 @@ import h5py
 import numpy as np
 
 from emotion import __version__
+from emotion.facemesh.landmarker import BLENDSHAPE_NAMES, extractor_identity
 from emotion.store.files import (
     CHUNK_ROWS,
     COPY_ROWS,
@@ -35,7 +36,7 @@ from emotion.store.schema import (
     StoreError,
     check_class_names,
     plain_value,
-    read_field,
+    read_columns,
     validate_landmarks,
 )
 
@@ -81,8 +82,10 @@ class StoreWriter:
         tool: str = "emotion",
         chunk_rows: int | None = None,
         working_path: str | os.PathLike[str] | None = None,
+        extractor: Mapping[str, Any] | None = None,
     ) -> None:
-        """`working_path`: where the rows go until `finalize` (default `<path>.partial`)."""
+        """`working_path`: where the rows go until `finalize` (default `<path>.partial`);
+        `extractor`: whose faces the rows are (default: this package's FaceLandmarker)."""
         self.path = Path(path)
         self.partial_path = Path(working_path) if working_path else partial_path_for(self.path)
         check_class_names(list(class_names), self.path)
@@ -112,6 +115,8 @@ class StoreWriter:
             attrs["tool"] = tool
             attrs["tool_version"] = __version__
             attrs["provenance"] = json.dumps(dict(provenance), ensure_ascii=False, default=str)
+            attrs["extractor"] = json.dumps(dict(extractor or extractor_identity()))
+            attrs["blendshape_names"] = json.dumps(list(BLENDSHAPE_NAMES))
             attrs["complete"] = False
 
     @contextmanager
@@ -153,7 +158,7 @@ class StoreWriter:
         return self._failure is not None
 
     def append(self, **columns: np.ndarray) -> None:
-        """Append equally long columns (all six fields) and flush them to disk."""
+        """Append equally long columns (every field) and flush them to disk."""
         missing = set(FIELDS) - set(columns)
         if missing:
             raise ValueError(f"append needs every field; missing {sorted(missing)}")
@@ -231,7 +236,7 @@ class StoreWriter:
         for begin in range(0, rows, COPY_ROWS):
             block = slice(begin, min(begin + COPY_ROWS, rows))
             try:
-                columns = {name: read_field(source, name, path, block) for name in FIELDS}
+                columns = read_columns(source, path, block)
                 validate_landmarks(columns["landmarks"], path)
             except StoreError as error:
                 raise DamagedStore(

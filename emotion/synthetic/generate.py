@@ -27,9 +27,16 @@ from typing import Any
 
 import numpy as np
 
+from emotion.features.template import load_template
 from emotion.store.classes import BINARY
-from emotion.store.io import write_store
-from emotion.store.schema import LandmarkStore
+from emotion.store.io import open_store, write_store
+from emotion.store.schema import (
+    LEGACY_EXTRACTOR,
+    LandmarkStore,
+    StoreError,
+    extractor_of,
+    same_extractor,
+)
 from emotion.synthetic.face_model import FEAR_ACTIONS, NUISANCE_ACTIONS, FaceModel, build_face_model
 from emotion.synthetic.population import draw_frames, draw_subjects
 from emotion.synthetic.render import render_landmarks
@@ -61,7 +68,25 @@ def generate(settings: SyntheticSettings | None = None) -> LandmarkStore:
         class_names=list(BINARY),
         synthetic=True,
         provenance=provenance(settings, model),
+        # The template's extractor: the faces are deformations of its landmarks, so a model
+        # trained on them is served on that extractor's faces. No blendshapes or pose (NaN).
+        extractor=dict(model.provenance.get("extractor", LEGACY_EXTRACTOR)),
     )
+
+
+def _made_from_another_template(path: Path) -> bool:
+    """Whether a generated default store's faces are of another extractor than today's
+    template (so a model trained on it could not be served); a store that cannot be read is
+    left for the data module to refuse."""
+    try:
+        with open_store(path) as handle:
+            if not bool(handle.attrs.get("synthetic", False)):
+                return False
+            stored = extractor_of(handle.attrs)
+    except StoreError:
+        return False
+    template = load_template()[2].get("extractor", LEGACY_EXTRACTOR)
+    return not same_extractor(stored, template)
 
 
 def provenance(settings: SyntheticSettings, model: FaceModel) -> dict[str, Any]:
@@ -102,10 +127,19 @@ def ensure_default_store(path: str | Path, synthetic: Any | None) -> None:
     config, whose `output` says which path is the generated default; any other missing path
     is left for the data module to refuse, naming the command that makes a store."""
     target = Path(path)
-    if target.exists() or not synthetic or synthetic.get("output") is None:
+    if not synthetic or synthetic.get("output") is None:
         return
     if Path(str(synthetic["output"])).resolve() != target.resolve():
         return
-    log.info("no store at %s: generating the SYNTHETIC default data set", target)
+    if target.exists():
+        if not _made_from_another_template(target):
+            return
+        log.warning(
+            "%s was generated from a face template of another landmark extractor (an older "
+            "version of emotion): generating the SYNTHETIC default data set again",
+            target,
+        )
+    else:
+        log.info("no store at %s: generating the SYNTHETIC default data set", target)
     settings = {key: value for key, value in dict(synthetic).items() if key != "output"}
     generate_store(target, SyntheticSettings(**settings))

@@ -28,6 +28,7 @@ HPARAM_KEYS = {
     "batch_size": "data.batch_size",
     "normalization": "data.normalization",
     "aspect_correction": "data.aspect_correction",
+    "features": "data.features",
     "split_strategy": "data.split_strategy",
     "fold": "data.fold",
     "max_epochs": "trainer.max_epochs",
