@@ -335,3 +335,41 @@ def test_an_unreadable_folder_is_counted_and_the_run_goes_on(
     unreadable = report["problems"]["unreadable_folder"]
     assert unreadable["count"] == 1 and locked in unreadable["examples"][0]
     assert report["rows"] == 2  # neutral/ and anxious/ were still extracted
+
+
+def test_stores_of_another_extractor_are_named_on_rerun_and_never_merged(
+    tree: Tree, baseline: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    """A store (or shard) whose faces came from the legacy FaceMesh graph is not taken as up
+    to date, nor merged with FaceLandmarker's: the two landmark sets are not interchangeable."""
+    import json
+    import shutil
+
+    import h5py
+
+    from emotion.store.schema import LEGACY_EXTRACTOR
+
+    old = tmp_path / "old.h5"
+    shutil.copy(baseline[0], old)
+    with h5py.File(old, "r+") as handle:  # as an older version wrote it
+        handle.attrs["extractor"] = json.dumps(LEGACY_EXTRACTOR)
+        handle.attrs["extract_fingerprint"] = "0" * 64
+    with pytest.raises(EmotionError, match="older landmark extractor") as raised:
+        extract(settings(tree.root, old, "chunk_tasks=2"))
+    assert "overwrite=true" in raised.value.fix
+    output = tmp_path / "sharded.h5"
+    for index in range(2):
+        extract(settings(tree.root, output, f"shard.index={index}", "shard.count=2"))
+    with h5py.File(tmp_path / "sharded.shard-1-of-2.h5", "r+") as handle:
+        handle.attrs["extractor"] = json.dumps(LEGACY_EXTRACTOR)
+    with pytest.raises(EmotionError, match="not interchangeable"):
+        merge(output)
+    assert not output.exists()
+
+
+def test_an_output_in_a_folder_not_there_yet_is_made(tree: Tree, tmp_path: Path) -> None:
+    """`output=data/x.h5` from an empty folder (a fresh install): the folder is made, as the
+    command's own check promised, instead of `cannot open the lock file`."""
+    output = tmp_path / "new" / "deeper" / "x.h5"
+    report = extract(settings(tree.root, output))
+    assert output.is_file() and report["rows"] > 0

@@ -7,12 +7,19 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from tests.commands import ROOT
+
+FIXTURE = ROOT / "tests" / "fixtures" / "astronaut.jpg"
 
 # Each command that reads emotion/conf composes its config and prints it without running.
 CONFIG_COMMANDS = {
@@ -53,6 +60,11 @@ def test_the_wheel_ships_the_page_and_its_assets(tmp_path: Path) -> None:
     assert {"emotion/serve/static/index.html", "emotion/serve/static/app.js"} <= static
     assert static <= names, sorted(static - names)
     assert "emotion/assets/face_template.npz" in names
+    # FaceLandmarker's model and its licence: current mediapipe wheels ship no model files.
+    assert {
+        "emotion/assets/face_landmarker.task",
+        "emotion/assets/face_landmarker.LICENSE.txt",
+    } <= names
     assert "emotion/serve/api.py" in names
     configs = {
         path.relative_to(ROOT).as_posix() for path in (ROOT / "emotion" / "conf").rglob("*.yaml")
@@ -105,3 +117,73 @@ def test_the_page_loads_nothing_from_another_origin() -> None:
             text,
         )
         assert not loads, f"{path.name} loads {loads}"
+
+
+@pytest.mark.slow
+def test_a_fresh_environment_gets_current_numpy_and_mediapipe_and_every_command_runs(
+    tmp_path: Path,
+) -> None:
+    """`pip install emotion[extract,serve]` from the wheel into an empty virtual environment:
+    numpy 2 and mediapipe >= 1.2 come with it, `pip check` is clean, and emotion-extract,
+    emotion-train, emotion-predict and emotion-serve work from an empty folder."""
+    wheel = build_wheel(tmp_path)
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    installed = subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", f"{wheel}[extract,serve]"],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    checked = subprocess.run([str(python), "-m", "pip", "check"], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    versions = subprocess.run(
+        [str(python), "-c", "import importlib.metadata as m; "
+         "print(m.version('numpy'), m.version('mediapipe'))"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    assert int(versions[0].split(".")[0]) >= 2, versions
+    assert tuple(int(part) for part in versions[1].split(".")[:2]) >= (1, 2), versions
+
+    work = tmp_path / "empty"
+    (work / "photos" / "test" / "neutral").mkdir(parents=True)
+    (work / "photos" / "test" / "neutral" / "p1_face.jpg").write_bytes(FIXTURE.read_bytes())
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+
+    def run(*command: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [str(venv / "bin" / command[0]), *command[1:]],
+            cwd=work, env=env, capture_output=True, text=True, timeout=900,
+        )  # fmt: skip
+        assert done.returncode == 0, f"{command[0]}: {done.stderr[-3000:]}"
+        return done
+
+    run("emotion-extract", "source.root=photos", "output=data/photos.h5", "classes=found")
+    assert (work / "data" / "photos.h5").is_file()
+    run("emotion-train", "trainer.max_epochs=1", "model.width=16", "model.depth=1",
+        "model.head_width=8", "data.synthetic.num_subjects=24", "run_name=smoke")  # fmt: skip
+    run_dir = work / "outputs" / "train" / "runs" / "smoke"
+    predicted = run("emotion-predict", str(run_dir), "photos", "--output", "p.csv")
+    assert (work / "p.csv").read_text().count("\n") == 2, predicted.stdout
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [str(venv / "bin" / "emotion-serve"), str(run_dir), "--port", str(port)],
+        cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, "not serving"
+                time.sleep(0.5)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

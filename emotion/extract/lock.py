@@ -22,7 +22,9 @@ def lock_path(store_path: Path) -> Path:
 
 @contextmanager
 def store_lock(store_path: Path, tool: str) -> Iterator[None]:
-    """Hold `<store>.lock` (emotion.locks) while writing the store."""
+    """Hold `<store>.lock` (emotion.locks) while writing the store; the store's folder is
+    made first (with its parents), as the writer would make it."""
+    store_path.parent.mkdir(parents=True, exist_ok=True)
     held = ExitStack()
     try:
         held.enter_context(

@@ -41,9 +41,12 @@ from emotion.extract.report import (
 )
 from emotion.extract.settings import ExtractSettings, report_path
 from emotion.extract.stop import StopRequest
+from emotion.facemesh.landmarker import extractor_identity
 from emotion.facemesh.media import Outcome
 from emotion.facemesh.runner import FaceMeshRunner, init_worker, run_in_worker
 from emotion.store.files import WriteFailed, check_writable, partial_path_for
+from emotion.store.io import open_store
+from emotion.store.schema import StoreError, describe_extractor, extractor_of, same_extractor
 from emotion.store.writer import StoreWriter
 
 log = logging.getLogger(__name__)
@@ -85,6 +88,14 @@ def _extract_locked(settings: ExtractSettings, started: float) -> dict[str, Any]
         if stored_fingerprint(store_path) == fingerprint:
             log.info("%s is already complete for these settings; nothing to do", store_path)
             return _finish(settings, plan, store_path, shard, started, len(tasks), {})
+        earlier = earlier_extractor(store_path)
+        if earlier is not None and not same_extractor(earlier, extractor_identity()):
+            raise EmotionError(
+                f"{store_path} exists and holds faces of {describe_extractor(earlier)}, an "
+                "older landmark extractor than this version's FaceLandmarker",
+                "pass overwrite=true to extract the photos again with this version (models "
+                "trained on the old store must be retrained), or choose another output",
+            )
         raise EmotionError(
             f"{store_path} exists and was written from other data or settings",
             "pass overwrite=true to replace it, or choose another output",
@@ -254,6 +265,15 @@ def _write_failed(
         f"free space on that disk (df -h {store_path.parent}), or choose an output on another "
         "one, then rerun the same command: it checks the file and resumes from there",
     )
+
+
+def earlier_extractor(path: Path) -> dict[str, Any] | None:
+    """The extractor of an existing complete store (None when it cannot be read as one)."""
+    try:
+        with open_store(path) as handle:
+            return extractor_of(handle.attrs)
+    except StoreError:
+        return None
 
 
 def _finish(

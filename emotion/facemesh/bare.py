@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from emotion.facemesh.landmarker import model_bytes
-from emotion.facemesh.mesh import MAX_FACES, quiet_native_logs, silenced_stderr
+from emotion.facemesh.landmarker import IMAGE, tasks_landmarker
+from emotion.facemesh.mesh import MAX_FACES
 
 
 class BareLandmarker:
@@ -21,22 +21,7 @@ class BareLandmarker:
     more: no face chosen, no arrays built."""
 
     def __init__(self, max_faces: int = MAX_FACES) -> None:
-        quiet_native_logs()
-        model = model_bytes()
-        with silenced_stderr():
-            import mediapipe as mp
-            from mediapipe.tasks.python import BaseOptions, vision
-
-            self._image = mp.Image
-            self._format = mp.ImageFormat.SRGB
-            options = vision.FaceLandmarkerOptions(
-                base_options=BaseOptions(model_asset_buffer=model),
-                running_mode=vision.RunningMode.IMAGE,
-                num_faces=max_faces,
-                output_face_blendshapes=True,
-                output_facial_transformation_matrixes=True,
-            )
-            self._landmarker = vision.FaceLandmarker.create_from_options(options)
+        self._landmarker, self._image, self._format = tasks_landmarker(IMAGE, max_faces)
 
     def detect(self, rgb: np.ndarray) -> Any:
         """mediapipe's result for one RGB photo, untouched."""

@@ -91,6 +91,27 @@ def extractor_identity() -> dict[str, str]:
     }
 
 
+def tasks_landmarker(mode: str, max_faces: int) -> tuple[Any, Any, Any]:
+    """mediapipe's FaceLandmarker on the shipped model (blendshapes and pose on), with the
+    image class and format it is fed: the one place a landmarker is made."""
+    quiet_native_logs()
+    ignore_profiling_signal()
+    model = model_bytes()
+    with silenced_stderr():
+        import mediapipe as mp
+        from mediapipe.tasks.python import BaseOptions, vision
+
+        options = vision.FaceLandmarkerOptions(
+            base_options=BaseOptions(model_asset_buffer=model),
+            running_mode=vision.RunningMode.IMAGE if mode == IMAGE else vision.RunningMode.VIDEO,
+            num_faces=max_faces,
+            output_face_blendshapes=True,
+            output_facial_transformation_matrixes=True,
+        )
+        landmarker = vision.FaceLandmarker.create_from_options(options)
+    return landmarker, mp.Image, mp.ImageFormat.SRGB
+
+
 def ignore_profiling_signal() -> None:
     """Tell Python what mediapipe's native library does behind its back: SIGPROF ignored.
 
@@ -122,25 +143,7 @@ class Landmarker:
     def __init__(self, mode: str = IMAGE, max_faces: int = MAX_FACES) -> None:
         if mode not in (IMAGE, VIDEO):
             raise ValueError(f"mode must be {IMAGE!r} or {VIDEO!r}, got {mode!r}")
-        quiet_native_logs()
-        ignore_profiling_signal()
-        model = model_bytes()
-        with silenced_stderr():
-            import mediapipe as mp
-            from mediapipe.tasks.python import BaseOptions, vision
-
-            self._image = mp.Image
-            self._format = mp.ImageFormat.SRGB
-            options = vision.FaceLandmarkerOptions(
-                base_options=BaseOptions(model_asset_buffer=model),
-                running_mode=(
-                    vision.RunningMode.IMAGE if mode == IMAGE else vision.RunningMode.VIDEO
-                ),
-                num_faces=max_faces,
-                output_face_blendshapes=True,
-                output_facial_transformation_matrixes=True,
-            )
-            self._landmarker: Any = vision.FaceLandmarker.create_from_options(options)
+        self._landmarker, self._image, self._format = tasks_landmarker(mode, max_faces)
         self.mode = mode
         self._last_ms = -1
         self._quiet_until_first_face = True
