@@ -5,7 +5,7 @@
 #   (c) transfer: models trained on the SYNTHETIC default (default recipe, with and without the
 #       enrolled baseline), scored on every person of the real sample (data.split_strategy=none);
 # then one comparison table (Markdown + JSON) per data set, with paired per-fold and pooled
-# differences against experiment=seed_reference, written to outputs/recipes/ and printed, and
+# differences against experiment=seed_reference (or the BASELINE recipe), written to outputs/recipes/ and printed, and
 # the brief table of docs/results.md (outputs/recipes/table_<tag>.md, emotion/bench/recipes_table.py).
 #
 #   bash emotion/bench/recipes.sh                                  # full settings (slow on CPU)
@@ -25,6 +25,11 @@
 #   SAMPLE        the AI Hub-layout folder (default ../shared/data/aihub_sample, beside the clone)
 #   THREADS       torch threads per process (default 1: faster on a shared, small CPU)
 #   PYTHON        interpreter (default: python)
+#   BASELINE      the recipe every row is paired against (default seed_reference). Any other
+#                 value (BASELINE=default: issue 26's "today's default plus one change" rows)
+#                 also runs `default` on the sample at REAL_EPOCHS like every row, so the pairing
+#                 isolates the change, and pairs the *_enrolled rows against `default_enrolled`
+#                 in a second table (real_sample_enrolled_<tag>) when that recipe ran
 set -euo pipefail
 
 PYTHON=${PYTHON:-python}
@@ -40,8 +45,9 @@ OUT=outputs/recipes
 TAG="e${EPOCHS:-own}_f${FOLDS}_s${SEEDS//,/-}"
 RUNS="$OUT/runs/$TAG"
 
-# name -> overrides on top of the common ones. Everything except `default` and `recommended`
-# is seed_reference plus one change, so each row isolates one option. `default` (no overrides:
+# name -> overrides on top of the common ones. Everything except `default`, `recommended` and
+# the last block (today's default plus one change) is seed_reference plus one change, so each
+# row isolates one option. `default` (no overrides:
 # the defaults, which are seed_reference + aspect correction over 60 epochs) is the `aspect`
 # row whenever the epochs are fixed (EPOCHS, and always on the real sample).
 declare -A RECIPE=(
@@ -61,11 +67,25 @@ declare -A RECIPE=(
   [pose_aug]="experiment=seed_reference data.rotation_aug_deg=5 data.scale_aug_std=0.05"
   [ema]="experiment=seed_reference ema=on"
   [balanced]="experiment=seed_reference class_balance=loss_weights"
+  # Today's default plus one change (issue 26 item 7), paired with BASELINE=default; no
+  # experiment=seed_reference: its lr/weight_decay/label_smoothing would silently override the
+  # linear preset's.
+  [default_enrolled]="data.baseline=enrolled"
+  [linear]="model=linear"
+  [linear_enrolled]="model=linear data.baseline=enrolled"
+  [blendshapes]="data.features=blendshapes"
+  [blendshapes_enrolled]="data.features=blendshapes data.baseline=enrolled"
+  [landmarks_blendshapes]="data.features=landmarks+blendshapes"
+  [landmarks_blendshapes_enrolled]="data.features=landmarks+blendshapes data.baseline=enrolled"
+  [pose]="data.normalization=pose"
+  [pose_enrolled]="data.normalization=pose data.baseline=enrolled"
 )
 # `ensemble` (after seed_reference): per fold, the seed_reference runs of every seed averaged
 # as one model by emotion-eval (emotion/inference/face_model.py); compared with one model's fold mean.
-DEFAULT_SYNTH="seed_reference enrolled session default ensemble recommended aspect procrustes procrustes_rigid pose_aug ema"
-DEFAULT_REAL="seed_reference enrolled session enrolled_aspect default ensemble recommended aspect procrustes procrustes_rigid pose_aug ema balanced finetune"
+# `linear` (logistic regression) sits beside every comparison (issue 26 item 6).
+DEFAULT_SYNTH="seed_reference enrolled session default ensemble recommended aspect procrustes procrustes_rigid pose_aug ema linear"
+DEFAULT_REAL="seed_reference enrolled session enrolled_aspect default ensemble recommended aspect procrustes procrustes_rigid pose_aug ema balanced finetune linear linear_enrolled"
+BASELINE=${BASELINE:-seed_reference}
 # (c): "" skips it; any other value runs it.
 TRANSFER=${TRANSFER-transfer}
 SYNTH_RECIPES=${SYNTH_RECIPES-$DEFAULT_SYNTH}
@@ -93,11 +113,16 @@ ensemble() {
   done
 }
 
-summarise() {  # summarise <name> <dir>: the comparison table of every recipe under <dir>
-  local name=$1 dir=$2
+# summarise <name> <dir> [<baseline> [<glob>]]: the comparison table of every recipe under <dir>
+# (those whose name matches <glob>, default all), paired against <baseline> (default $BASELINE)
+summarise() {
+  local name=$1 dir=$2 baseline=${3:-$BASELINE} glob=${4:-*}
   local recipes=()
   for path in "$dir"/*/; do
-    if [ -d "$path" ] && [ "$(basename "$path")" != pretrain7 ]; then
+    local recipe
+    recipe=$(basename "$path")
+    # shellcheck disable=SC2053
+    if [ -d "$path" ] && [ "$recipe" != pretrain7 ] && [[ $recipe == $glob ]]; then
       recipes+=("${path%/}")
     fi
   done
@@ -105,7 +130,7 @@ summarise() {  # summarise <name> <dir>: the comparison table of every recipe un
     echo "nothing to summarise under $dir"
     return 0
   fi
-  $PYTHON -m emotion.summary "${recipes[@]}" --compare --baseline seed_reference \
+  $PYTHON -m emotion.summary "${recipes[@]}" --compare --baseline "$baseline" \
     --metric test/bal_acc --format markdown --out "$OUT/$name.md" --json "$OUT/$name.json"
 }
 
@@ -153,9 +178,12 @@ main() {
   BINARY=data/aihub_sample_binary.h5
   SEVEN=data/aihub_sample_seven.h5
   if [ -n "$REAL_RECIPES" ]; then
+    mkdir -p "$(dirname "$BINARY")"
     [ -f "$BINARY" ] || $PYTHON -m emotion.extract.app source.root="$SAMPLE" output="$BINARY"
-    [ -f "$SEVEN" ] || $PYTHON -m emotion.extract.app source.root="$SAMPLE" classes=seven \
-      output="$SEVEN"
+    # the seven-emotion store only for the pre-training of `finetune`
+    if [[ " $REAL_RECIPES " == *" finetune "* ]] && [ ! -f "$SEVEN" ]; then
+      $PYTHON -m emotion.extract.app source.root="$SAMPLE" classes=seven output="$SEVEN"
+    fi
   fi
   # 7 people: too few to validate on (data.min_val_subjects), so every training person trains
   # and, with select=auto, the final epoch is tested.
@@ -177,7 +205,8 @@ main() {
         "init_from=$REAL_RUNS/pretrain7/fold\${data.fold}_seed\${seed}/checkpoints/last.ckpt"
       continue
     fi
-    if [ "$name" = default ]; then  # the default recipe as a user gets it: its own epochs
+    # the default recipe as a user gets it: its own epochs (unless it is the baseline)
+    if [ "$name" = default ] && [ "$BASELINE" = seed_reference ]; then
       sweep "$REAL_RUNS/$name" "$REAL_FOLDS" data=store data.path="$BINARY"
       continue
     fi
@@ -185,6 +214,11 @@ main() {
     sweep "$REAL_RUNS/$name" "$REAL_FOLDS" ${RECIPE[$name]} data.path="$BINARY" "${REAL[@]}"
   done
   summarise "real_sample_$REAL_TAG" "$REAL_RUNS"
+  local enrolled=()
+  if [ "$BASELINE" != seed_reference ] && [ -d "$REAL_RUNS/default_enrolled" ]; then
+    summarise "real_sample_enrolled_$REAL_TAG" "$REAL_RUNS" default_enrolled "*_enrolled"
+    enrolled=("real sample, enrolled rows=$OUT/real_sample_enrolled_$REAL_TAG.json")
+  fi
   if [ -d "$REAL_RUNS/pretrain7" ]; then
     echo "== real sample, seven-class task (the pre-training runs)"
     $PYTHON -m emotion.summary "$REAL_RUNS/pretrain7" --per-fold --metric test/bal_acc \
@@ -195,7 +229,7 @@ main() {
     transfer "$BINARY"
   fi
   brief "synthetic=$OUT/synthetic_$TAG.json" "real sample=$OUT/real_sample_$REAL_TAG.json" \
-    "transfer=$OUT/transfer_$TRANSFER_TAG.json"
+    "${enrolled[@]}" "transfer=$OUT/transfer_$TRANSFER_TAG.json"
 }
 
 # transfer <real store>: the default recipe trained on the SYNTHETIC default (official split),
