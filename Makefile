@@ -5,20 +5,28 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The browser runtimes (npm, from web/package-lock.json), copied into the package's static files.
+VENDOR := emotion/serve/static/vendor/versions.json
 ARGS ?=
 # The extras `make` installs; CI adds sweep,slurm,mlflow so their tests run.
 EXTRAS ?= dev,extract,export,serve
 PYTEST_ARGS ?=
 
-.PHONY: setup train test test-slow test-all lint bench-train tensorboard clean
+.PHONY: setup train test test-slow test-all lint bench-train tensorboard clean vendor
 
-$(STAMP): pyproject.toml
+$(VENDOR): web/package.json web/package-lock.json web/vendor.sh
+	bash web/vendor.sh
+
+$(STAMP): pyproject.toml $(VENDOR)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+vendor:
+	bash web/vendor.sh
 
 train: $(STAMP)
 	$(BIN)/emotion-train $(ARGS)
