@@ -32,6 +32,7 @@ class Server:
     base: str
     port: int
     banner: list[str] = field(default_factory=list)
+    pid: int = 0  # the emotion-serve process
 
 
 @contextmanager
@@ -50,7 +51,7 @@ def served(
         text=True,
     )
     name = f"[{host}]" if ":" in host else host
-    server = Server(f"http://{name}:{port}", port)
+    server = Server(f"http://{name}:{port}", port, pid=process.pid)
     try:
         # The banner ("serving ... at URL") is printed before uvicorn listens.
         while process.stdout is not None:

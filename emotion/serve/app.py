@@ -1,7 +1,8 @@
 """`emotion-serve`: the HTTP API and the live webcam page over a trained model.
 
 emotion-serve outputs/train/runs/default                  # then open http://127.0.0.1:8000
-emotion-serve outputs/train/multiruns/seeds --workers 2   # an ensemble, two FaceMesh graphs
+emotion-serve outputs/train/multiruns/seeds --workers 2   # an ensemble, two landmarkers
+emotion-serve outputs/train/runs/default --processes 2    # two server processes on one port
 """
 
 from __future__ import annotations
@@ -43,6 +44,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=defaults.workers,
         help="FaceMesh graphs answering side by side (threads of one process, so sessions are "
         "shared); up to the number of cores",
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=defaults.processes,
+        help="server processes on the one port (uvicorn's workers), each with its own model and "
+        "--workers landmarkers; landmark frames and images scale out, HTTP sessions live in "
+        "the process that made them (use one process for sessions)",
     )
     parser.add_argument(
         "--max-body-bytes", type=int, default=defaults.max_body_bytes, help="largest request body"
@@ -100,6 +109,7 @@ def main(argv: list[str] | None = None) -> None:
         host=args.host,
         port=args.port,
         workers=args.workers,
+        processes=args.processes,
         max_body_bytes=args.max_body_bytes,
         max_pixels=args.max_pixels,
         max_sessions=args.max_sessions,

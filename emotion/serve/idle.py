@@ -12,7 +12,20 @@ timeout) is never cut.
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
+
+# `--processes N`: uvicorn imports the protocol by name in each worker process, so the
+# deadline travels in the environment (server.serve sets it before the workers start).
+TIMEOUT_VARIABLE = "EMOTION_SERVE_IDLE_TIMEOUT"
+
+
+def __getattr__(name: str) -> Any:
+    """`emotion.serve.idle:ConfiguredProtocol`: the deadline protocol with the timeout of
+    $EMOTION_SERVE_IDLE_TIMEOUT, made on first import by name (a worker process's)."""
+    if name == "ConfiguredProtocol":
+        return http_protocol(float(os.environ[TIMEOUT_VARIABLE]))
+    raise AttributeError(name)
 
 
 def http_protocol(timeout: float) -> type[asyncio.Protocol]:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import errno
 import glob
 import logging
+import os
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 from emotion.errors import EmotionError
 from emotion.serve.settings import ServeSettings
@@ -29,17 +31,17 @@ def serve(model: str, settings: ServeSettings, *, access_log: bool = False) -> N
     from emotion.inference.trained import check_current_extractor, warn_synthetic
     from emotion.serve.api import create_app
     from emotion.serve.engine import Engine
-    from emotion.serve.idle import http_protocol
+    from emotion.serve.idle import TIMEOUT_VARIABLE, http_protocol
+    from emotion.serve.worker import CONFIG_VARIABLE, describe
 
     trained = load_model(model)
     check_current_extractor(trained)
     if trained.trained_on_synthetic:
         warn_synthetic(trained.description)
-    # One face a request: the model's cost is tiny next to FaceMesh, and several OpenMP
+    # One face a request: the model's cost is tiny next to the landmarker, and several OpenMP
     # threads per request would fight the worker threads for the same cores.
     torch.set_num_threads(1)
     quiet_native_logs()
-    engine = Engine(trained, settings)
     if not settings.loopback:
         print(
             f"warning: listening on {settings.host}: anyone who can reach this machine can "
@@ -53,28 +55,55 @@ def serve(model: str, settings: ServeSettings, *, access_log: bool = False) -> N
             "name or address clients use to reach this machine",
             file=sys.stderr,
         )
+    if settings.processes > 1:
+        print(
+            f"note: {settings.processes} server processes share port {settings.port}; an HTTP "
+            "session (/v1/sessions) lives in the process that made it, so a client's next "
+            "request may reach another and get 404: use the stream or client-held references, "
+            "or one process, for sessions",
+            file=sys.stderr,
+        )
     print(
-        f"serving {trained.description} at {settings.url} "
-        f"({settings.workers} FaceMesh worker{'s' if settings.workers > 1 else ''}; "
+        f"serving {trained.description} at {settings.url} ({_shape(settings)}; "
         f"API reference at /docs); Ctrl-C stops",
         file=sys.stderr,
     )
-    try:
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": "warning",
+        "access_log": access_log,
+        "ws_max_size": settings.max_body_bytes,
+        "limit_concurrency": settings.max_connections,
+        "timeout_keep_alive": min(5, settings.idle_timeout_s),
+    }
+    if settings.processes > 1:
+        # uvicorn's workers: N processes on the one socket, each importing the app by name.
+        del trained
+        os.environ[CONFIG_VARIABLE] = describe(model, settings)
+        os.environ[TIMEOUT_VARIABLE] = str(settings.idle_timeout_s)
         uvicorn.run(
-            create_app(engine),
-            host=settings.host,
-            port=settings.port,
-            log_level="warning",
-            access_log=access_log,
-            ws_max_size=settings.max_body_bytes,
-            limit_concurrency=settings.max_connections,
-            # Idle sockets are closed (emotion/serve/idle.py): within --idle-timeout before a
-            # request's headers, within uvicorn's keep-alive after a response.
-            http=http_protocol(settings.idle_timeout_s),
-            timeout_keep_alive=min(5, settings.idle_timeout_s),  # type: ignore[arg-type]
+            "emotion.serve.worker:app",
+            factory=True,
+            workers=settings.processes,
+            http="emotion.serve.idle:ConfiguredProtocol",
+            **options,
         )
+        return
+    engine = Engine(trained, settings)
+    try:
+        # Idle sockets are closed (emotion/serve/idle.py): within --idle-timeout before a
+        # request's headers, within uvicorn's keep-alive after a response.
+        uvicorn.run(create_app(engine), http=http_protocol(settings.idle_timeout_s), **options)
     finally:
         engine.close()
+
+
+def _shape(settings: ServeSettings) -> str:
+    workers = f"{settings.workers} landmarker{'s' if settings.workers > 1 else ''}"
+    if settings.processes == 1:
+        return workers
+    return f"{settings.processes} processes of {workers} each"
 
 
 def check_address(host: str, port: int) -> None:

@@ -29,6 +29,9 @@ class ServeSettings:
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
+    # Server processes on the one port (uvicorn's workers), each with its own model and
+    # `workers` landmarkers; HTTP sessions live in one process (docs/serving.md).
+    processes: int = 1
     max_body_bytes: int = MAX_BODY_BYTES
     max_pixels: int = MAX_PIXELS
     max_sessions: int = 100
@@ -46,6 +49,7 @@ class ServeSettings:
         checks = (
             ("--port", self.port, 1 <= self.port <= 65535, "a port from 1 to 65535"),
             threads_check("--workers", self.workers),
+            threads_check("--processes", self.processes),
             ("--max-body-bytes", self.max_body_bytes, self.max_body_bytes >= 1024, "1024 or more"),
             ("--max-pixels", self.max_pixels, self.max_pixels >= 4096, "4096 or more"),
             ("--max-sessions", self.max_sessions, self.max_sessions >= 1, "1 or more"),
