@@ -8,9 +8,11 @@ import time
 import numpy as np
 
 from emotion import __version__
+from emotion.facemesh.landmarker import MODEL_SHA256
 from emotion.inference.ensemble import members_of
 from emotion.serve.engine import Engine, Found, found_of
 from emotion.serve.errors import ApiError
+from emotion.serve.held import model_key
 from emotion.serve.schemas import (
     LandmarksIn,
     Limits,
@@ -39,6 +41,8 @@ def model_info(engine: Engine) -> ModelInfo:
         version=__version__,
         ema_alpha=settings.ema_alpha,
         calibration_seconds=settings.calibration_seconds,
+        reference_model=model_key(trained),
+        landmarker_url=f"/assets/face_landmarker.task?sha256={MODEL_SHA256[:16]}",
         limits=Limits(**{name: getattr(settings, name) for name in Limits.model_fields}),
     )
 

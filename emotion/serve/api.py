@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from emotion import __version__
+from emotion.facemesh.landmarker import MODEL_FILE
 from emotion.serve.answers import (
     model_info,
     predict_image,
@@ -48,6 +49,7 @@ from emotion.serve.schemas import (
     ModelInfo,
     Prediction,
     SessionInfo,
+    Stats,
 )
 from emotion.serve.sessions import SessionStore
 from emotion.serve.stream import stream_frames
@@ -79,6 +81,12 @@ def create_app(engine: Engine) -> FastAPI:
     @app.head("/healthz", include_in_schema=False)  # one route for both gave /docs two IDs
     def healthz() -> Health:
         return Health()
+
+    @app.get("/v1/stats", response_model=Stats, tags=["server"])
+    def stats() -> Stats:
+        """What this process has received: image bytes stay 0 for clients that send only
+        landmarks (the page in its landmark mode)."""
+        return engine.stats
 
     @app.get("/v1/model", response_model=ModelInfo, tags=["model"])
     def model() -> ModelInfo:
@@ -213,6 +221,17 @@ def create_app(engine: Engine) -> FastAPI:
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:
         return FileResponse(STATIC / "index.html")
+
+    @app.get("/assets/face_landmarker.task", include_in_schema=False)
+    def landmarker_model() -> FileResponse:
+        """The FaceLandmarker model the page runs: the file the server's extractor reads, so
+        the browser finds the same landmarks. Cached for a year: the page asks for it by
+        /v1/model's `landmarker_url`, which names the file's sha256, so an upgrade is a new URL."""
+        return FileResponse(
+            MODEL_FILE,
+            media_type="application/octet-stream",
+            headers={"Cache-Control": "public, max-age=31536000, immutable"},
+        )
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -8,6 +8,7 @@ model's (temperature-scaled) probabilities. So the served numbers are the evalua
 from __future__ import annotations
 
 import queue
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ from emotion.facemesh.decode import MIN_SHORT_SIDE
 from emotion.facemesh.runner import FaceMeshRunner
 from emotion.inference.face_model import FaceModel
 from emotion.serve.errors import ApiError
-from emotion.serve.schemas import MAX_SIDE, LandmarksIn
+from emotion.serve.schemas import MAX_SIDE, LandmarksIn, Stats
 from emotion.serve.settings import ServeSettings
 from emotion.store.schema import (
     MAX_COORD,
@@ -68,6 +69,9 @@ class Engine:
             if settings.positive_class in trained.class_names
             else None
         )
+        # What this process received, for /v1/stats: a landmark client sends no image bytes.
+        self.stats = Stats(image_bytes=0, images=0, landmark_frames=0)
+        self._stats_lock = threading.Lock()
         self._runners: queue.Queue[FaceMeshRunner] = queue.Queue()
         for _ in range(settings.workers):
             self._runners.put(
@@ -92,6 +96,9 @@ class Engine:
 
     def find_face(self, data: bytes) -> Found:
         """FaceMesh on one image's bytes; a client's bad image is an ApiError (4xx)."""
+        with self._stats_lock:
+            self.stats.image_bytes += len(data)
+            self.stats.images += 1
         started = time.perf_counter()
         with self._runner() as runner:
             outcome = runner.run_bytes(data)
@@ -120,6 +127,10 @@ class Engine:
         """Class probabilities for one face, against `reference` for a baseline model."""
         features = self.trained.face_features([found], reference)
         return self.trained.probabilities(features).numpy()[0].astype(np.float64)
+
+    def count_landmark_frame(self) -> None:
+        with self._stats_lock:
+            self.stats.landmark_frames += 1
 
     def close(self) -> None:
         while not self._runners.empty():

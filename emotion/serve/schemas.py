@@ -24,8 +24,23 @@ class Health(BaseModel):
     status: Literal["ok"] = "ok"
 
 
+class Stats(BaseModel):
+    """What this server process has received: a landmark client sends no image bytes."""
+
+    image_bytes: int = Field(
+        description="image bytes received by /v1/predict*, /enroll and the stream's frames"
+    )
+    images: int = Field(description="images received")
+    landmark_frames: int = Field(description="landmark messages received on the stream")
+
+
 class PreprocessingInfo(BaseModel):
-    normalization: str
+    normalization: str = Field(
+        description="nose_unit, none, procrustes, ... or pose (reads `pose`)"
+    )
+    features: str = Field(
+        "landmarks", description="landmarks | blendshapes | landmarks+blendshapes (data.features)"
+    )
     aspect_correction: bool
     baseline: str = Field(description="none | enrolled | session")
     enroll_per_subject: int
@@ -56,6 +71,12 @@ class ModelInfo(BaseModel):
     version: str
     ema_alpha: float = Field(description="weight of the newest frame in the stream's EMA")
     calibration_seconds: float
+    reference_model: str = Field(
+        description="the model a client-held reference is made for: a stream refuses another's"
+    )
+    landmarker_url: str = Field(
+        description="FaceLandmarker's model file, for a client that finds faces itself"
+    )
     limits: Limits
 
 
@@ -105,6 +126,33 @@ class LandmarksIn(BaseModel):
     )
 
 
+class HeldReference(BaseModel):
+    """A rest face the client keeps and sends with its landmark frames (the stream's
+    `calibrated` message hands it out): the sum of the faces' normalised vectors and their
+    count, for the model named."""
+
+    model: str = Field(max_length=64, description="the model's reference_model")
+    count: int = Field(description="faces summed")
+    total: str = Field(
+        max_length=65_536, description="base64 of the float32 little-endian face-vector sum"
+    )
+
+
+class StreamLandmarks(BaseModel):
+    """The stream's landmark message: the face the browser's FaceLandmarker found (or none),
+    and the client's own reference for a baseline model."""
+
+    type: Literal["landmarks"]
+    landmarks: list[list[float]] | None = Field(
+        None, max_length=512, description="478 [x, y, z]; null: no face in this frame"
+    )
+    image_size: tuple[ImageSide, ImageSide] | None = None
+    faces: int = Field(1, ge=0, le=64)
+    blendshapes: list[float] | None = Field(None, max_length=64)
+    pose: list[list[float]] | None = Field(None, max_length=8)
+    reference: HeldReference | None = None
+
+
 class EnrollLandmarks(BaseModel):
     faces: list[LandmarksIn] = Field(min_length=1, max_length=256)
 
@@ -126,7 +174,7 @@ class StreamFrame(BaseModel):
 
     type: Literal["frame"] = "frame"
     seq: int
-    status: Literal["ok", "no_face", "calibrating", "no_reference", "bad_frame"]
+    status: Literal["ok", "no_face", "calibrating", "no_reference", "bad_frame", "bad_reference"]
     face: bool
     faces: int = Field(0, description="faces FaceMesh found; the largest is the one scored")
     landmarks: list[list[float]] | None = None
