@@ -3,6 +3,7 @@
 emotion-export outputs/train/runs/default                 # -> <run_dir>/export/model.onnx
 emotion-export path/to/best.ckpt --output model.onnx --torch-export
 emotion-export outputs/train/multiruns/seeds              # ensemble -> <sweep>/export/...
+emotion-export outputs/train/runs/default --web site      # a static page that needs no server
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from emotion.errors import exit_on_user_error
+from emotion.errors import EmotionError, exit_on_user_error
 from emotion.export.onnx import TOLERANCE, export
+from emotion.export.web import describe, export_web
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -26,12 +28,37 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--output", type=Path, help="default: <run_dir>/export/model.onnx")
     parser.add_argument("--torch-export", action="store_true", help="also write a .pt2")
     parser.add_argument("--tolerance", type=float, default=TOLERANCE)
+    parser.add_argument(
+        "--web",
+        type=Path,
+        metavar="DIR",
+        help="write a static page into DIR instead: the model, FaceLandmarker and their "
+        "browser runtimes; any static host serves it, and it scores on the device",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="with --web: replace a DIR that is not empty"
+    )
     return parser.parse_args(argv)
 
 
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.web is not None:
+        if args.output is not None or args.torch_export:
+            raise EmotionError(
+                "--web writes its own model.onnx into DIR; --output and --torch-export do not "
+                "apply to it",
+                "run emotion-export twice: once with --web DIR, once with --output/--torch-export",
+            )
+        print(
+            describe(
+                export_web(args.model, args.web, overwrite=args.overwrite, tolerance=args.tolerance)
+            )
+        )
+        return
+    if args.overwrite:
+        raise EmotionError("--overwrite goes with --web DIR", "add --web DIR, or drop --overwrite")
     info = export(
         args.model, args.output, with_torch_export=args.torch_export, tolerance=args.tolerance
     )
