@@ -30,6 +30,10 @@ def test_bench_serve_writes_rates_stream_soak_and_targets(tmp_path: Path) -> Non
         "4",
         "--session-ttl",
         "1",
+        "--scale-seconds",
+        "0.5",
+        "--scale-rounds",
+        "1",
         "--output",
         str(output),
         cwd=tmp_path,
@@ -66,7 +70,21 @@ def test_bench_serve_writes_rates_stream_soak_and_targets(tmp_path: Path) -> Non
         "zero_errors",
         "rss_growth_under_50_mb",
         "stream_keeps_up",
+        "landmarks_vs_images",
+        "processes",
+        "stream_landmarks_vs_frames",
     }
+    scale = result["scale"]
+    assert scale["landmarks_vs_images"]["landmarks_requests_per_s"] > 0
+    assert scale["landmarks_vs_images"]["landmarks"][0]["errors"] == 0
+    assert scale["landmarks_vs_images"]["landmarks"][0]["path"] == "/v1/predict/landmarks"
+    streamed = scale["stream_landmarks_vs_frames"]["landmarks"][0]
+    assert streamed["frames"] > 0 and streamed["errors"] == 0, streamed["statuses"]
+    assert streamed["statuses"].get("ok", 0) > 0
+    for processes in ("processes_1", "processes_2"):
+        (point,) = scale["processes"][processes]
+        assert point["requests_per_s"] > 0 and point["errors"] == 0
+        assert point["cpu_cores_used"]["server"] > 0
     assert all(target["met"] in (True, False, None) for target in result["targets"].values())
     assert len(result["machine"]["load_average_at_end"]) == 3
     assert result["other_work_cores"]["max"] >= 0

@@ -7,6 +7,8 @@ In one run, on this machine (the client threads share its cores with the server)
           `--workers 1` and `--workers 2`: requests/s, p50/p99 latency, errors;
   stream  one /v1/stream client on the one-worker server: frames/s as fast as replies come,
           and paced at 15 frames/s (does it keep up?);
+  scale   /v1/predict/landmarks against /v1/predict from one client, and `--processes 2`
+          against `--processes 1` at 8 clients (emotion.bench.serve_scale);
   soak    a personal-baseline model under session predicts from 2 clients and session churn
           (create, enroll, predict, delete; some left to expire under a short TTL and a small
           cap, 429s counted apart from errors), the server's RSS sampled every few seconds.
@@ -33,6 +35,12 @@ from emotion.bench.serve_inputs import (
 )
 from emotion.bench.serve_load import closed_loop, server_timing, stream_run
 from emotion.bench.serve_report import print_summary, result_json, rounded, summary_of
+from emotion.bench.serve_scale import (
+    landmark_bodies,
+    landmarks_vs_images,
+    processes_points,
+    stream_landmarks_vs_frames,
+)
 from emotion.bench.serve_server import CpuUse, Server, load_average
 from emotion.bench.serve_soak import soak
 
@@ -81,7 +89,7 @@ def bare_loop(engine: Any, photos: list[bytes], seconds: float) -> dict[str, Any
         begun = time.perf_counter()
         found = engine.find_face(data)
         if found.landmarks is not None:
-            engine.probabilities(found.landmarks, found.image_size, None)
+            engine.probabilities(found, None)
             faces += 1
         latencies.append(time.perf_counter() - begun)
     wall_s = time.perf_counter() - started
@@ -129,6 +137,10 @@ def _parser() -> argparse.ArgumentParser:
         "--stream-seconds", type=float, default=15.0, help="per stream run (0: no stream)"
     )
     parser.add_argument("--stream-fps", type=float, default=15.0, help="the paced stream's rate")
+    parser.add_argument(
+        "--scale-seconds", type=float, default=10.0, help="per scale-out point (0: none)"
+    )
+    parser.add_argument("--scale-rounds", type=int, default=3, help="alternating scale rounds")
     parser.add_argument("--soak-seconds", type=float, default=300.0, help="0: no soak")
     parser.add_argument("--session-ttl", type=float, default=5.0, help="the soak server's")
     parser.add_argument("--max-sessions", type=int, default=8, help="the soak server's")
@@ -168,12 +180,14 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     engine = Engine(trained, ServeSettings())
     photos = load_photos(args.root, args.photos, engine)
     frames = screen(engine, frames_from(photos.faces), photos.source, "the stream frames").faces
+    bodies = landmark_bodies(engine, photos.faces)
     bare = [bare_loop(engine, photos.usable, args.seconds)]
     engine.close()  # its graph would hold memory and a thread while the servers run
 
     models: dict[str, Any] = {}
     throughput: dict[str, Any] = {}
     stream: dict[str, Any] | None = None
+    scale: dict[str, Any] = {}
     for workers in args.workers:
         log = workdir / f"serve_workers{workers}.log"
         with Server(model, "--workers", str(workers), log=log) as server:
@@ -183,12 +197,31 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 stream = {"workers": workers, "frame_size": [640, 480], "frames": len(frames)}
                 stream["unpaced"] = stream_run(server, frames, args.stream_seconds, None)
                 stream["paced"] = stream_run(server, frames, args.stream_seconds, args.stream_fps)
+            if workers == min(args.workers) and args.scale_seconds > 0:
+                scale["landmarks_vs_images"] = landmarks_vs_images(
+                    server, photos.faces, bodies, args.scale_seconds, args.scale_rounds
+                )
+                scale["stream_landmarks_vs_frames"] = stream_landmarks_vs_frames(
+                    server, frames, bodies, args.scale_seconds, args.scale_rounds
+                )
+    if args.scale_seconds > 0:
+        scale["processes"] = processes_points(
+            model, photos.usable, workdir, args.scale_seconds, args.scale_rounds
+        )
     engine = Engine(trained, ServeSettings())
     engine.find_face(photos.usable[0])  # warm, as the first round was by the screening
     bare.append(bare_loop(engine, photos.usable, args.seconds))
     engine.close()
     soaked = soak_part(args, workdir, photos.faces, models) if args.soak_seconds > 0 else None
-    return result_json(args, photos, models, bare, throughput, stream, soaked)
+    result = result_json(args, photos, models, bare, throughput, stream, soaked)
+    result["scale"] = scale
+    for name, part in scale.items():
+        result["targets"][name] = {
+            "target": part["target"],
+            "value": part["ratio"],
+            "met": part["met"],
+        }
+    return result
 
 
 def load_points(

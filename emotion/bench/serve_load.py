@@ -51,8 +51,17 @@ class Tally:
     counts: Counter[str] = field(default_factory=Counter)
 
 
-def _predicting(port: int, photos: list[bytes], offset: int, stop_at: float, tally: Tally) -> None:
-    """POST /v1/predict in a closed loop on one keep-alive connection until stop_at."""
+def _predicting(
+    port: int,
+    photos: list[bytes],
+    offset: int,
+    stop_at: float,
+    tally: Tally,
+    path: str = "/v1/predict",
+    headers: dict[str, str] = JPEG,
+) -> None:
+    """POST `path` (an image, or a JSON face to /v1/predict/landmarks) in a closed loop on one
+    keep-alive connection until stop_at."""
     connection = http.client.HTTPConnection(HOST, port, timeout=60)
     index = offset
     while time.perf_counter() < stop_at:
@@ -60,7 +69,7 @@ def _predicting(port: int, photos: list[bytes], offset: int, stop_at: float, tal
         index += 1
         started = time.perf_counter()
         try:
-            connection.request("POST", "/v1/predict", body=data, headers=JPEG)
+            connection.request("POST", path, body=data, headers=headers)
             response = connection.getresponse()
             body = response.read()
         except CLIENT_ERRORS as error:
@@ -76,7 +85,12 @@ def _predicting(port: int, photos: list[bytes], offset: int, stop_at: float, tal
 
 
 def closed_loop(
-    server: Server, photos: list[bytes], clients: int, seconds: float
+    server: Server,
+    photos: list[bytes],
+    clients: int,
+    seconds: float,
+    path: str = "/v1/predict",
+    headers: dict[str, str] = JPEG,
 ) -> dict[str, Any]:
     """`clients` threads predicting for `seconds`: requests/s, latency, errors."""
     port = server.port
@@ -87,7 +101,15 @@ def closed_loop(
     threads = [
         threading.Thread(
             target=_predicting,
-            args=(port, photos, index * len(photos) // clients, started + seconds, tally),
+            args=(
+                port,
+                photos,
+                index * len(photos) // clients,
+                started + seconds,
+                tally,
+                path,
+                headers,
+            ),
         )
         for index, tally in enumerate(tallies)
     ]
@@ -99,6 +121,7 @@ def closed_loop(
     latencies = [latency for tally in tallies for latency in tally.latencies]
     errors = sum((tally.errors for tally in tallies), Counter())
     return {
+        "path": path,
         "clients": clients,
         "wall_s": wall_s,
         "requests": len(latencies),

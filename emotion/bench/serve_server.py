@@ -30,13 +30,23 @@ def _machine_cpu_s() -> tuple[float, float]:
     return (sum(ticks) - ticks[3] - ticks[4] - ticks[7]) / hz, ticks[7] / hz
 
 
-def _process_cpu_s(pid: int | None) -> float:
-    """User + system CPU seconds of a process (all its threads), 0 when it is gone."""
+def _cpu_of(stat: Path) -> tuple[str, float] | None:
+    """A process's parent pid and its user + system CPU seconds (all threads), from /proc."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = stat.read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
+        return None
+    return fields[1], (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _process_cpu_s(pid: int | None) -> float:
+    """CPU seconds of a process and of its children (the worker processes of `--processes
+    N`), 0 when it is gone."""
+    own = _cpu_of(Path(f"/proc/{pid}/stat"))
+    if own is None:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = (_cpu_of(stat) for stat in Path("/proc").glob("[0-9]*/stat"))
+    return own[1] + sum(found[1] for found in children if found and found[0] == str(pid))
 
 
 class CpuUse:
