@@ -114,6 +114,7 @@ ORDER = (
     "emotion.serve",
     "emotion.summary",
     "emotion.bench",
+    "emotion.api",  # the Python API (emotion.load, ...): above every room, none imports it
 )
 # Small shared helpers every room may use; they import only each other.
 ROOT_HELPERS = (

@@ -4,7 +4,7 @@ order, video frames smoothed per video."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +31,22 @@ def torch_threads(count: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+def face_probabilities(
+    trained: FaceModel,
+    faces: Sequence[Any],
+    reference: np.ndarray | None = None,
+    batch_size: int = 256,
+    threads: int = 1,
+) -> np.ndarray:
+    """(N, C) probabilities of face-like items (`landmarks`, `image_size`, `blendshapes`,
+    `pose`), read against `reference` ((D,) or (N, D) face vectors) by a baseline model: the
+    one face-to-probabilities step of `emotion-predict` and the Python API (`emotion.api`),
+    so their numbers cannot drift apart."""
+    features = trained.face_features(faces, reference)
+    with torch_threads(threads):
+        return trained.probabilities(features, batch_size).numpy()
 
 
 @dataclass
@@ -160,9 +176,9 @@ class Predictor:
                 if self.uses_baseline
                 else None
             )
-            features = self.trained.face_features(faces, reference)
-            with torch_threads(self.threads):
-                probabilities = self.trained.probabilities(features, self.batch_size).numpy()
+            probabilities = face_probabilities(
+                self.trained, faces, reference, self.batch_size, self.threads
+            )
             self.model_seconds += time.perf_counter() - started
         scores = iter(probabilities)
         for item in self.pending:
