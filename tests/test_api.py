@@ -255,3 +255,27 @@ def test_load_store_gives_the_arrays_and_a_table_with_or_without_pandas(
     with pytest.raises(EmotionError) as missing:
         emotion.load_store(photo_store[1].with_name("none.h5"))
     assert "emotion-extract" in missing.value.fix
+
+
+@pytest.mark.slow
+def test_a_session_model_reads_one_calls_faces_against_their_mean_as_emotion_predict_does(
+    photo_store: tuple[Path, Path], people: list[Path], tmp_path: Path
+) -> None:
+    import emotion
+    from tests.trained_run import train_tiny
+
+    run = tmp_path / "session"
+    train_tiny(photo_store[1], run, "data.baseline=session", "data.min_val_subjects=10")
+    photos = people[:3]
+    rows = cli_rows(run, photos, tmp_path / "s.csv", "--baseline", "session")
+    with emotion.load(run) as model:
+        assert model.baseline == "session"
+        for photo, prediction in zip(photos, model.predict(photos), strict=True):
+            assert_same(prediction.probabilities, rows[str(photo)])
+            reference = rows[str(photo)]["reference"]
+            assert prediction.reference == reference == "session: mean of 3 photos"
+        with pytest.raises(EmotionError) as alone:
+            model.predict(photos[0])  # read against itself a face says "no change"
+        assert "data.baseline=session" in alone.value.problem and "2 or more" in alone.value.fix
+        model.enroll(photos[0])  # a rest face replaces the call's own session
+        assert model.predict(photos[1]).reference == f"enroll: {photos[0]}"

@@ -177,7 +177,7 @@ class Model:
         if faces:
             session.add(self.trained.preprocessing.face_vectors(faces))
         self._check_session(session.count)
-        return session.mean(), f"session: mean of {session.count} faces"
+        return session.mean(), f"session: mean of {session.count} photos"
 
     def _check_session(self, count: int) -> None:
         """A session of fewer faces than the model's policy asks is refused: read against
