@@ -40,7 +40,10 @@ STRETCHED = face_frame(384, 480)  # the same face 1.25x taller than wide: anothe
 LOOP = [(PLAIN, 2.5), (STRETCHED, 2.5), (blank_frame(), 1.5)]  # seconds of each: 6.5 s
 WATCH_SECONDS = 7.5  # longer than one loop
 PERCENT = re.compile(r"^\d{1,3}\.\d %$")
-EPOCHS = "trainer.max_epochs=60"  # well under a second here; enough to separate the faces
+EPOCHS = "trainer.max_epochs=60"
+# The frame path: the page sends camera frames (its landmark mode, the default where the
+# browser runs WebAssembly, is tests/test_page_landmarks.py's).
+FRAMES = "/?send=frames"  # well under a second here; enough to separate the faces
 
 pytestmark = [
     pytest.mark.slow,
@@ -233,7 +236,7 @@ def test_the_page_scores_the_face_and_follows_it(
     with running_server(face_plain_run) as base_url:
         plain, stretched = _predicted(base_url, PLAIN), _predicted(base_url, STRETCHED)
         assert stretched - plain > 0.2, "the model should tell the camera's two faces apart"
-        page.get(base_url)
+        page.get(f"{base_url}{FRAMES}")
         shown = _wait_shown(
             page, lambda s: s.get("status") == "ok" and s["mesh_dots"] > 200, "a scored face"
         )
@@ -269,7 +272,7 @@ def test_a_baseline_model_scores_only_after_calibration(
     face_enrolled_run: Path, page: WebDriver, tmp_path: Path
 ) -> None:
     with running_server(face_enrolled_run) as base_url:
-        page.get(base_url)
+        page.get(f"{base_url}{FRAMES}")
         shown = _wait_shown(
             page,
             lambda s: s.get("status") == "no_reference" and s["calibrate_enabled"],
@@ -300,7 +303,7 @@ def test_a_baseline_model_scores_only_after_calibration(
 
 def test_a_synthetic_model_says_so(synthetic_run: Path, page: WebDriver) -> None:
     with running_server(synthetic_run) as base_url:
-        page.get(base_url)
+        page.get(f"{base_url}{FRAMES}")
         _wait_shown(page, lambda s: s.get("frames", 0) > 0, "a reply")  # the model is loaded
         assert _displayed(page, "synthetic-banner")
         banner = page.execute_script(

@@ -1,4 +1,5 @@
-// The webcam page of emotion-serve: camera -> JPEG frames over /v1/stream -> score, mesh, chart.
+// The webcam page of emotion-serve: camera -> landmarks found here (landmarks.js), or JPEG
+// frames where this browser cannot run the landmarker -> /v1/stream -> score, mesh, chart.
 // Plain JS, no build step and nothing from outside this server, so it works offline.
 'use strict';
 
@@ -32,6 +33,7 @@
     positiveChart: $('positive-chart'), calibrationBox: $('calibration-box'),
     calibration: $('calibration'), countdown: $('countdown'), calibrate: $('calibrate'),
     chart: $('chart'), legend: $('chart-legend'), about: $('about'),
+    mode: $('mode'), privacy: $('privacy'), forget: $('forget'),
   };
 
   // Read by the browser test; updated on every reply. `status` is the server's status string.
@@ -39,8 +41,16 @@
     frames: 0, faces: 0, lastScore: null, lastSmoothed: null,
     calibrated: false, enrolled: 0, status: 'connecting',
     connected: false, camera: false, lastLabel: null, lastSmoothedLabel: null,
+    mode: 'starting',             // 'landmarks' (found here) or 'frames' (sent to the server)
   };
   window.emotionState = state;
+  // For tests: with `record` set, each landmark frame's pixels (PNG), its landmarks as found
+  // here and the server's answer to it; the last 10.
+  const probe = { record: false, frames: [] };
+  window.emotionProbe = probe;
+  let pendingProbe = null;
+  let detect = null;              // the page's FaceLandmarker, in landmark mode
+  let held = null;                // the rest face kept in this browser (landmark mode)
 
   let model = null;
   const classRows = new Map();    // class name -> {fill, value}
@@ -113,6 +123,48 @@
         ui.model.textContent = `the server did not describe its model (${err.message}); retrying…`;
         await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 500 * 2 ** attempt)));
       }
+    }
+  }
+
+  // Landmarks found here when the runtime loads; the frame path otherwise. Says which.
+  async function chooseMode() {
+    try {
+      if (new URLSearchParams(location.search).get('send') === 'frames') {
+        throw new Error('the address asks for it with ?send=frames');
+      }
+      detect = await window.EmotionLandmarks.load(model.landmarker_url);
+      state.mode = 'landmarks';
+      ui.mode.textContent = 'Landmarks mode: your face is found in this browser. '
+        + 'No camera frame leaves it; only the face\'s landmarks go to the server.';
+      ui.privacy.textContent = 'No camera frame leaves this browser: only landmarks are sent.';
+      held = model.needs_reference ? window.EmotionLandmarks.stored.get(model) : null;
+      if (held) {
+        state.calibrated = true;
+        state.enrolled = held.count;
+        ui.calibration.textContent = `Calibrated on ${held.count} faces (kept in this browser).`;
+      }
+    } catch (err) {
+      detect = null;
+      state.mode = 'frames';
+      ui.mode.textContent = 'Frames mode: camera frames are sent to the server, which finds '
+        + `the face (this browser cannot run the landmarker: ${err.message}).`;
+      ui.privacy.textContent = 'Camera frames go only to the server that served this page.';
+    }
+    ui.forget.hidden = !(model.needs_reference && state.mode === 'landmarks');
+    ui.mode.dataset.mode = state.mode;
+    updateCalibrateButton();
+  }
+
+  function forgetReference() {
+    window.EmotionLandmarks.stored.forget();
+    held = null;
+    state.calibrated = false;
+    state.enrolled = 0;
+    ui.calibration.textContent = 'Not calibrated: the rest face was forgotten.';
+    renderIdle();
+    updateCalibrateButton();
+    if (socket && socket.readyState === WebSocket.OPEN) {
+      socket.send(JSON.stringify({ type: 'reset' }));
     }
   }
 
@@ -262,8 +314,9 @@
       const wasConnected = state.connected;
       state.connected = false;
       inFlight = false;
-      // A new connection is a new session on the server: its reference is gone.
-      state.calibrated = false;
+      // A new connection is a new session on the server: its reference is gone (a rest face
+      // kept in this browser is sent with every frame, so it stays).
+      state.calibrated = Boolean(held);
       stopCalibration();
       state.status = 'disconnected';
       setStatus('disconnected', 'bad');
@@ -300,6 +353,10 @@
     captureContext.drawImage(ui.video, 0, 0, width, height);
     inFlight = true;
     captureStartedAt = performance.now();
+    if (detect) {
+      sendLandmarks(width, height);
+      return;
+    }
     const sending = socket;
     capture.toBlob((blob) => {
       if (!blob || sending !== socket || sending.readyState !== WebSocket.OPEN) {
@@ -309,6 +366,21 @@
       }
       sending.send(blob);
     }, 'image/jpeg', JPEG_QUALITY);
+  }
+
+  // Landmark mode: the face found here, its mesh drawn at once, only numbers sent.
+  function sendLandmarks(width, height) {
+    const found = detect(capture);
+    drawMesh({ landmarks: found.face && found.face.landmarks, status: state.status });
+    socket.send(window.EmotionLandmarks.message(found, width, height, model, held));
+    if (probe.record) {
+      pendingProbe = {
+        png: capture.toDataURL('image/png'), width, height, faces: found.faces,
+        landmarks: found.face && found.face.landmarks,
+      };
+      probe.frames.push(pendingProbe);
+      while (probe.frames.length > 10) probe.frames.shift();
+    }
   }
 
   function onFrame(message) {
@@ -326,6 +398,14 @@
     state.lastSmoothedLabel = message.smoothed_label ?? null;
     if (typeof message.enrolled === 'number') state.enrolled = message.enrolled;
     if (message.status === 'no_reference') state.calibrated = false;
+    if (pendingProbe) {
+      Object.assign(pendingProbe, { status: message.status, score: message.score ?? null });
+      pendingProbe = null;
+    }
+    if (message.status === 'bad_reference') {
+      forgetReference();
+      showError(message.error, message.fix);
+    }
 
     replyTimes.push(now);
     while (replyTimes.length > 2 && now - replyTimes[0] > 2000) replyTimes.shift();
@@ -338,7 +418,7 @@
       : '—';
 
     renderScore(message);
-    drawMesh(message);
+    if (!detect) drawMesh(message);
     if (message.status === 'ok' && state.lastSmoothed !== null) {
       history.push({ t: now, v: state.lastSmoothed });
     } else if (message.status !== 'ok') {
@@ -595,6 +675,10 @@
 
   function onCalibrated(message) {
     state.calibrated = true;
+    if (detect && message.reference) {
+      held = message.reference;
+      window.EmotionLandmarks.stored.set(held);
+    }
     if (typeof message.enrolled === 'number') state.enrolled = message.enrolled;
     stopCalibration();
     ui.calibration.textContent =
@@ -619,6 +703,7 @@
   // ---------- start ----------
 
   ui.calibrate.addEventListener('click', startCalibration);
+  ui.forget.addEventListener('click', forgetReference);
   window.addEventListener('resize', () => drawChart());
   setInterval(() => {
     drawChart();                  // the time axis moves even when no replies come
@@ -628,8 +713,9 @@
   }, 1000);
   drawChart();
   startCamera();
-  loadModel().then((info) => {
+  loadModel().then(async (info) => {
     applyModel(info);
+    await chooseMode();
     connect();
   });
 })();
