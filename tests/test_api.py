@@ -140,6 +140,8 @@ def test_a_face_found_elsewhere_is_scored_as_its_photo_and_what_it_lacks_is_name
         )
         assert_same(given.probabilities, plain_rows[str(FACE)])
         assert given.landmarks.shape == (478, 3) and given.image_size == (512, 512)
+        with pytest.raises(EmotionError, match="image_size"):
+            model.predict(landmarks=photo.landmarks, image_size=(0, 512))
         assert model.trained.preprocessing.uses_image_size  # the default: aspect correction
         with pytest.raises(EmotionError) as lacking:
             model.predict(landmarks=photo.landmarks)

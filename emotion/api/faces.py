@@ -79,7 +79,7 @@ def face_like(face: Any, trained: FaceModel) -> Face:
             f"pass {', '.join(f'{name}=...' for name in missing)} (FaceLandmarker gives them)",
         )
     size = _of(face, "image_size")
-    width, height = (int(side) for side in size) if size is not None else (0, 0)
+    width, height = _image_size(size) if size is not None else (0, 0)  # (0, 0): not read
     return Face(
         None,
         landmarks,
@@ -88,6 +88,17 @@ def face_like(face: Any, trained: FaceModel) -> Face:
         _array(_of(face, "blendshapes")),
         _array(_of(face, "pose")),
     )
+
+
+def _image_size(size: Any) -> tuple[int, int]:
+    """(width, height) in pixels, both positive."""
+    sides = np.asarray(size, dtype=np.float64).ravel()
+    if sides.shape != (2,) or not np.isfinite(sides).all() or (sides < 1).any():
+        raise EmotionError(
+            f"image_size must be (width, height) in pixels, got {size!r}",
+            "pass the size of the image the landmarks were found in",
+        )
+    return int(sides[0]), int(sides[1])
 
 
 def _of(face: Any, name: str) -> Any:

@@ -210,7 +210,7 @@ class Model:
             label=names[int(np.argmax(probabilities))] if finite else None,
             score=values.get(POSITIVE_CLASS),
             faces=face.faces,
-            image_size=face.image_size,
+            image_size=face.image_size if any(face.image_size) else None,  # (0, 0): not given
             source=source,
             reference=reference,
             trained_on_synthetic=synthetic,
