@@ -107,6 +107,7 @@ def test_recipes_pair_against_the_chosen_baseline_and_enrolled_rows_against_thei
         ("linear_enrolled", MOST),
     ):
         _recipe(runs / name, change)
+    (runs / "latest").symlink_to("linear_enrolled")  # emotion-train's link to its newest sweep
     out = tmp_path / "outputs/recipes"
 
     done = _recipes_sh(tmp_path)  # BASELINE unset: as before, against seed_reference only

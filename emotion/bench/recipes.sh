@@ -121,8 +121,10 @@ summarise() {
   for path in "$dir"/*/; do
     local recipe
     recipe=$(basename "$path")
+    # `latest` (a link emotion-train leaves to the newest sweep) is no recipe of its own
     # shellcheck disable=SC2053
-    if [ -d "$path" ] && [ "$recipe" != pretrain7 ] && [[ $recipe == $glob ]]; then
+    if [ -d "$path" ] && [ ! -L "${path%/}" ] && [ "$recipe" != pretrain7 ] \
+      && [[ $recipe == $glob ]]; then
       recipes+=("${path%/}")
     fi
   done
