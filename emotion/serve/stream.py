@@ -148,13 +148,21 @@ class Stream:
             return self._answer("bad_frame", None, None, started, 0.0, error)
         if sent.landmarks is None:
             return self._scored(Found(None, (0, 0), 0.0, 0), None, started, echo=False)
-        try:
-            found = found_of(self.engine, LandmarksIn.model_validate(sent.model_dump()))
-            found.faces = sent.faces
-        except (ApiError, ValidationError) as error:
-            if isinstance(error, ValidationError):
-                error = ApiError(422, "a landmark message needs image_size", "send [width, height]")
+        if sent.image_size is None:
+            error = ApiError(422, "a landmark message needs image_size", "send [width, height]")
             return self._answer("bad_frame", None, None, started, 0.0, error)
+        # Its fields were validated as StreamLandmarks' (the same bounds): not again.
+        face = LandmarksIn.model_construct(
+            landmarks=sent.landmarks,
+            image_size=sent.image_size,
+            blendshapes=sent.blendshapes,
+            pose=sent.pose,
+        )
+        try:
+            found = found_of(self.engine, face)
+        except ApiError as error:
+            return self._answer("bad_frame", None, None, started, 0.0, error)
+        found.faces = sent.faces
         held = None
         if sent.reference is not None:
             try:
