@@ -18,12 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from emotion.errors import EmotionError
-from emotion.export.onnx import TOLERANCE, export
 from emotion.facemesh.landmarker import MODEL_FILE, model_bytes
 from emotion.rundir import fresh_name, make_dir_beside, write_json_atomic, write_problem
 
 PAGE = Path(__file__).resolve().parent / "page"
-PAGE_FILES = ("index.html", "app.js", "style.css")
+PAGE_FILES = ("index.html", "app.js", "face.js", "style.css")
 # The runtimes web/vendor.sh copies from npm into the package (`make setup`).
 VENDOR = Path(__file__).resolve().parents[1] / "serve" / "static" / "vendor"
 VENDOR_FILES = (
@@ -91,16 +90,19 @@ def export_web(
     folder: Path,
     *,
     overwrite: bool = False,
-    tolerance: float = TOLERANCE,
+    **check: float,
 ) -> dict[str, Any]:
-    """Write the static page into `folder`; return its model.json."""
+    """Write the static page into `folder`; return its model.json. `check`: export's
+    tolerance, if given. Its refusals come before torch is imported (seconds)."""
     folder = Path(os.path.abspath(folder))
     check_target(folder, overwrite)
     check_vendor()
     model_bytes(MODEL_FILE)  # the shipped landmarker, checked as the extractor checks it
+    from emotion.export.onnx import export
+
     staging = make_dir_beside(folder)
     try:
-        info = export(model, staging / "model.onnx", tolerance=tolerance)
+        info = export(model, staging / "model.onnx", **check)
         # The folder is published: it names no path of this machine.
         info["onnx"] = "model.onnx"
         info["checkpoint"] = (

@@ -4,9 +4,11 @@
 // The graph takes RAW landmarks (it normalises them itself), so no preprocessing lives here.
 import { FaceLandmarker, FilesetResolver } from './vendor/tasks-vision/vision_bundle.mjs';
 import * as ort from './vendor/onnxruntime-web/ort.wasm.min.mjs';
+import { feeds, largestFace, loadFrames, saveFrames } from './face.js';
 
 const TARGET_FPS = 15;
 const MAX_FACES = 8;  // as the extractor: with several faces FaceLandmarker does not smooth
+// The rest face is kept per folder: two exported pages on one host do not share it.
 const STORE_KEY = `emotion-rest-face:${new URL('.', location.href).pathname}`;
 const FACE_OVAL = [10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379,
   378, 400, 377, 152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103,
@@ -54,35 +56,6 @@ function setStatus(status) {
 
 // ---------- the rest face, kept in this browser only ----------
 
-const toBase64 = (floats) => btoa(String.fromCharCode(...new Uint8Array(floats.buffer)));
-const fromBase64 = (text) => new Float32Array(Uint8Array.from(atob(text), (c) => c.charCodeAt(0)).buffer);
-
-function saveReference(frames) {
-  const packed = frames.map((f) => ({
-    landmarks: toBase64(f.landmarks), size: Array.from(f.size),
-    blendshapes: toBase64(f.blendshapes), pose: toBase64(f.pose),
-  }));
-  try {
-    localStorage.setItem(STORE_KEY, JSON.stringify({ version: 1, frames: packed }));
-    return true;
-  } catch {
-    return false;  // storage full or off: the reference lasts until the page closes
-  }
-}
-
-function loadReference() {
-  try {
-    const saved = JSON.parse(localStorage.getItem(STORE_KEY) || 'null');
-    if (!saved || saved.version !== 1 || !saved.frames.length) return null;
-    return saved.frames.map((f) => ({
-      landmarks: fromBase64(f.landmarks), size: Float32Array.from(f.size),
-      blendshapes: fromBase64(f.blendshapes), pose: fromBase64(f.pose),
-    }));
-  } catch {
-    return null;
-  }
-}
-
 function setReference(frames, saved = true) {
   reference = frames;
   state.calibrated = Boolean(frames);
@@ -111,66 +84,12 @@ function finishCalibration() {
   const cap = settings.page.max_reference_frames;
   const kept = frames.length <= cap ? frames
     : Array.from({ length: cap }, (_, i) => frames[Math.floor((i * frames.length) / cap)]);
-  setReference(kept, saveReference(kept));
+  setReference(kept, saveFrames(STORE_KEY, kept));
 }
 
 function forgetReference() {
   localStorage.removeItem(STORE_KEY);
   setReference(null);
-}
-
-// ---------- one face: FaceLandmarker's output as the graph takes it ----------
-
-function largestFace(result, width, height) {
-  let best = null;
-  let bestArea = -1;
-  result.faceLandmarks.forEach((points, index) => {
-    if (points.length !== 478) return;
-    const xs = points.map((p) => p.x);
-    const ys = points.map((p) => p.y);
-    const area = (Math.max(...xs) - Math.min(...xs)) * width * (Math.max(...ys) - Math.min(...ys)) * height;
-    if (area > bestArea) {
-      bestArea = area;
-      best = index;
-    }
-  });
-  if (best === null) return null;
-  const landmarks = new Float32Array(478 * 3);
-  result.faceLandmarks[best].forEach((p, i) => landmarks.set([p.x, p.y, p.z], 3 * i));
-  const blendshapes = new Float32Array(52).fill(NaN);
-  for (const c of (result.faceBlendshapes[best] || { categories: [] }).categories) {
-    if (c.index >= 0 && c.index < 52) blendshapes[c.index] = c.score;
-  }
-  // tasks-vision packs the matrix column-major; the graph takes it row-major (as Python).
-  const packed = (result.facialTransformationMatrixes[best] || { data: [] }).data;
-  const pose = new Float32Array(16);
-  for (let r = 0; r < 4; r += 1) for (let c = 0; c < 4; c += 1) pose[4 * r + c] = packed[4 * c + r];
-  return { landmarks, size: Float32Array.from([width, height]), blendshapes, pose };
-}
-
-function stacked(frames, field) {
-  const size = frames[0][field].length;
-  const out = new Float32Array(frames.length * size);
-  frames.forEach((f, i) => out.set(f[field], i * size));
-  return out;
-}
-
-const SHAPES = { landmarks: [478, 3], size: [2], blendshapes: [52], pose: [4, 4] };
-const FIELDS = { landmarks: 'landmarks', image_size: 'size', blendshapes: 'blendshapes', pose: 'pose' };
-
-async function score(face) {
-  const feeds = {};
-  for (const name of session.inputNames) {
-    const field = FIELDS[name.replace(/^reference_/, '')];
-    if (name.startsWith('reference_')) {
-      feeds[name] = new ort.Tensor('float32', stacked(reference, field),
-        [1, reference.length, ...SHAPES[field]]);
-    } else {
-      feeds[name] = new ort.Tensor('float32', face[field], [1, ...SHAPES[field]]);
-    }
-  }
-  const outputs = await session.run(feeds);
-  return Array.from(outputs.probabilities.data);
 }
 
 // ---------- drawing ----------
@@ -284,7 +203,8 @@ async function step(video) {
       status = 'no_reference';
     } else {
       const scored = performance.now();
-      probabilities = await score(face);
+      const outputs = await session.run(feeds(session.inputNames, face, reference, ort.Tensor));
+      probabilities = Array.from(outputs.probabilities.data);
       $('model-time').textContent = `${(performance.now() - scored).toFixed(1)} ms`;
       status = 'ok';
     }
@@ -330,7 +250,7 @@ function describeModel() {
   buildClassRows(settings.class_names);
   if (page.needs_reference) {
     $('calibration-box').hidden = false;
-    const saved = loadReference();
+    const saved = loadFrames(STORE_KEY);
     setReference(saved);
     $('calibrate').disabled = false;
   }
