@@ -85,7 +85,7 @@ NO_WEBASSEMBLY = "delete globalThis.WebAssembly;"
 
 
 @contextmanager
-def _chromium(video: Path, *scripts: str) -> Iterator[WebDriver]:
+def _chromium(video: Path, *scripts: str, blocked: tuple[str, ...] = ()) -> Iterator[WebDriver]:
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
@@ -109,6 +109,9 @@ def _chromium(video: Path, *scripts: str) -> Iterator[WebDriver]:
     try:
         for script in (RECORD_SENDS, *scripts):
             driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": script})
+        if blocked:  # as if those files were not there (404s would do the same)
+            driver.execute_cdp_cmd("Network.enable", {})
+            driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": list(blocked)})
         yield driver
     finally:
         driver.quit()
@@ -238,19 +241,28 @@ def test_the_rest_face_is_kept_across_reloads_and_forgotten_on_request(
         assert _stats(base_url)["image_bytes"] == 0
 
 
-def test_without_webassembly_the_page_sends_frames_and_says_so(
-    plain_run: Path, video: Path
+@pytest.mark.parametrize(
+    ("scripts", "blocked", "reason"),
+    [
+        ((NO_WEBASSEMBLY,), (), "WebAssembly"),
+        # A source install where web/vendor.sh never ran: no runtime to load.
+        ((), ("*/static/vendor/*",), "vision_bundle.mjs"),
+    ],
+    ids=["no-webassembly", "no-runtime"],
+)
+def test_without_the_landmarker_the_page_sends_frames_and_says_so(
+    plain_run: Path, video: Path, scripts: tuple[str, ...], blocked: tuple[str, ...], reason: str
 ) -> None:
     with (
         running_server(plain_run) as base_url,
-        _chromium(video, NO_WEBASSEMBLY) as driver,
+        _chromium(video, *scripts, blocked=blocked) as driver,
     ):
         driver.get(base_url)
         shown = _wait(
             driver, lambda s: s.get("mode") == "frames" and s["faces"] >= 3, "scored frames"
         )
         stats = _stats(base_url)
-    assert "Frames mode" in shown["mode_text"] and "WebAssembly" in shown["mode_text"], shown
+    assert "Frames mode" in shown["mode_text"] and reason in shown["mode_text"], shown
     assert "Camera frames go only to the server" in shown["privacy_text"], shown
     assert shown["sent"]["binary"] >= 3 and "landmarks" not in shown["sent"]["types"], shown
     assert stats["image_bytes"] >= shown["sent"]["binaryBytes"] > 0, (stats, shown["sent"])
