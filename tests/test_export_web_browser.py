@@ -270,6 +270,7 @@ def test_a_baseline_page_scores_only_against_the_rest_face_it_keeps(
 def test_a_synthetic_model_says_so_on_the_page(
     synthetic_run: tuple[Path, dict[str, Any]], browser: WebDriver, tmp_path: Path
 ) -> None:
+    """And opened as a file (no server), the page says to serve it."""
     site = tmp_path / "site"
     done = export_web_cli(synthetic_run[0], site)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -280,5 +281,8 @@ def test_a_synthetic_model_says_so_on_the_page(
             "const b = document.getElementById('synthetic-banner');"
             "return [b.textContent, b.hidden];"
         )
+        browser.get(site.as_uri() + "/index.html")
+        as_file = browser.execute_script("return document.getElementById('error').textContent;")
         browser.get("about:blank")
     assert not hidden and "SYNTHETIC landmarks" in banner and "say little" in banner, banner
+    assert "must come from a web server" in as_file, as_file
