@@ -196,6 +196,11 @@ def test_the_page_finds_the_face_itself_and_sends_no_image(
             page = np.asarray(frame["landmarks"], dtype=np.float32)[None]
             gap = np.abs(nose_unit(page) - nose_unit(reading.landmarks[None])).max()
             assert gap < 1e-4, gap
+            # Blendshapes and pose too (a pose model reads the matrix: the page sends it in
+            # rows, as the Python API gives it, from tasks-vision's column-major data).
+            shapes = np.abs(np.asarray(frame["blendshapes"]) - reading.blendshapes).max()
+            pose = np.abs(np.asarray(frame["pose"]) - reading.pose).max()
+            assert shapes < 1e-3 and pose < 1e-3 * max(1.0, float(np.abs(reading.pose).max()))
             path = tmp_path / f"frame{number}.png"
             path.write_bytes(png)
             assert frame["score"] == pytest.approx(_predicted(plain_run, path), abs=1e-4)
