@@ -19,7 +19,8 @@ from tests.test_export import _checkpoint
 
 
 def export_web_cli(model: Path, folder: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return emotion("emotion.export", str(model), "--web", str(folder), *extra, cwd=folder.parent)
+    cwd = next(parent for parent in folder.parents if parent.is_dir())
+    return emotion("emotion.export", str(model), "--web", str(folder), *extra, cwd=cwd)
 
 
 def _refused(done: subprocess.CompletedProcess[str], what: str) -> None:
@@ -79,10 +80,11 @@ def test_a_folder_that_holds_something_is_refused_and_kept(tmp_path: Path) -> No
 
 @pytest.mark.slow  # a whole export: torch, onnx and its check
 def test_a_model_the_graph_cannot_hold_leaves_no_folder(tmp_path: Path) -> None:
-    """Procrustes is refused after the work has started: no DIR, no half-made folder."""
+    """Procrustes is refused after the work has started (in a DIR whose parent is new):
+    no DIR, no half-made folder."""
     checkpoint = _checkpoint(tmp_path / "m.ckpt", "procrustes", False)
-    _refused(export_web_cli(checkpoint, tmp_path / "site"), "ONNX operator")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.ckpt"]
+    _refused(export_web_cli(checkpoint, tmp_path / "new" / "site"), "ONNX operator")
+    assert list((tmp_path / "new").iterdir()) == []
 
 
 def test_web_with_output_is_refused(tmp_path: Path) -> None:

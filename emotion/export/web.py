@@ -100,6 +100,7 @@ def export_web(
     model_bytes(MODEL_FILE)  # the shipped landmarker, checked as the extractor checks it
     from emotion.export.onnx import export
 
+    folder.parent.mkdir(parents=True, exist_ok=True)
     staging = make_dir_beside(folder)
     try:
         info = export(model, staging / "model.onnx", **check)
