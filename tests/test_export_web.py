@@ -76,6 +76,10 @@ def test_a_folder_that_holds_something_is_refused_and_kept(tmp_path: Path) -> No
     (site / "notes.txt").write_text("mine")
     _refused(export_web_cli(checkpoint, site), "is not empty")
     assert [p.name for p in site.iterdir()] == ["notes.txt"] and _leftovers(tmp_path) == []
+    # --overwrite replaces a folder, never a file of that name.
+    notes = site / "notes.txt"
+    _refused(export_web_cli(checkpoint, notes, "--overwrite"), "is not a folder")
+    assert notes.read_text() == "mine"
 
 
 @pytest.mark.slow  # a whole export: torch, onnx and its check
