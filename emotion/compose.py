@@ -5,9 +5,12 @@ emotion-extract; 0.2 s, no torch."""
 
 from __future__ import annotations
 
+import difflib
+import re
+
 from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from emotion import CONFIG_DIR
@@ -27,6 +30,8 @@ HYDRA_FLAGS = {
     "-sc",
     "--experimental-rerun",
 }
+# Hydra's hint for a key the config lacks, left out when a close key is suggested instead.
+APPEND_HINT = "To append to your config use"
 # Lines of Hydra's composition errors that say nothing to a user.
 HYDRA_DETAIL = ("object_type", "reference_type", "Set the environment variable HYDRA_FULL_ERROR")
 
@@ -45,5 +50,55 @@ def composed(config_name: str, overrides: list[str], fix: str) -> DictConfig:
     except (HydraException, OmegaConfBaseException) as error:
         text = f"{error}\n{error.__cause__ or ''}"
         lines = list(dict.fromkeys(line.strip() for line in text.splitlines() if line.strip()))
-        problem = "; ".join(line for line in lines if not line.startswith(HYDRA_DETAIL))
-        raise EmotionError(f"the settings do not compose: {problem}", fix) from None
+        hint = did_you_mean(config_name, overrides, text)
+        skipped = HYDRA_DETAIL + (APPEND_HINT,) if hint else HYDRA_DETAIL
+        problem = "; ".join(line for line in lines if not line.startswith(skipped))
+        raise EmotionError(f"the settings do not compose: {problem}", hint + fix) from None
+
+
+def unknown_key(text: str) -> str | None:
+    """The key a composition error names as not in the config, if it names one."""
+    found = re.search(r"Could not override '([^']+)'", text) or re.search(
+        r"Key '[^']+' not in '[^']+'\s*full_key: (\S+)", text
+    )
+    return found.group(1) if found else None
+
+
+def config_keys(config_name: str, overrides: list[str]) -> list[str]:
+    """Every dotted key of `config_name` composed with the overrides that compose (the
+    groups they choose add keys), else with none."""
+    for tried in (overrides, []):
+        try:
+            with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+                cfg = compose(config_name=config_name, overrides=tried)
+            break
+        except (HydraException, OmegaConfBaseException):
+            continue
+    else:
+        return []
+    keys: list[str] = []
+
+    def walk(node: object, prefix: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, f"{prefix}{key}.")
+        keys.append(prefix.rstrip("."))
+
+    walk(OmegaConf.to_container(cfg, resolve=False), "")
+    return [key for key in keys if key]
+
+
+def did_you_mean(config_name: str, overrides: list[str], text: str) -> str:
+    """`did you mean model.depth? use model.depth=4; otherwise, ` for a key that is not in
+    the config but close to one that is (difflib); empty when none is close."""
+    key = unknown_key(text)
+    if not key:
+        return ""
+    given = [item for item in overrides if item.split("=", 1)[0].lstrip("+~") == key]
+    others = [item for item in overrides if item not in given]
+    close = difflib.get_close_matches(key, config_keys(config_name, others), n=1, cutoff=0.75)
+    if not close:
+        return ""
+    value = given[-1].split("=", 1)[1] if given and "=" in given[-1] else None
+    example = f" use {close[0]}={value};" if value is not None else ""
+    return f"did you mean {close[0]}?{example} otherwise, "

@@ -33,6 +33,11 @@ def check_ranges(checks: Iterable[tuple[str, Any, bool, str]]) -> None:
             raise EmotionError(f"{option} {value} is out of range", f"use {wanted}")
 
 
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """`1 run`, `2 runs`, `1 person`/`3 people` (`plural` for nouns that do not add an s)."""
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
+
+
 def report_user_error(error: EmotionError) -> None:
     """`error: ...` / `fix: ...` once on stderr; a run's log file (Hydra's `<job>.log`) gets the
     same record, so a run directory still says why it stopped, without a second console copy."""

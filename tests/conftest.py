@@ -176,7 +176,9 @@ def cli_first_run(tmp_path_factory: pytest.TempPathFactory, tiny_store_path: Pat
     done = emotion("emotion.training", *cli_train_args(tiny_store_path), cwd=workdir)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "litlogger" not in done.stderr + done.stdout
-    (run_dir,) = (workdir / "outputs" / "train" / "runs").iterdir()
+    runs = workdir / "outputs" / "train" / "runs"
+    (run_dir,) = (path for path in runs.iterdir() if path.name != "latest")
+    assert (runs / "latest").resolve() == run_dir.resolve()
     assert "=" in run_dir.name and "," in run_dir.name
     return run_dir
 
@@ -187,7 +189,7 @@ def cli_run(cli_first_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     of its working directory taken before cli_rerun resumes the original."""
     original = cli_first_run.parents[3]  # <workdir>/outputs/train/runs/<run_name>
     workdir = tmp_path_factory.mktemp("cli-copy") / original.name
-    shutil.copytree(original, workdir)
+    shutil.copytree(original, workdir, symlinks=True)
     return workdir / cli_first_run.relative_to(original)
 
 
@@ -195,14 +197,16 @@ def cli_run(cli_first_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
 def cli_rerun(
     cli_first_run: Path, cli_run: Path, tiny_store_path: Path
 ) -> subprocess.CompletedProcess[str]:
-    """cli_first_run's command again with trainer.max_epochs=2, from the same working directory,
-    as a user reruns it: it should resume in the same run directory. cli_run (a parameter here
-    so its copy is taken first) keeps the one-epoch run."""
+    """cli_first_run's command again with trainer.max_epochs=2 and the first run's name, from
+    the same working directory, as a user extends a finished run: it should resume in the same
+    run directory (trainer.max_epochs is part of a run's name, so the name is given). cli_run
+    (a parameter here so its copy is taken first) keeps the one-epoch run."""
     from tests.commands import emotion
 
     return emotion(
         "emotion.training",
         *cli_train_args(tiny_store_path),
         "trainer.max_epochs=2",
+        f"run_name='{cli_first_run.name}'",  # quoted: the name holds '=' and ',
         cwd=cli_first_run.parents[3],
     )

@@ -75,10 +75,28 @@ def test_seed_ensemble_evaluates_and_fold_ensemble_cannot_score_its_own_people(
     # Quoted as on a command line: real sweep folders hold '=' and ','.
     result = evaluate(eval_config(f"run_dir='{sweeps['seeds']}/*'", "bootstrap.resamples=50"))
     assert len(result["ensemble"]) == 2
-    assert Path(result["output_dir"]) == sweeps["seeds"].resolve() / "eval-ensemble"
-    assert (Path(result["output_dir"]) / "report.md").is_file()
+    output = Path(result["output_dir"])
+    assert output.parent == sweeps["seeds"].resolve() and output.name.startswith("eval-ensemble-")
+    assert (output / "report.md").is_file()
     with pytest.raises(EmotionError, match="trained on .* people of this test split"):
         evaluate(eval_config(f"run_dir='{sweeps['folds']}'", "bootstrap.resamples=50"))
+
+
+def test_ensembles_of_other_members_keep_their_own_evaluations(sweeps: dict[str, Path]) -> None:
+    """Two globs naming other members never share an evaluation folder; the same members,
+    however named (a glob, the sweep folder), do."""
+    from emotion.evaluate.folders import evaluation_folder
+
+    seeds = sweeps["seeds"]
+    cfg = eval_config()
+    report = seeds / "eval-ensemble-earlier"  # an earlier evaluation's output is no member
+    report.mkdir(exist_ok=True)
+    (report / "metrics.json").write_text("{}")
+    both = evaluation_folder(load_model(f"{seeds}/*"), cfg)
+    assert evaluation_folder(load_model(str(seeds)), cfg) == both
+    other = [str(seeds / "seed-1" / "checkpoints" / "last.ckpt"), str(seeds / "seed-42")]
+    assert evaluation_folder(load_model(other), cfg) not in (both, None)
+    assert evaluation_folder(load_model(other), cfg).parent == both.parent
 
 
 def test_members_with_other_preprocessing_are_refused(

@@ -19,6 +19,7 @@ from emotion.data.datamodule import LandmarkDataModule
 from emotion.data.settings import DataSettings
 from emotion.errors import EmotionError
 from emotion.evaluate.bootstrap import subject_bootstrap
+from emotion.evaluate.folders import evaluation_folder
 from emotion.evaluate.publish import check_output_dir, staged_output_dir
 from emotion.evaluate.report import PREDICTIONS_CSV, markdown, write_outputs
 from emotion.evaluate.scores import confusion_counts, point_metrics, row_normalized
@@ -137,7 +138,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             cfg.threshold.positive_class,
             float(cfg.threshold.target_recall),
         )
-    output_dir = Path(cfg.output_dir) if cfg.output_dir else default_output_dir(trained)
+    output_dir = Path(cfg.output_dir) if cfg.output_dir else evaluation_folder(trained, cfg)
     result["output_dir"] = str(output_dir)
     with staged_output_dir(output_dir) as staging:  # published whole, or not at all
         write_outputs(result, staging, tensorboard=cfg.tensorboard)
@@ -253,11 +254,3 @@ def split_counts(datamodule: LandmarkDataModule, split: str) -> dict[str, Any]:
         "test_subjects_seen_in_training": summary["test_subjects_seen_in_training"],
         "test_rows_dropped_for_overlap": summary["test_rows_dropped_for_overlap"],
     }
-
-
-def default_output_dir(trained: FaceModel) -> Path:
-    """<run_dir>/eval; an ensemble's goes to <sweep folder>/eval-ensemble."""
-    name = "eval-ensemble" if trained.is_ensemble else "eval"
-    if trained.run_dir is not None:
-        return trained.run_dir / name
-    return trained.checkpoints[0].resolve().parent / name

@@ -8,6 +8,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from emotion import CONFIG_DIR
+from emotion.compose import did_you_mean
 from emotion.errors import EmotionError
 from emotion.evaluate.config import check_eval_config
 
@@ -29,10 +30,11 @@ def compose_eval_config(model: str | None, overrides: list[str]) -> DictConfig:
         with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
             cfg = compose(config_name="eval", overrides=list(overrides))
     except (HydraException, OmegaConfBaseException) as error:
+        hint = did_you_mean("eval", list(overrides), f"{error}\n{error.__cause__ or ''}")
         raise EmotionError(
             f"the settings {' '.join(overrides)!r} do not fit emotion/conf/eval.yaml: "
             f"{str(error).splitlines()[0]}",
-            "give settings as KEY=VALUE with keys of eval.yaml (split=val, data.path=..., "
+            f"{hint}give settings as KEY=VALUE with keys of eval.yaml (split=val, data.path=..., "
             "threshold.target_recall=0.9); emotion-eval MODEL --print-config shows them all",
         ) from None
     check_eval_config(cfg)

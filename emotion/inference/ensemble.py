@@ -19,7 +19,7 @@ from emotion.errors import EmotionError
 from emotion.inference.face_model import FaceModel, Member, joined
 from emotion.inference.trained import load_trained
 from emotion.inference.unfinished import check_finished, warn_if_unfinished
-from emotion.rundir import CHECKPOINT_DIR, resolve_checkpoint
+from emotion.rundir import CHECKPOINT_DIR, HYDRA_CONFIG, resolve_checkpoint
 
 GLOB_CHARACTERS = frozenset("*?[")
 
@@ -32,7 +32,13 @@ def checkpoints_of(argument: str) -> list[Path]:
         matches = sorted(glob.glob(argument))
         if not matches:
             raise EmotionError(f"{argument} matches no file or folder", "check the pattern")
-        return [path for match in matches for path in checkpoints_of(match)]
+        # `runs/*` matches runs/latest too, a link to one of the others: each run once. A
+        # folder that is no run (an evaluation's output beside the runs) is not a member.
+        runs = [match for match in matches if not not_a_run(Path(match))]
+        if not runs:
+            raise EmotionError(f"{argument} matches no run", "check the pattern")
+        found = [path for match in runs for path in checkpoints_of(match)]
+        return list({path.resolve(): path for path in found}.values())
     path = Path(argument)
     if path.is_file():
         warn_if_unfinished(path)  # named explicitly: taken as it is
@@ -45,6 +51,16 @@ def checkpoints_of(argument: str) -> list[Path]:
     if path.is_dir():
         check_finished([path], argument)
     return [resolve_checkpoint(None, argument)]
+
+
+def not_a_run(path: Path) -> bool:
+    """A folder with no checkpoints in or under it and no training config: e.g. an
+    evaluation's output (`eval-ensemble-*`) inside a sweep folder."""
+    return (
+        path.is_dir()
+        and not (path / HYDRA_CONFIG).is_file()
+        and not any(path.rglob(CHECKPOINT_DIR))
+    )
 
 
 def load_model(arguments: str | Sequence[str]) -> FaceModel:

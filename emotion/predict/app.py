@@ -15,16 +15,21 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from emotion.errors import EmotionError, exit_on_user_error
+from emotion.errors import EmotionError, counted, exit_on_user_error
 from emotion.predict.pipeline import predict
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="emotion-predict", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="emotion-predict",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     parser.add_argument(
         "model",
-        help="a run directory (its best checkpoint) or a .ckpt file; a sweep folder or a quoted "
-        "glob of runs is an ensemble (probabilities averaged)",
+        help="a run directory (the checkpoint its training tested, named in its metrics.json: "
+        "the best on validation, or the last epoch) or a .ckpt file; a sweep folder or a "
+        "quoted glob of runs is an ensemble (probabilities averaged)",
     )
     parser.add_argument("inputs", nargs="+", help="photos, videos, zip archives or folders")
     parser.add_argument(
@@ -38,7 +43,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--format", choices=("csv", "jsonl"), default=None, help="for standard output"
     )
-    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=256, help="faces scored at once")
     parser.add_argument(
         "--reduce",
         default="auto",
@@ -46,7 +51,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "(default auto: the short side stays >= 480 px)",
     )
     parser.add_argument("--video-stride", type=int, default=1, help="every n-th frame")
-    parser.add_argument("--video-max-frames", type=int, default=100_000)
+    parser.add_argument(
+        "--video-max-frames", type=int, default=100_000, help="frames read per video, at most"
+    )
     parser.add_argument(
         "--ema-alpha",
         type=float,
@@ -60,8 +67,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="label positive when P(positive) >= this (see emotion-eval's "
         "operating point); default: argmax",
     )
-    parser.add_argument("--positive-class", default="anxious")
-    parser.add_argument("--zip-encoding", default="cp949")
+    parser.add_argument(
+        "--positive-class", default="anxious", help="the class --threshold applies to"
+    )
+    parser.add_argument(
+        "--zip-encoding", default="cp949", help="file names in zip archives without the UTF-8 flag"
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads for the model")
     parser.add_argument(
         "--enroll",
@@ -98,15 +109,17 @@ def main(argv: list[str] | None = None) -> None:
     except BrokenPipeError:
         reader_went_away()
     print(
-        f"wrote {summary['rows']} rows to {summary['output']}: {summary['photos']} photos, "
-        f"{summary['frames']} video frames, {summary['faces']} faces, {summary['no_face']} "
-        f"without a face, {summary['unreadable']} unreadable ({summary['seconds']:.1f} s)",
+        f"wrote {counted(summary['rows'], 'row')} to {summary['output']}: "
+        f"{counted(summary['photos'], 'photo')}, {counted(summary['frames'], 'video frame')}, "
+        f"{counted(summary['faces'], 'face')}, {summary['no_face']} without a face, "
+        f"{summary['unreadable']} unreadable ({summary['seconds']:.1f} s)",
         file=sys.stderr,
     )
     missing = summary["missing_inputs"]
     if missing:
         raise EmotionError(
-            f"{len(missing)} of the inputs do not exist: {', '.join(missing[:5])}"
+            f"{'an input does' if len(missing) == 1 else f'{len(missing)} inputs do'} not "
+            f"exist: {', '.join(missing[:5])}"
             + (", ..." if len(missing) > 5 else "")
             + " (each is a row with status unreadable; every other input was predicted)",
             "check the paths",

@@ -14,6 +14,7 @@ import contextlib
 import csv
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from types import TracebackType
@@ -21,8 +22,19 @@ from typing import Any, TextIO
 
 from emotion.errors import EmotionError
 from emotion.rundir import create_beside
+from emotion.store.classes import emotion_in_name
 
 FORMATS = (".csv", ".jsonl")
+
+
+def true_label(source: str, class_names: list[str]) -> str | None:
+    """The class a photo's folder, archive or file name gives it, as extraction reads labels
+    (the deepest part of the path that names exactly one), if the model knows that class."""
+    for part in reversed(re.split(r"[/\\]|::", str(source))):
+        emotion = emotion_in_name(part)
+        if emotion:
+            return emotion if emotion in class_names else None
+    return None
 
 
 def columns(class_names: list[str]) -> list[str]:
@@ -35,6 +47,7 @@ def columns(class_names: list[str]) -> list[str]:
         "error",
         *(f"p_{name}" for name in class_names),
         "label",
+        "true_label",  # from the folder or archive name (AI Hub's `불안`, `neutral/`), else blank
         *(f"smoothed_p_{name}" for name in class_names),
         "smoothed_label",
         "reference",
@@ -49,6 +62,7 @@ class RowWriter:
         self.path = path
         self.format = row_format
         self.columns = columns(class_names)
+        self.class_names = list(class_names)
         self.rows = 0
         self.partial: Path | None = None
         if path is None:
@@ -70,6 +84,8 @@ class RowWriter:
 
     def write(self, row: dict[str, Any]) -> None:
         full = {key: row.get(key) for key in self.columns}
+        if full["true_label"] is None and full["source"]:
+            full["true_label"] = true_label(full["source"], self.class_names)
         if self._csv is not None:
             self._csv.writerow({k: "" if v is None else v for k, v in full.items()})
         else:

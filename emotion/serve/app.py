@@ -24,8 +24,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "model",
-        help="a run directory (its best checkpoint) or a .ckpt file; a sweep folder or a quoted "
-        "glob of runs is an ensemble (probabilities averaged), as emotion-predict takes it",
+        help="a run directory (the checkpoint its training tested) or a .ckpt file; a sweep "
+        "folder or a quoted glob of runs is an ensemble (probabilities averaged), as "
+        "emotion-predict takes it",
     )
     parser.add_argument("--host", default=defaults.host, help="address to listen on (loopback)")
     parser.add_argument("--port", type=int, default=defaults.port, help="port to listen on")

@@ -21,7 +21,7 @@ import json
 import sys
 from pathlib import Path
 
-from emotion.errors import exit_on_user_error
+from emotion.errors import counted, exit_on_user_error
 from emotion.summary.compare import compare, load_recipe, parse_recipe_arg, render_markdown
 from emotion.summary.files import MetricsFiles
 from emotion.summary.table import load_sweep, render, summarise
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     unfinished = files.unfinished_line(len(runs))
     print(
-        f"{len(runs)} runs in {len(groups)} groups under {args.roots}"
+        f"{counted(len(runs), 'run')} in {counted(len(groups), 'group')} under {args.roots}"
         + (f"; {unfinished}" if unfinished else ""),
         file=sys.stderr,
     )
@@ -77,7 +77,8 @@ def compare_main(args: argparse.Namespace) -> None:
     table = compare(recipes, args.baseline)
     payload = json.dumps(table, indent=2, default=str)
     text = payload if args.format == "json" else render_markdown(table, args.metric)
-    print(f"{len(recipes)} recipes, {sum(len(r.runs) for r in recipes)} runs", file=sys.stderr)
+    runs = sum(len(recipe.runs) for recipe in recipes)
+    print(f"{counted(len(recipes), 'recipe')}, {counted(runs, 'run')}", file=sys.stderr)
     print(text)
     for path, content in ((args.out, text), (args.json, payload)):
         if path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
@@ -42,10 +43,49 @@ class ConfusionMatrixImage(L.Callback):
         self._draw(trainer, pl_module, "test")
 
 
+def clock(seconds: float) -> str:
+    """A duration as h:mm:ss (m:ss under an hour), as a progress bar shows it."""
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class RunClock:
+    """Elapsed time since this process started training and the time the remaining epochs
+    should take at the pace of the epochs done so far (a resumed run counts only its own)."""
+
+    def __init__(self) -> None:
+        self.started: float | None = None
+        self.first_epoch = 0
+
+    def start(self, trainer: L.Trainer) -> None:
+        if self.started is None:
+            self.started, self.first_epoch = time.monotonic(), trainer.current_epoch
+
+    def text(self, trainer: L.Trainer, done: int) -> str:
+        """`elapsed 0:42, about 3:10 left` once `done` epochs (counted from 1) have ended."""
+        if self.started is None:
+            return ""
+        elapsed = time.monotonic() - self.started
+        finished = done - self.first_epoch
+        total = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else None
+        if total is None or finished <= 0:
+            return f"elapsed {clock(elapsed)}"
+        left = elapsed / finished * max(total - done, 0)
+        return f"elapsed {clock(elapsed)}, about {clock(left)} left"
+
+
 class EpochSummary(L.Callback):
-    """One plain log line per epoch, readable in a log file where no progress bar is."""
+    """One plain log line per epoch, readable in a log file where no progress bar is, with the
+    time spent and an estimate of the time left."""
 
     KEYS = ("train/loss", "train/acc", "val/loss", "val/acc", "val/bal_acc")
+
+    def __init__(self) -> None:
+        self.clock = RunClock()
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.clock.start(trainer)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Every rank reads the metrics: under DDP that read is a collective sync, and a rank
@@ -54,7 +94,36 @@ class EpochSummary(L.Callback):
         if not trainer.is_global_zero:
             return
         shown = " ".join(f"{key}={float(metrics[key]):.4f}" for key in self.KEYS if key in metrics)
-        log.info("epoch %d/%d %s", trainer.current_epoch + 1, trainer.max_epochs, shown)
+        done = trainer.current_epoch + 1
+        timing = self.clock.text(trainer, done)
+        log.info("epoch %d/%d %s (%s)", done, trainer.max_epochs, shown, timing)
+
+
+def timed_bar(kind: str) -> L.Callback:
+    """Lightning's rich or tqdm bar with a `time` slot beside the metrics: elapsed and the
+    estimate for the whole run, which the bar's own clock (this epoch's batches) lacks."""
+    if kind == "rich":
+        from lightning.pytorch.callbacks import RichProgressBar as Bar
+    else:
+        from lightning.pytorch.callbacks import TQDMProgressBar as Bar
+
+    class TimedBar(Bar):  # type: ignore[misc, valid-type]
+        def __init__(self) -> None:
+            super().__init__()
+            self.run_clock = RunClock()
+
+        def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+            self.run_clock.start(trainer)
+            super().on_train_start(trainer, pl_module)
+
+        def get_metrics(
+            self, trainer: L.Trainer, pl_module: L.LightningModule
+        ) -> dict[str, int | str | float | dict[str, float]]:
+            metrics = super().get_metrics(trainer, pl_module)
+            timing = self.run_clock.text(trainer, trainer.current_epoch)
+            return {**metrics, "time": timing} if timing else metrics
+
+    return TimedBar()
 
 
 class DataDescription(L.Callback):

@@ -11,6 +11,7 @@ run is composed once here first (0.2 s, no torch). Multiruns are checked per job
 from __future__ import annotations
 
 import os
+import shutil
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,7 +26,12 @@ from emotion import compose
 from emotion.errors import EmotionError
 from emotion.training import config as _train_schema  # noqa: F401  (registers the schemas)
 from emotion.training.ranges import check_train_config
-from emotion.training.resume import plan_resume, run_directory_lock
+from emotion.training.resume import (
+    plan_resume,
+    run_directory_lock,
+    run_results,
+    stale_events,
+)
 from emotion.training.run_name import SWEEP_KEYS
 from emotion.training.study import prepare_storage
 
@@ -56,6 +62,11 @@ def check_names(cfg: DictConfig) -> None:
             raise EmotionError(
                 f"{key}={value!r} is not a folder name",
                 f"give {key} a name without '/' and other than '.' or '..', e.g. {key}=baseline",
+            )
+        if value == "latest" and key != "task_name":
+            raise EmotionError(
+                f"{key}=latest is the link to the last one started, not a name of its own",
+                f"give {key} another name, e.g. {key}=baseline",
             )
         odd = sorted(
             {char for char in value if unicodedata.category(char)[0] == "C"}
@@ -110,6 +121,31 @@ def sweep_keys(keys: list[str]) -> Iterator[None]:
             os.environ[SWEEP_KEYS] = previous
 
 
+def user_error(error: BaseException) -> bool:
+    """An EmotionError, or the exit status 2 that `exit_on_user_error` turned one into."""
+    return isinstance(error, EmotionError) or (isinstance(error, SystemExit) and error.code == 2)
+
+
+@contextmanager
+def removed_on_user_error(run_dir: Path) -> Iterator[None]:
+    """A run refused for a user error (no GPU, no store, a bad value found once Hydra ran)
+    leaves no folder behind: the run directory, and the empty folders above it, that this
+    command created are removed, so long as no checkpoint, event or metrics.json was written.
+    A folder that was there before is left as it was."""
+    created = [folder for folder in (run_dir, *run_dir.parents) if not os.path.lexists(folder)]
+    try:
+        yield
+    except BaseException as error:
+        if created and user_error(error) and not run_results(run_dir) and not stale_events(run_dir):
+            shutil.rmtree(run_dir, ignore_errors=True)
+            for folder in created[1:]:
+                try:
+                    folder.rmdir()  # only while empty
+                except OSError:
+                    break
+        raise
+
+
 @contextmanager
 def checked_run(argv: list[str]) -> Iterator[None]:
     """Compose, check and lock a single run's directory; Hydra's main runs inside. A
@@ -151,7 +187,7 @@ def checked_run(argv: list[str]) -> Iterator[None]:
     check_train_config(cfg)
     HydraConfig.instance().set_config(cfg)
     run_dir = Path(str(cfg.hydra.run.dir))
-    with run_directory_lock(run_dir):
+    with removed_on_user_error(run_dir), run_directory_lock(run_dir):
         # Refuse now what train() would refuse, before Hydra rewrites the directory's files;
         # is_global_zero=False, decide_only: decide, delete and read nothing.
         plan_resume(

@@ -40,15 +40,14 @@ def run_name_from_overrides(
 ) -> str:
     """A directory name from the command-line overrides: same command, same directory."""
     parsed = OverridesParser.create().parse_overrides([str(item) for item in overrides])
+    # A key given twice is set by its last value, as Hydra sets it: named once, by that value.
+    last = {
+        item.get_key_element(): item.get_value_element_as_str()
+        for item in parsed
+        if item.key_or_group not in set(exclude)
+    }
     # Sorted as Hydra sorts its override_dirname: `data.fold=0,...` before `data=store`.
-    items = sorted(
-        (
-            (item.get_key_element(), item.get_value_element_as_str())
-            for item in parsed
-            if item.key_or_group not in set(exclude)
-        ),
-        key=lambda pair: f"{pair[0]}={pair[1]}",
-    )
+    items = sorted(last.items(), key=lambda pair: f"{pair[0]}={pair[1]}")
     if not items:
         return "default"
     full = ",".join(f"{key}={value}" for key, value in items)

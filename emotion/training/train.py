@@ -8,6 +8,7 @@ started (`emotion.training.resume`), Lightning fits and tests, and the results a
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -18,7 +19,9 @@ from typing import Any
 import hydra
 import lightning as L
 import torch
+from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
+from hydra.types import RunMode
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from omegaconf import DictConfig
@@ -30,8 +33,10 @@ from emotion.models.classifier import LandmarkClassifier
 from emotion.notices import silence_known_notices
 from emotion.rundir import CHECKPOINT_DIR, LAST_FILE, METRICS_FILE, write_json_atomic
 from emotion.synthetic.generate import ensure_default_store
+from emotion.training.callbacks import timed_bar
 from emotion.training.checkpoints import LastCheckpoint
 from emotion.training.config import plain_config
+from emotion.training.next_step import finished_notice, next_steps, point_latest
 from emotion.training.results import log_final_hparams, run_result
 from emotion.training.resume import check_resumable, plan_resume, run_directory_lock
 from emotion.training.safety import (
@@ -64,14 +69,8 @@ def progress_bar_callbacks(choice: str) -> tuple[list[L.Callback], bool]:
     The choice is one of the schema's (`ProgressBar`, emotion/training/config.py)."""
     if choice == "auto":
         choice = "rich" if sys.stderr.isatty() else "none"
-    if choice == "rich":
-        from lightning.pytorch.callbacks import RichProgressBar
-
-        return [RichProgressBar()], True
-    if choice == "tqdm":
-        from lightning.pytorch.callbacks import TQDMProgressBar
-
-        return [TQDMProgressBar()], True
+    if choice in ("rich", "tqdm"):
+        return [timed_bar(choice)], True
     return [], False
 
 
@@ -140,6 +139,7 @@ def _train_in(run_dir: Path, cfg: DictConfig) -> dict[str, Any]:
 
     selection = checkpoint_selection(str(cfg.select), datamodule)
     trainer = build_trainer(cfg, run_dir, selection, validate=len(datamodule.rows("val")) > 0)
+    sweep_dir = started(run_dir, cfg, plan.ckpt_path)
     trainer.fit(model, datamodule=datamodule, ckpt_path=plan.ckpt_path)
     stop_if_asked(trainer)
     tested = tested_checkpoint(trainer, run_dir, selection)
@@ -149,7 +149,37 @@ def _train_in(run_dir: Path, cfg: DictConfig) -> dict[str, Any]:
         write_json_atomic(run_dir / METRICS_FILE, result)
         log_final_hparams(trainer, cfg, result)
         log.info("wrote %s", run_dir / METRICS_FILE)
+        for line in next_steps(run_dir, sweep_dir):
+            log.info("%s", line)
     return result
+
+
+def started(run_dir: Path, cfg: DictConfig, resumed: str | None) -> Path | None:
+    """Once a run's settings and data are checked: `latest` points at it (or at its sweep),
+    and a rerun that meets a finished run says so. Returns the sweep folder of a sweep job."""
+    if rank_zero_only.rank != 0:
+        return None
+    sweep_dir = sweep_folder()
+    point_latest(sweep_dir if sweep_dir is not None else run_dir)
+    metrics = run_dir / METRICS_FILE
+    if resumed and not cfg.ckpt_path and metrics.is_file():
+        try:
+            earlier = json.loads(metrics.read_text())
+        except (OSError, ValueError):
+            earlier = {}
+        max_epochs = cfg.trainer.get("max_epochs")
+        log.warning("%s", finished_notice(earlier, max_epochs))
+    return sweep_dir
+
+
+def sweep_folder() -> Path | None:
+    """The sweep folder when this run is a job of `emotion-train -m`, else None."""
+    if not HydraConfig.initialized():
+        return None
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return None
+    return Path(str(hydra_cfg.sweep.dir)).absolute()
 
 
 def stop_if_asked(trainer: L.Trainer) -> None:
