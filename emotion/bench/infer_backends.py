@@ -24,7 +24,8 @@ TorchRunner = Callable[[Callable[[torch.Tensor], torch.Tensor]], dict[str, Any]]
 def reference_checkpoint(path: Path, baseline: str = "none") -> Path:
     """A reference-size checkpoint with random weights and the default preprocessing (with
     `baseline`, a personal-baseline model of the same size)."""
-    from emotion.checkpoint import PREPROCESSING_KEY
+    from emotion.checkpoint import DATA_SETTINGS_KEY, PREPROCESSING_KEY
+    from emotion.facemesh.landmarker import extractor_identity
     from emotion.models.classifier import LandmarkClassifier
     from emotion.store.schema import SCHEMA_VERSION
 
@@ -40,6 +41,8 @@ def reference_checkpoint(path: Path, baseline: str = "none") -> Path:
                 "aspect_correction": False,
                 "baseline": baseline,
             },
+            # Random weights, but faces of today's extractor: predict and serve read photos.
+            DATA_SETTINGS_KEY: {"extractor": extractor_identity()},
         },
         path,
     )

@@ -41,6 +41,9 @@ from emotion.store.schema import (
 )
 
 log = logging.getLogger(__name__)
+# The float arrays, compressed: a chunk holds 1024 rows whether written or not, so uncompressed
+# blendshapes and pose would make even a one-row store 280 KB (NaN columns compress to little).
+COMPRESSED_FIELDS = ("landmarks", "blendshapes", "pose")
 
 
 def _create_file(path: Path) -> h5py.File:
@@ -102,7 +105,7 @@ class StoreWriter:
                     maxshape=(None, *tail),
                     dtype=dtype,
                     chunks=(self.chunk_rows, *tail),
-                    compression="lzf" if name == "landmarks" else None,
+                    compression="lzf" if name in COMPRESSED_FIELDS else None,
                     fletcher32=name not in STRING_FIELDS,
                 )
                 for name, (_, tail, dtype) in FIELDS.items()
