@@ -138,3 +138,16 @@ def test_a_typo_gets_the_nearest_key(
     assert len(fix) == 1 and hint in fix[0], done.stderr
     assert "+model.dept" not in done.stderr
     assert not (tmp_path / "outputs").exists()
+
+
+@pytest.mark.slow  # a sweep of two tiny jobs in one subprocess: about 20 s on a loaded machine
+def test_a_sweep_is_linked_as_multiruns_latest(tmp_path: Path, tiny_store_path: Path) -> None:
+    store = ["data=store", f"data.path={tiny_store_path}", *TINY]
+    done = emotion("emotion.training", "-m", "seed=1,2", *store, "sweep_name=smoke", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    latest = tmp_path / "outputs" / "train" / "multiruns" / "latest"
+    assert latest.is_symlink() and latest.resolve().name == "smoke"
+    assert "emotion-summary outputs/train/multiruns/smoke" in done.stdout + done.stderr
+    summary = emotion("emotion.summary", "outputs/train/multiruns/latest", cwd=tmp_path)
+    assert summary.returncode == 0, summary.stderr
+    assert "2 runs in 1 group" in summary.stderr

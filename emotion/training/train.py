@@ -159,7 +159,7 @@ def started(run_dir: Path, cfg: DictConfig, resumed: str | None) -> Path | None:
     and a rerun that meets a finished run says so. Returns the sweep folder of a sweep job."""
     if rank_zero_only.rank != 0:
         return None
-    sweep_dir = sweep_folder()
+    sweep_dir = run_dir.parent if sweep_job() else None  # the job's folder is <sweep>/<name>
     point_latest(sweep_dir if sweep_dir is not None else run_dir)
     metrics = run_dir / METRICS_FILE
     if resumed and not cfg.ckpt_path and metrics.is_file():
@@ -172,14 +172,9 @@ def started(run_dir: Path, cfg: DictConfig, resumed: str | None) -> Path | None:
     return sweep_dir
 
 
-def sweep_folder() -> Path | None:
-    """The sweep folder when this run is a job of `emotion-train -m`, else None."""
-    if not HydraConfig.initialized():
-        return None
-    hydra_cfg = HydraConfig.get()
-    if hydra_cfg.mode != RunMode.MULTIRUN:
-        return None
-    return Path(str(hydra_cfg.sweep.dir)).absolute()
+def sweep_job() -> bool:
+    """Whether this run is a job of `emotion-train -m`."""
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 def stop_if_asked(trainer: L.Trainer) -> None:
