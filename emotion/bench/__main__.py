@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("train", "extract", "infer", "gpu", "serve", "cv")
+BENCHMARKS = ("train", "extract", "infer", "gpu", "serve", "cv", "page")
 
 
 def main(argv: list[str] | None = None) -> None:
