@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import struct
 import threading
 import time
@@ -119,6 +120,13 @@ def test_model_info_says_what_is_served(plain: TestClient, plain_run: Path) -> N
     }
     assert str(plain_run) in info["model"]
     assert "/v1/predict" in plain.get("/openapi.json").json()["paths"]
+    # What the score rests on: the photo store, its people, and the test balanced accuracy.
+    metrics = json.loads((plain_run / "metrics.json").read_text())
+    trained_on = info["trained_on"]
+    assert trained_on["synthetic"] is False and trained_on["data"].endswith(".h5")
+    assert trained_on["rows"] == metrics["data"]["rows"] == 16
+    assert trained_on["people"]["train"] == 2 and trained_on["people"]["test"] == 2
+    assert trained_on["test_bal_acc"] == pytest.approx(metrics["test"]["test/bal_acc"])
 
 
 def test_predict_gives_emotion_predicts_probabilities(

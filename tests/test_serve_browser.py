@@ -310,3 +310,9 @@ def test_a_synthetic_model_says_so(synthetic_run: Path, page: WebDriver) -> None
             "return document.getElementById('synthetic-banner').textContent;"
         )
         assert "SYNTHETIC landmarks" in banner and "say little" in banner, banner
+        # What the score rests on, beside the banner: the data, its people, its test score.
+        trained_on = page.execute_script(
+            "return document.getElementById('trained-on').textContent;"
+        )
+        assert "Trained on SYNTHETIC landmarks" in trained_on and "test" in trained_on
+        assert "balanced accuracy" in trained_on, trained_on

@@ -3,13 +3,18 @@ built the same way for images, landmark JSON and the stream."""
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from emotion import __version__
 from emotion.facemesh.landmarker import MODEL_SHA256
 from emotion.inference.ensemble import members_of
+from emotion.inference.face_model import FaceModel
+from emotion.rundir import METRICS_FILE
 from emotion.serve.engine import Engine, Found, found_of
 from emotion.serve.errors import ApiError
 from emotion.serve.held import model_key
@@ -21,6 +26,7 @@ from emotion.serve.schemas import (
     PreprocessingInfo,
     SessionInfo,
     Timing,
+    TrainedOn,
 )
 from emotion.serve.sessions import Session, SessionStore
 
@@ -38,12 +44,39 @@ def model_info(engine: Engine) -> ModelInfo:
         needs_reference=preprocessing.uses_baseline,
         temperature=[member.temperature for member in members_of(trained)],
         trained_on_synthetic=trained.trained_on_synthetic,
+        trained_on=trained_on(trained),
         version=__version__,
         ema_alpha=settings.ema_alpha,
         calibration_seconds=settings.calibration_seconds,
         reference_model=model_key(trained),
         landmarker_url=f"/assets/face_landmarker.task?sha256={MODEL_SHA256[:16]}",
         limits=Limits(**{name: getattr(settings, name) for name in Limits.model_fields}),
+    )
+
+
+def trained_on(trained: FaceModel) -> TrainedOn:
+    """The first member's data and its run's test balanced accuracy (metrics.json), so the
+    page can say what a score rests on."""
+    member = members_of(trained)[0]
+    record = member.data_record
+    metrics: dict[str, Any] = {}
+    if member.run_dir is not None and (member.run_dir / METRICS_FILE).is_file():
+        try:
+            metrics = json.loads((member.run_dir / METRICS_FILE).read_text())
+        except (OSError, ValueError):
+            metrics = {}
+    stages = (metrics.get("data") or {}).get("stages") or {}
+    people = {stage: len(names) for stage, names in (record.get("subjects") or {}).items()}
+    if not people:
+        people = {stage: int(found.get("subjects", 0)) for stage, found in stages.items()}
+    path = str(record.get("path") or (metrics.get("data") or {}).get("path") or "")
+    score = (metrics.get("test") or {}).get("test/bal_acc")
+    return TrainedOn(
+        synthetic=trained.trained_on_synthetic,
+        data="SYNTHETIC landmarks" if trained.trained_on_synthetic else Path(path).name or "?",
+        rows=(metrics.get("data") or {}).get("rows"),
+        people=people,
+        test_bal_acc=None if score is None else float(score),
     )
 
 

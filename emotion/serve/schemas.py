@@ -56,6 +56,18 @@ class Limits(BaseModel):
     workers: int = Field(description="FaceMesh graphs answering side by side")
 
 
+class TrainedOn(BaseModel):
+    """What the model was trained on, and what it scored on people it never saw."""
+
+    synthetic: bool
+    data: str = Field(description="the store's file name, or SYNTHETIC landmarks")
+    rows: int | None = Field(description="faces in the store")
+    people: dict[str, int] = Field(description="people per stage (train, val, test)")
+    test_bal_acc: float | None = Field(
+        description="balanced accuracy on its test people (metrics.json), None when untested"
+    )
+
+
 class ModelInfo(BaseModel):
     model: str = Field(description="the checkpoint, or the ensemble and its folder")
     checkpoints: list[str]
@@ -68,6 +80,7 @@ class ModelInfo(BaseModel):
     )
     temperature: list[float] = Field(description="per member, fitted by calibration=temperature")
     trained_on_synthetic: bool
+    trained_on: TrainedOn
     version: str
     ema_alpha: float = Field(description="weight of the newest frame in the stream's EMA")
     calibration_seconds: float

@@ -20,6 +20,7 @@
   const $ = (id) => document.getElementById(id);
   const ui = {
     model: $('model'), banner: $('synthetic-banner'), error: $('error'),
+    trainedOn: $('trained-on'),
     stage: $('stage'), video: $('video'), mesh: $('mesh'), stageMessage: $('stage-message'),
     fps: $('fps'), latency: $('latency'), serverTiming: $('server-timing'),
     status: $('status'), score: $('score'), label: $('label'), classes: $('classes'),
@@ -162,11 +163,26 @@
     }
   }
 
+  // What the score rests on: the data, its people, and the balanced accuracy on test people.
+  function trainedOnText(on) {
+    if (!on) return '';
+    const people = Object.entries(on.people || {})
+      .filter(([, count]) => count > 0).map(([stage, count]) => `${count} ${stage}`);
+    const parts = [`Trained on ${on.data}`];
+    if (on.rows) parts.push(`${on.rows} faces`);
+    if (people.length) parts.push(`people: ${people.join(', ')}`);
+    parts.push(typeof on.test_bal_acc === 'number'
+      ? `balanced accuracy ${on.test_bal_acc.toFixed(3)} on its test people`
+      : 'not tested on held-out people');
+    return parts.join(' · ');
+  }
+
   function applyModel(info) {
     model = info;
     ui.model.textContent = [info.model, info.version && `v${info.version}`]
       .filter(Boolean).join(' · ');
     ui.banner.hidden = !info.trained_on_synthetic;
+    ui.trainedOn.textContent = trainedOnText(info.trained_on);
     ui.positive.textContent = positiveName();
     ui.positiveChart.textContent = positiveName();
     const about = [];
