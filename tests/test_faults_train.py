@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from emotion.training.resume import run_directory_lock
-from tests.commands import TINY, emotion
+from tests.commands import TINY, emotion, in_runs
 from tests.conftest import cli_train_args, small_overrides
 from tests.trained_run import train_command
 
@@ -26,12 +26,17 @@ def run_files(run_dir: Path) -> dict[str, bytes]:
 def finished_run(cli_run: Path, tmp_path: Path) -> Path:
     """A copy of the CLI-made one-epoch run with its working directory, in tmp_path."""
     workdir = cli_run.parents[3]
-    shutil.copytree(workdir, tmp_path / "work")
+    shutil.copytree(workdir, tmp_path / "work", symlinks=True)
     return tmp_path / "work" / cli_run.relative_to(workdir)
 
 
 def train_in(run_dir: Path, store: Path, *extra: str):
-    return emotion("emotion.training", *cli_train_args(store), *extra, cwd=run_dir.parents[3])
+    """The run's command again with `extra`, into that run (named: trainer.max_epochs and
+    every other override would otherwise name another run; quoted for its '=' and ',')."""
+    named = f"run_name='{run_dir.name}'"
+    return emotion(
+        "emotion.training", *cli_train_args(store), *extra, named, cwd=run_dir.parents[3]
+    )
 
 
 def test_a_refused_rerun_leaves_the_run_as_it_was(
@@ -306,17 +311,17 @@ def test_kill_9_mid_epoch_then_resume_equals_an_uninterrupted_run(
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 300
-    while not list(killed.glob("outputs/train/runs/*/checkpoints/last.ckpt")):
+    while not list(in_runs(killed, "checkpoints/last.ckpt")):
         assert process.poll() is None and time.monotonic() < deadline, "no last.ckpt appeared"
         time.sleep(0.01)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=60)
-    (run_dir,) = killed.glob("outputs/train/runs/*")
+    (run_dir,) = in_runs(killed)
     assert not (run_dir / "metrics.json").exists(), "the kill came after the run finished"
     resumed = emotion("emotion.training", *args, cwd=killed)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resuming from" in resumed.stderr + resumed.stdout
-    (expected_dir,) = straight.glob("outputs/train/runs/*")
+    (expected_dir,) = in_runs(straight)
     expected = json.loads((expected_dir / "metrics.json").read_text())
     result = json.loads((run_dir / "metrics.json").read_text())
     assert result["epochs"] == expected["epochs"]
@@ -440,11 +445,11 @@ def test_sigterm_writes_last_checkpoint_and_the_rerun_finishes_the_run(
         text=True,
     )
     deadline = time.monotonic() + 300
-    logs = list(tmp_path.glob("outputs/train/runs/*/train.log"))
+    logs = list(in_runs(tmp_path, "train.log"))
     while not (logs and "epoch 2/40" in logs[0].read_text()):
         assert process.poll() is None and time.monotonic() < deadline, "no epoch logged"
         time.sleep(0.05)
-        logs = list(tmp_path.glob("outputs/train/runs/*/train.log"))
+        logs = list(in_runs(tmp_path, "train.log"))
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 128 + signal.SIGTERM, stderr[-3000:]

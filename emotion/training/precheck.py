@@ -126,13 +126,19 @@ def user_error(error: BaseException) -> bool:
     return isinstance(error, EmotionError) or (isinstance(error, SystemExit) and error.code == 2)
 
 
+def missing_folders(run_dir: Path) -> list[Path]:
+    """The run directory and the folders above it that do not exist yet, deepest first."""
+    return [folder for folder in (run_dir, *run_dir.parents) if not os.path.lexists(folder)]
+
+
 @contextmanager
-def removed_on_user_error(run_dir: Path) -> Iterator[None]:
+def removed_on_user_error(run_dir: Path, created: list[Path]) -> Iterator[None]:
     """A run refused for a user error (no GPU, no store, a bad value found once Hydra ran)
     leaves no folder behind: the run directory, and the empty folders above it, that this
-    command created are removed, so long as no checkpoint, event or metrics.json was written.
-    A folder that was there before is left as it was."""
-    created = [folder for folder in (run_dir, *run_dir.parents) if not os.path.lexists(folder)]
+    command created (`created`, found before it made them) are removed, so long as no
+    checkpoint, event or metrics.json was written. A folder that was there before is left as
+    it was. Entered with the run directory locked, so a command refused because another
+    holds the directory never removes it."""
     try:
         yield
     except BaseException as error:
@@ -187,7 +193,8 @@ def checked_run(argv: list[str]) -> Iterator[None]:
     check_train_config(cfg)
     HydraConfig.instance().set_config(cfg)
     run_dir = Path(str(cfg.hydra.run.dir))
-    with removed_on_user_error(run_dir), run_directory_lock(run_dir):
+    created = missing_folders(run_dir)
+    with run_directory_lock(run_dir), removed_on_user_error(run_dir, created):
         # Refuse now what train() would refuse, before Hydra rewrites the directory's files;
         # is_global_zero=False, decide_only: decide, delete and read nothing.
         plan_resume(
