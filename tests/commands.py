@@ -44,3 +44,15 @@ def unwritable(tmp_path: Path) -> Path:
     folder.chmod(0o755)
     (tmp_path / "file.txt").write_text("a file, not a folder\n")
     return tmp_path / "file.txt"
+
+
+def in_runs(root: Path, pattern: str = "") -> list[Path]:
+    """`root/outputs/train/runs/<run>/<pattern>` of each run folder, the `latest` link left out
+    (it points at one of them)."""
+    runs = root / "outputs" / "train" / "runs"
+    if not runs.is_dir():
+        return []
+    folders = sorted(path for path in runs.iterdir() if path.is_dir() and not path.is_symlink())
+    if not pattern:
+        return folders
+    return sorted(found for folder in folders for found in folder.glob(pattern))

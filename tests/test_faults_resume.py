@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.commands import ROOT, emotion
+from tests.commands import ROOT, emotion, in_runs
 from tests.conftest import cli_train_args, small_overrides
 from tests.trained_run import train_command
 
@@ -47,7 +47,7 @@ def straight(tiny_store_path: Path, tmp_path_factory: pytest.TempPathFactory) ->
     work = tmp_path_factory.mktemp("straight")
     done = emotion("emotion.training", *kill_args(tiny_store_path), cwd=work)
     assert done.returncode == 0, done.stderr[-3000:]
-    (metrics,) = work.glob("outputs/train/runs/*/metrics.json")
+    (metrics,) = in_runs(work, "metrics.json")
     return json.loads(metrics.read_text())
 
 
@@ -72,14 +72,14 @@ def wait_for(process: subprocess.Popen[bytes], ready: Callable[[], bool]) -> Non
 
 def logged(work: Path, text: str) -> Callable[[], bool]:
     def ready() -> bool:
-        logs = list(work.glob("outputs/train/runs/*/train.log"))
+        logs = list(in_runs(work, "train.log"))
         return bool(logs) and text in logs[0].read_text()
 
     return ready
 
 
 def checkpoints(work: Path) -> list[Path]:
-    return sorted(work.glob("outputs/train/runs/*/checkpoints/*.ckpt"))
+    return sorted(in_runs(work, "checkpoints/*.ckpt"))
 
 
 def most_advanced(paths: list[Path]) -> Path:
@@ -98,7 +98,7 @@ def kill_9(process: subprocess.Popen[bytes]) -> None:
 
 
 def same_metrics(work: Path, expected: dict[str, Any]) -> None:
-    (metrics,) = work.glob("outputs/train/runs/*/metrics.json")
+    (metrics,) = in_runs(work, "metrics.json")
     result = json.loads(metrics.read_text())
     assert result["epochs"] == expected["epochs"] == EPOCHS
     assert Path(result["tested_checkpoint"]).name == Path(expected["tested_checkpoint"]).name
@@ -114,9 +114,7 @@ def test_kill_9_in_the_first_epoch_then_the_same_command_starts_again(
 ) -> None:
     args = kill_args(tiny_store_path)
     process = start(args, tmp_path)
-    wait_for(
-        process, lambda: bool(list(tmp_path.glob("outputs/train/runs/*/tensorboard/events.*")))
-    )
+    wait_for(process, lambda: bool(list(in_runs(tmp_path, "tensorboard/events.*"))))
     kill_9(process)
     assert not checkpoints(tmp_path), "the kill came after the first checkpoint"
     rerun = emotion("emotion.training", *args, cwd=tmp_path)
