@@ -151,3 +151,15 @@ def test_a_sweep_is_linked_as_multiruns_latest(tmp_path: Path, tiny_store_path: 
     summary = emotion("emotion.summary", "outputs/train/multiruns/latest", cwd=tmp_path)
     assert summary.returncode == 0, summary.stderr
     assert "2 runs in 1 group" in summary.stderr
+
+
+def test_the_progress_bar_shows_the_time_of_the_whole_run(
+    tiny_store_path: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The bar's own clock times this epoch's batches; its `time` slot is the whole run's."""
+    from tests.trained_run import train_tiny
+
+    train_tiny(tiny_store_path, tmp_path / "run", "progress_bar=tqdm", "trainer.max_epochs=2")
+    shown = capfd.readouterr()
+    bar = shown.out + shown.err  # Lightning's tqdm bar writes to standard output
+    assert re.search(r"time=elapsed \d+:\d\d, about \d+:\d\d left", bar), bar[-1500:]
