@@ -14,6 +14,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torchmetrics.classification import MulticlassConfusionMatrix  # noqa: E402
 
+from emotion.errors import counted
 from emotion.rundir import write_json_atomic
 
 METRICS_JSON = "metrics.json"
@@ -78,7 +79,8 @@ def header_lines(result: dict[str, Any]) -> list[str]:
         f"- data: `{data['path']}`" + (" (**SYNTHETIC**)" if data.get("synthetic") else ""),
         f"- split strategy: {result['data_settings']['split_strategy']}, "
         f"drop_overlap={result['data_settings']['drop_overlap']}",
-        f"- {counts['photos']} photos of {counts['subjects']} subjects; test subjects also seen "
+        f"- {counted(counts['photos'], 'photo')} of {counted(counts['subjects'], 'subject')}; "
+        "test subjects also seen "
         f"in training: {counts['test_subjects_seen_in_training']} "
         f"({counts['test_rows_dropped_for_overlap']} test photos dropped for it)",
         f"- intervals: {int(result['bootstrap']['confidence'] * 100)}% percentile bootstrap over "
@@ -105,10 +107,12 @@ def baseline_lines(result: dict[str, Any]) -> list[str]:
     unscored = baseline["unscored_people"]
     return [
         f"- personal baseline `{baseline['protocol']}` ({baseline['features']}): {protocol}",
-        f"- {baseline['scored_rows']} photos scored; {baseline['reference_rows']} reference "
-        f"photos of {baseline['people_with_a_reference']} people not scored; "
-        f"{len(unscored)} people without a reference not scored ({baseline['unscored_rows']} "
-        "photos)" + (f": {', '.join(unscored)}" if unscored else ""),
+        f"- {counted(baseline['scored_rows'], 'photo')} scored; "
+        f"{counted(baseline['reference_rows'], 'reference photo')} of "
+        f"{counted(baseline['people_with_a_reference'], 'person', 'people')} not scored; "
+        f"{counted(len(unscored), 'person', 'people')} without a reference not scored "
+        f"({counted(baseline['unscored_rows'], 'photo')})"
+        + (f": {', '.join(unscored)}" if unscored else ""),
     ]
 
 
