@@ -59,6 +59,11 @@ def test_latest_names_the_last_run_and_is_counted_once(cli_run: Path, tmp_path: 
     from emotion.inference.ensemble import checkpoints_of
 
     assert len(checkpoints_of(f"{runs}/*")) == 1
+    from emotion.evaluate.evaluation import evaluate
+    from tests.trained_run import eval_config
+
+    result = evaluate(eval_config(f"run_dir={runs / 'latest'}", "bootstrap.resamples=20"))
+    assert Path(result["output_dir"]) == (runs / cli_run.name / "eval").resolve()
     assert (
         checkpoints_of(str(runs / "latest"))[0].resolve()
         == checkpoints_of(str(runs / cli_run.name))[0].resolve()
