@@ -177,3 +177,16 @@ def test_pose_normalisation_undoes_a_turned_head() -> None:
         plain = np.abs(face(turned, "nose_unit") - face(readings[0], "nose_unit")).mean()
         undone = np.abs(face(turned, "pose") - face(readings[0], "pose")).mean()
         assert undone < plain / 5, (undone, plain)
+
+
+def test_a_landmarker_never_closed_leaves_no_noise_at_exit() -> None:
+    """A notebook or a one-liner never closes its landmarker: at exit mediapipe's own __del__
+    printed "Exception ignored ... 'NoneType' object is not callable" after a clean run."""
+    code = (
+        "from emotion.facemesh.landmarker import Landmarker\n"
+        "landmarker = Landmarker()\n"
+        "print('done')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "done" in done.stdout
+    assert "Exception ignored" not in done.stderr, done.stderr[-800:]

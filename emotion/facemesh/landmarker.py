@@ -11,10 +11,12 @@ own in VIDEO mode, which tracks the face from frame to frame instead of finding 
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import importlib.metadata
 import signal
 import threading
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,6 +93,23 @@ def extractor_identity() -> dict[str, str]:
     }
 
 
+# Every landmarker made here, closed at exit if its owner never closed it (a notebook, a
+# one-liner). Registered when this module is imported, before mediapipe registers its own exit
+# handler, so it runs after that one (last registered, first run): mediapipe's close is then a
+# quiet no-op. Left to mediapipe's __del__ at interpreter teardown, the close fails noisily
+# ("Exception ignored ... 'NoneType' object is not callable").
+_OPEN: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_at_exit() -> None:
+    for landmarker in list(_OPEN):
+        try:
+            landmarker.close()
+        except Exception:  # noqa: BLE001 (exiting: nothing left to tell)
+            pass
+
+
 def tasks_landmarker(mode: str, max_faces: int) -> tuple[Any, Any, Any]:
     """mediapipe's FaceLandmarker on the shipped model (blendshapes and pose on), with the
     image class and format it is fed: the one place a landmarker is made."""
@@ -109,6 +128,7 @@ def tasks_landmarker(mode: str, max_faces: int) -> tuple[Any, Any, Any]:
             output_facial_transformation_matrixes=True,
         )
         landmarker = vision.FaceLandmarker.create_from_options(options)
+    _OPEN.add(landmarker)
     return landmarker, mp.Image, mp.ImageFormat.SRGB
 
 
