@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import socket
 import subprocess
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tests.browser import CHROMEDRIVER, CHROMIUM, chromium
 from tests.commands import emotion
 from tests.test_export_web import export_web_cli
 from tests.y4m import face_frame, looping_video
@@ -31,8 +31,6 @@ from tests.y4m import face_frame, looping_video
 if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 TOLERANCE = 1e-4  # |page - emotion-predict| per class probability
 pytestmark = [
     pytest.mark.slow,
@@ -82,31 +80,9 @@ def static_server(folder: Path) -> Iterator[tuple[str, Path]]:
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
     """Headless Chromium whose fake camera shows FACE, still."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    os.environ.setdefault("SE_AVOID_STATS", "true")  # Selenium Manager phones home otherwise
     video = looping_video(tmp_path_factory.mktemp("camera") / "face.y4m", [(FACE, 1.0)])
-    options = Options()
-    options.binary_location = str(CHROMIUM)
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-video-capture={video}",
-        "--window-size=1280,900",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
-    try:
+    with chromium(video) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def _state(driver: WebDriver) -> dict[str, Any]:

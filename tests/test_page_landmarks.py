@@ -14,11 +14,9 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,9 +25,10 @@ import pytest
 from PIL import Image
 
 from emotion.features.geometry import nose_unit
+from tests.browser import CHROMEDRIVER, CHROMIUM, chromium
 from tests.commands import emotion
 from tests.serving import running_server
-from tests.test_serve_browser import CHROMEDRIVER, CHROMIUM, LOOP
+from tests.test_serve_browser import LOOP
 from tests.y4m import looping_video
 
 if TYPE_CHECKING:
@@ -84,37 +83,9 @@ return {...(window.emotionState || {}), sent: window.__sent, mode_text: text('mo
 NO_WEBASSEMBLY = "delete globalThis.WebAssembly;"
 
 
-@contextmanager
-def _chromium(video: Path, *scripts: str, blocked: tuple[str, ...] = ()) -> Iterator[WebDriver]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    os.environ.setdefault("SE_AVOID_STATS", "true")
-    options = Options()
-    options.binary_location = str(CHROMIUM)
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-video-capture={video}",
-        "--window-size=1280,900",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
-    try:
-        for script in (RECORD_SENDS, *scripts):
-            driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": script})
-        if blocked:  # as if those files were not there (404s would do the same)
-            driver.execute_cdp_cmd("Network.enable", {})
-            driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": list(blocked)})
-        yield driver
-    finally:
-        driver.quit()
+def _chromium(video: Path, *scripts: str, blocked: tuple[str, ...] = ()) -> Any:
+    """The shared browser, recording what the page sends (RECORD_SENDS) before any script."""
+    return chromium(video, RECORD_SENDS, *scripts, blocked=blocked)
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,7 @@ import pytest
 from emotion.extract.pipeline import extract
 from emotion.extract.settings import ExtractSettings
 from emotion.store.io import read_store
+from tests.browser import CHROMEDRIVER, CHROMIUM, chromium
 from tests.extract_tree import extract_config
 from tests.serving import running_server
 from tests.trained_run import train_tiny
@@ -33,8 +34,6 @@ from tests.y4m import blank_frame, face_frame, jpeg_bytes, looping_video
 if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 PLAIN = face_frame(400, 400)  # the fixture face, undistorted
 STRETCHED = face_frame(384, 480)  # the same face 1.25x taller than wide: another geometry
 LOOP = [(PLAIN, 2.5), (STRETCHED, 2.5), (blank_frame(), 1.5)]  # seconds of each: 6.5 s
@@ -107,31 +106,9 @@ def synthetic_run(tiny_store_path: Path, tmp_path_factory: pytest.TempPathFactor
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
     """One headless Chromium for the module; its camera plays LOOP over and over."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    os.environ.setdefault("SE_AVOID_STATS", "true")  # Selenium Manager phones home otherwise
     video = looping_video(tmp_path_factory.mktemp("camera") / "faces.y4m", LOOP)
-    options = Options()
-    options.binary_location = str(CHROMIUM)
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-video-capture={video}",
-        "--window-size=1280,900",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
-    try:
+    with chromium(video) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture
