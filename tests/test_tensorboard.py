@@ -117,6 +117,8 @@ def test_tensorboard_serves_scalars_hparams_and_confusion_images(
     )
     for tag in ("val/bal_acc", "val/recall_anxious", "train/loss_epoch", "test/bal_acc"):
         assert tag in tags, sorted(tags)
+    # Lightning's step-to-epoch scalar would be the first card, above every curve.
+    assert "epoch" not in tags, sorted(tags)
     points = server.get_json("/data/plugin/scalars/scalars", run=run, tag="val/bal_acc")
     assert points and all(0.0 <= value <= 1.0 for _, _, value in points)
 
@@ -126,8 +128,27 @@ def test_tensorboard_serves_scalars_hparams_and_confusion_images(
     )
     hparams = {info["name"] for info in experiment["hparamInfos"]}
     assert {"depth", "width", "noise_std", "seed", "n_params"} <= hparams
-    metrics = {info["name"]["tag"] for info in experiment["metricInfos"]}
-    assert {"hp/val_bal_acc", "hp/test_bal_acc"} <= metrics
+    metrics = [info["name"]["tag"] for info in experiment["metricInfos"]]
+    assert {"hp/val_bal_acc", "hp/test_bal_acc"} <= set(metrics)
+    # Runs are chosen on validation: its metrics are the first columns, headline first.
+    first_test = next(i for i, tag in enumerate(metrics) if tag.startswith("hp/test_"))
+    assert all(tag.startswith("hp/val_") for tag in metrics[:first_test]), metrics
+    assert not any(tag.startswith("hp/val_") for tag in metrics[first_test:]), metrics
+    assert metrics[0] == "hp/val_bal_acc", metrics
+    # A yes/no setting reads true/false, not 1.0000.
+    infos = {info["name"]: info for info in experiment["hparamInfos"]}
+    assert infos["aspect_correction"]["type"] == "DATA_TYPE_STRING", infos
+    groups = server.post_json(
+        "/data/plugin/hparams/session_groups",
+        {
+            "experimentName": "",
+            "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_RUNNING"],
+            "startIndex": 0,
+            "sliceSize": 10,
+        },
+    )
+    values = {group["hparams"]["aspect_correction"] for group in groups["sessionGroups"]}
+    assert values <= {"true", "false"} and values, groups
 
     images = server.wait_for(
         lambda: server.get_json("/data/plugin/images/tags").get(run), "image tags"

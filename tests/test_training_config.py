@@ -10,8 +10,8 @@ import pytest
 from hydra.utils import get_class
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.loggers import TensorBoardLogger
 
+from emotion.training.board import TensorBoard
 from emotion.training.config import CheckpointConfig, TensorBoardConfig, TrainerConfig
 
 
@@ -20,7 +20,7 @@ from emotion.training.config import CheckpointConfig, TensorBoardConfig, Trainer
     [
         (TrainerConfig, Trainer),
         (CheckpointConfig, ModelCheckpoint),
-        (TensorBoardConfig, TensorBoardLogger),
+        (TensorBoardConfig, TensorBoard),
     ],
 )
 def test_each_key_is_an_argument_with_lightnings_default(schema: type, target: type) -> None:

@@ -160,7 +160,7 @@ class CallbacksConfig:
 
 @dataclass
 class TensorBoardConfig:
-    _target_: str = "lightning.pytorch.loggers.TensorBoardLogger"
+    _target_: str = "emotion.training.board.TensorBoard"
     save_dir: str = MISSING
     name: str | None = "lightning_logs"
     version: str | None = None

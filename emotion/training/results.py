@@ -83,14 +83,25 @@ def run_result(
     }
 
 
+HPARAM_METRICS = ("bal_acc", "acc", "f1_macro", "auroc", "loss")
+
+
+def hparam_metrics(val: dict[str, float], test: dict[str, float], monitor: str) -> dict[str, float]:
+    """`hp/val_bal_acc` ... then `hp/test_...`: runs are chosen on validation, so its metrics
+    are HPARAMS' first columns (TensorBoard keeps this order), the monitored one first."""
+    ordered: dict[str, float] = {}
+    for stage in (val, test):
+        keys = sorted(
+            (key for key in stage if key.split("/")[-1] in HPARAM_METRICS),
+            key=lambda key: (key != monitor, HPARAM_METRICS.index(key.split("/")[-1])),
+        )
+        ordered.update({f"hp/{key.replace('/', '_')}": stage[key] for key in keys})
+    return ordered
+
+
 def log_final_hparams(trainer: L.Trainer, cfg: DictConfig, result: dict[str, Any]) -> None:
     """One HPARAMS entry per run, the same flat keys everywhere, with the final metrics."""
-    headline = {**result["val"], **result["test"]}
-    hp_metrics = {
-        f"hp/{key.replace('/', '_')}": value
-        for key, value in headline.items()
-        if key.split("/")[1] in ("acc", "bal_acc", "f1_macro", "auroc", "loss")
-    }
+    hp_metrics = hparam_metrics(result["val"], result["test"], cfg.monitor)
     hparams = flat_hparams(cfg, result["n_params"])
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):  # HPARAMS: the values and their metrics
