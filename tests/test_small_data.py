@@ -82,3 +82,45 @@ def test_metrics_json_names_the_tested_checkpoint_for_evaluation(
     assert metrics["select"] == "last" and metrics["val"]  # validation still reported
     assert Path(metrics["tested_checkpoint"]).name == "last.ckpt"
     assert not list((run_dir / "checkpoints").glob("best-*.ckpt"))
+
+
+def test_a_split_of_few_people_is_named_and_warned_about_in_training_and_eval(
+    train_config, tiny_store_path: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Ten folds of the tiny store test 3 people each: a test split of 1-4 people is an
+    anecdote, and both metrics.json files and the report name who was held out."""
+    run_dir = tmp_path / "run"
+    with caplog.at_level(logging.WARNING):
+        result = _run(
+            train_config, tiny_store_path, run_dir, "data.split_strategy=kfold", "data.num_folds=10"
+        )
+    stages = result["data"]["stages"]
+    test_people = stages["test"]["people"]
+    assert 0 < len(test_people) < 5 and len(test_people) == stages["test"]["subjects"]
+    assert set(stages["val"]["people"]).isdisjoint(test_people)
+    saved = json.loads((run_dir / "metrics.json").read_text())
+    assert saved["data"]["stages"]["test"]["people"] == test_people
+    caveat = [text for text in saved["caveats"] if text.startswith("test holds only")]
+    assert caveat and "fewer than 5" in caveat[0], saved["caveats"]
+    assert any(caveat[0] in record.getMessage() for record in caplog.records)
+
+    evaluated = evaluate(eval_config(f"run_dir={run_dir}", "bootstrap.resamples=20"))
+    assert evaluated["counts"]["people"] == test_people
+    assert evaluated["caveats"] == caveat
+    report = (run_dir / "eval" / "report.md").read_text()
+    assert all(f"`{person}`" in report for person in test_people)
+    assert f"**caveat:** {caveat[0]}" in report
+
+
+def test_a_split_of_five_or_more_people_has_no_caveat(
+    train_config, tiny_store_path: Path, tmp_path: Path
+) -> None:
+    result = _run(
+        train_config,
+        tiny_store_path,
+        tmp_path / "run",
+        "data.split_strategy=kfold",
+        "data.num_folds=5",
+    )
+    assert result["data"]["stages"]["test"]["subjects"] >= 5
+    assert not [text for text in result["caveats"] if text.startswith("test ")]

@@ -16,6 +16,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from emotion.data.datamodule import LandmarkDataModule
+from emotion.data.describe import few_people_caveat
 from emotion.data.settings import DataSettings
 from emotion.errors import EmotionError
 from emotion.evaluate.bootstrap import subject_bootstrap
@@ -129,6 +130,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
     scored = scored_split(trained, datamodule, cfg.split)
     result = build_result(cfg, trained, datamodule, scored)
+    for caveat in result["caveats"]:
+        log.warning("%s", caveat)
     if cfg.threshold.target_recall is not None:
         val = scored_split(trained, datamodule, "val")
         result["operating_point"] = operating_point(
@@ -189,6 +192,11 @@ def build_result(
             "row_normalised": row_normalized(confusion).round(6).tolist(),
         },
         "counts": split_counts(datamodule, cfg.split),
+        "caveats": [
+            caveat
+            for caveat in [few_people_caveat(cfg.split, len(set(scored.subjects.tolist())))]
+            if caveat is not None
+        ],
         "data": datamodule.summary,
         "baseline": baseline_description(datamodule, cfg.split),
         "data_settings": {
@@ -250,6 +258,7 @@ def split_counts(datamodule: LandmarkDataModule, split: str) -> dict[str, Any]:
     return {
         "photos": stage["rows"],
         "subjects": stage["subjects"],
+        "people": stage.get("people") or sorted({str(p) for p in datamodule.subjects(split)}),
         "photos_per_class": stage["rows_per_class"],
         "test_subjects_seen_in_training": summary["test_subjects_seen_in_training"],
         "test_rows_dropped_for_overlap": summary["test_rows_dropped_for_overlap"],

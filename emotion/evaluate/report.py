@@ -83,9 +83,18 @@ def header_lines(result: dict[str, Any]) -> list[str]:
         "test subjects also seen "
         f"in training: {counts['test_subjects_seen_in_training']} "
         f"({counts['test_rows_dropped_for_overlap']} test photos dropped for it)",
+        f"- people scored: {people_list(counts['people'])}",
         f"- intervals: {int(result['bootstrap']['confidence'] * 100)}% percentile bootstrap over "
         f"subjects, {result['bootstrap']['resamples']} resamples",
+        *(f"- **caveat:** {caveat}" for caveat in result.get("caveats", [])),
     ]
+
+
+def people_list(people: list[str], shown: int = 40) -> str:
+    """The held-out people by name (kfold reports name each fold's); long lists are cut."""
+    names = ", ".join(f"`{person}`" for person in people[:shown])
+    rest = len(people) - shown
+    return names + (f" and {counted(rest, 'other')}" if rest > 0 else "")
 
 
 PROTOCOLS = {

@@ -78,6 +78,7 @@ def run_result(
         "test_confusion_matrix": model.confusion_matrices["test"].tolist(),
         "class_names": datamodule.class_names,
         "data": datamodule.summary,
+        "caveats": datamodule.summary["caveats"],
         "command": " ".join(sys.argv),
         "config": OmegaConf.to_container(cfg, resolve=True, enum_to_str=True),
     }

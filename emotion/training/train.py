@@ -149,6 +149,8 @@ def _train_in(run_dir: Path, cfg: DictConfig) -> dict[str, Any]:
         write_json_atomic(run_dir / METRICS_FILE, result)
         log_final_hparams(trainer, cfg, result)
         log.info("wrote %s", run_dir / METRICS_FILE)
+        for caveat in result["caveats"]:  # again at the end, beside the figures it qualifies
+            log.warning("%s", caveat)
         for line in next_steps(run_dir, sweep_dir):
             log.info("%s", line)
     return result
