@@ -281,3 +281,44 @@ def test_a_split_without_rows_is_refused_naming_why(tiny_store_path: Path, tmp_p
     with pytest.raises(EmotionError, match="split=val holds no rows"):
         evaluate(eval_config(f"run_dir={run_dir}", "split=val"))
     assert not list(run_dir.glob("eval*"))
+
+
+def test_report_and_tensorboard_carry_a_reliability_diagram_and_an_roc_curve(run) -> None:
+    """The two plots beside the confusion matrix: their PNGs, linked from the report, in
+    TensorBoard's images; the diagram's bins are the ECE's own (their weighted gap is it)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from emotion.evaluate.curves import gap
+
+    run_dir, _ = run
+    output = run_dir / "eval_plots"
+    result = _evaluate(f"run_dir={run_dir}", f"output_dir={output}")
+    bins = result["reliability"]["bins"]
+    assert sum(row["photos"] for row in bins) == result["counts"]["photos"]
+    assert len(bins) in (15, 16) and all(row["low"] < row["high"] for row in bins[:15])
+    assert gap(bins) == pytest.approx(result["metrics"]["test/ece"], abs=1e-5)
+    assert result["roc"]["positive_class"] == "anxious"
+    report = (output / "report.md").read_text()
+    for name in ("reliability_diagram.png", "roc_curve.png", "confusion_matrix.png"):
+        assert (output / name).read_bytes().startswith(b"\x89PNG"), name
+        assert f"]({name})" in report, name
+    assert "| top probability | photos | mean confidence | accuracy |" in report
+    events = EventAccumulator(str(output / "tensorboard"), size_guidance={"images": 0})
+    events.Reload()
+    assert {"eval/reliability_diagram", "eval/roc_curve"} <= set(events.Tags()["images"])
+
+
+def test_reliability_bins_match_torchmetrics_ece_on_scores_of_exactly_one() -> None:
+    """Scores on a bin edge and of exactly 1.0 land where torchmetrics puts them."""
+    from torchmetrics.functional.classification import multiclass_calibration_error
+
+    from emotion.evaluate.curves import gap, reliability_bins
+
+    generator = torch.Generator().manual_seed(0)
+    anxious = torch.cat([torch.rand(200, generator=generator), torch.tensor([1.0, 1.0, 0.6])])
+    probabilities = torch.stack([1 - anxious, anxious], dim=1)
+    labels = (torch.rand(len(anxious), generator=generator) < anxious).long()
+    bins = reliability_bins(probabilities, labels, 10)
+    assert bins[-1]["low"] == bins[-1]["high"] == 1.0 and bins[-1]["photos"] == 2
+    ece = multiclass_calibration_error(probabilities, labels, 2, n_bins=10, norm="l1")
+    assert gap(bins) == pytest.approx(float(ece), abs=1e-6)

@@ -20,6 +20,7 @@ from emotion.data.describe import few_people_caveat
 from emotion.data.settings import DataSettings
 from emotion.errors import EmotionError
 from emotion.evaluate.bootstrap import subject_bootstrap
+from emotion.evaluate.curves import reliability_bins
 from emotion.evaluate.folders import evaluation_folder
 from emotion.evaluate.publish import check_output_dir, staged_output_dir
 from emotion.evaluate.report import PREDICTIONS_CSV, markdown, write_outputs
@@ -144,7 +145,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     output_dir = Path(cfg.output_dir) if cfg.output_dir else evaluation_folder(trained, cfg)
     result["output_dir"] = str(output_dir)
     with staged_output_dir(output_dir) as staging:  # published whole, or not at all
-        write_outputs(result, staging, tensorboard=cfg.tensorboard)
+        write_outputs(result, staging, cfg.tensorboard, scored.probabilities, scored.labels.long())
         write_predictions(staging / PREDICTIONS_CSV, scored, trained.class_names)
     log.info("%s", markdown(result))
     log.info("wrote %s", output_dir)
@@ -185,6 +186,11 @@ def build_result(
             calibration_bins=cfg.calibration_bins,
         ),
         "bootstrap": bootstrap,
+        "reliability": {
+            "binned": "top probability, equal-width bins (the ECE's)",
+            "bins": reliability_bins(scored.probabilities, scored.labels, cfg.calibration_bins),
+        },
+        "roc": {"positive_class": roc_class(names, cfg.threshold.positive_class)},
         "confusion_matrix": {
             "rows": "true class",
             "columns": "predicted class",
@@ -205,6 +211,12 @@ def build_result(
             if key != "synthetic"
         },
     }
+
+
+def roc_class(class_names: list[str], positive: str) -> str:
+    """The class whose ROC curve is drawn: the screen's (threshold.positive_class) when the
+    model has it, else its last class."""
+    return positive if positive in class_names else class_names[-1]
 
 
 def baseline_description(datamodule: LandmarkDataModule, split: str) -> dict[str, Any] | None:

@@ -15,6 +15,7 @@ import torch  # noqa: E402
 from torchmetrics.classification import MulticlassConfusionMatrix  # noqa: E402
 
 from emotion.errors import counted
+from emotion.evaluate.curves import reliability_figure, roc_figure
 from emotion.rundir import write_json_atomic
 
 METRICS_JSON = "metrics.json"
@@ -22,6 +23,8 @@ REPORT_MD = "report.md"
 PREDICTIONS_CSV = "predictions.csv"
 CONFUSION_PNG = "confusion_matrix.png"
 CONFUSION_NORMALISED_PNG = "confusion_matrix_normalised.png"
+RELIABILITY_PNG = "reliability_diagram.png"
+ROC_PNG = "roc_curve.png"
 TENSORBOARD_DIR = "tensorboard"
 # Everything an evaluation writes: an earlier evaluation's copy is replaced or removed.
 OUTPUTS = (
@@ -30,6 +33,8 @@ OUTPUTS = (
     PREDICTIONS_CSV,
     CONFUSION_PNG,
     CONFUSION_NORMALISED_PNG,
+    RELIABILITY_PNG,
+    ROC_PNG,
     TENSORBOARD_DIR,
 )
 HEADLINE = ("acc", "bal_acc", "f1_macro", "auroc", "ece")
@@ -61,7 +66,9 @@ def markdown(result: dict[str, Any]) -> str:
         metric_lines,
         class_lines,
         confusion_lines,
+        reliability_lines,
         operating_point_lines,
+        plot_lines,
     ]
     return "\n".join(line for section in sections for line in section(result)) + "\n"
 
@@ -163,6 +170,39 @@ def confusion_lines(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+def reliability_lines(result: dict[str, Any]) -> list[str]:
+    """The reliability diagram's numbers, for a reader without the PNG: the bins that hold
+    photos, their mean top probability against how often that top class was right."""
+    bins = [row for row in result["reliability"]["bins"] if row["photos"]]
+    lines = [
+        "",
+        "Reliability (top probability binned; a calibrated model is right as often as it is "
+        f"sure; ECE {_fmt(result['metrics'].get(result['split'] + '/ece'))}):",
+        "",
+        "| top probability | photos | mean confidence | accuracy |",
+        "|---|---|---|---|",
+    ]
+    for row in bins:
+        span = f"[{row['low']:.2f}, {row['high']:.2f})" if row["low"] < 1 else "1.00"
+        lines.append(
+            f"| {span} | {row['photos']} | {row['confidence']:.3f} | {row['accuracy']:.3f} |"
+        )
+    return lines
+
+
+def plot_lines(result: dict[str, Any]) -> list[str]:
+    positive = result["roc"]["positive_class"]
+    return [
+        "",
+        "## Plots",
+        "",
+        f"![confusion matrix]({CONFUSION_PNG}) ![row-normalised]({CONFUSION_NORMALISED_PNG})",
+        "",
+        f"![reliability diagram]({RELIABILITY_PNG}) ![ROC curve, {positive} against the rest]"
+        f"({ROC_PNG})",
+    ]
+
+
 def operating_point_lines(result: dict[str, Any]) -> list[str]:
     point = result.get("operating_point")
     if not point:
@@ -190,13 +230,21 @@ def operating_point_lines(result: dict[str, Any]) -> list[str]:
     return lines
 
 
-def write_outputs(result: dict[str, Any], output_dir: Path, tensorboard: bool) -> None:
-    """metrics.json, report.md, two PNGs and, if asked, TensorBoard scalars/images/text."""
+def write_outputs(
+    result: dict[str, Any],
+    output_dir: Path,
+    tensorboard: bool,
+    probabilities: torch.Tensor,
+    labels: torch.Tensor,
+) -> None:
+    """metrics.json, report.md, four PNGs (confusion counts and fractions, reliability, ROC)
+    and, if asked, the same in TensorBoard: scalars, images and the report as text."""
     import matplotlib.pyplot as plt
 
     output_dir.mkdir(parents=True, exist_ok=True)
     names = result["class_names"]
     stage = result["split"]
+    positive = result["roc"]["positive_class"]
     figures = {
         CONFUSION_PNG: confusion_figure(
             np.asarray(result["confusion_matrix"]["counts"]), names, f"{stage}: counts"
@@ -205,6 +253,12 @@ def write_outputs(result: dict[str, Any], output_dir: Path, tensorboard: bool) -
             np.round(np.asarray(result["confusion_matrix"]["row_normalised"]), 3),
             names,
             f"{stage}: row-normalised",
+        ),
+        RELIABILITY_PNG: reliability_figure(
+            result["reliability"]["bins"], f"{stage}: reliability diagram"
+        ),
+        ROC_PNG: roc_figure(
+            probabilities, labels, names.index(positive), f"{stage}: ROC, {positive} vs rest"
         ),
     }
     for file_name, figure in figures.items():
