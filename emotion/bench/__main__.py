@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("train", "extract", "infer", "gpu", "serve", "cv", "page")
+BENCHMARKS = ("train", "extract", "infer", "gpu", "serve", "cv", "page", "live")
 
 
 def main(argv: list[str] | None = None) -> None:

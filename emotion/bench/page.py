@@ -24,13 +24,13 @@ from typing import Any
 
 import numpy as np
 
+from emotion.bench.chromium import CHROMEDRIVER, CHROMIUM, chromium
 from emotion.bench.serve_inputs import train_tiny
 from emotion.bench.serve_server import Server, load_average
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "fixtures" / "astronaut.jpg"
 VENDOR = ROOT / "emotion" / "serve" / "static" / "vendor" / "versions.json"
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 TARGET_FPS = 15.0
 KEEP_UP = 0.95
 DEFAULT_OUTPUT = Path("outputs/bench/page.json")
@@ -77,34 +77,14 @@ def pin(pids: list[int], core: int) -> None:
 
 
 def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    os.environ.setdefault("SE_AVOID_STATS", "true")
     model = args.model or train_tiny(workdir, "plain")
     video = camera(workdir / "face.y4m")
     cores = sorted(os.sched_getaffinity(0))
     server_core, page_core = cores[0], cores[-1]
     with Server(model, "--workers", "1", log=workdir / "serve.log") as server:
         pin([server.pid, *descendants(server.pid)], server_core)
-        options = Options()
-        options.binary_location = str(CHROMIUM)
-        for flag in (
-            "--headless=new",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--disable-background-networking",
-            "--use-fake-ui-for-media-stream",
-            "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-video-capture={video}",
-            "--window-size=1280,900",
-        ):
-            options.add_argument(flag)
-        service = Service(str(CHROMEDRIVER))
-        driver = webdriver.Chrome(options=options, service=service)
-        try:
+        with chromium(video) as driver:
+            service = driver.service
             browser_pids = [service.process.pid, *descendants(service.process.pid)]
             pin(browser_pids, page_core)
             driver.get(f"http://127.0.0.1:{server.port}/")
@@ -125,8 +105,6 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             state1, timing1 = driver.execute_script(look)
             wall = time.monotonic() - started
             stats = server.get_json("/v1/stats")
-        finally:
-            driver.quit()
     frames = state1["frames"] - state0["frames"]
     calls = timing1["calls"] - timing0["calls"]
     detect_ms = (timing1["totalMs"] - timing0["totalMs"]) / max(calls, 1)
