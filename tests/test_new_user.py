@@ -155,3 +155,17 @@ def test_kfold_on_seven_people_validates_on_every_class(make_store) -> None:
             data.setup()
             for stage in ("train", "val", "test"):
                 assert set(data.rows(stage).labels.tolist()) == {0, 1}, (num_folds, fold, stage)
+
+
+def test_the_readme_sends_users_to_their_own_photos_not_to_our_sample() -> None:
+    """`../shared` exists on the project's machines only: no README command or table names it
+    (the Development section may say that the tests never read it), and a user's photos/
+    folder is never committed by accident."""
+    readme = (ROOT / "README.md").read_text()
+    user_part = readme.split("## Development", 1)[0]
+    assert "../shared" not in user_part and "aihub_sample" not in user_part
+    assert "source.root=photos" in user_part
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", "photos/ana_01.jpg"], cwd=ROOT, check=False
+    )
+    assert ignored.returncode == 0, "photos/ is not git-ignored"
