@@ -169,3 +169,17 @@ def test_the_readme_sends_users_to_their_own_photos_not_to_our_sample() -> None:
         ["git", "check-ignore", "-q", "photos/ana_01.jpg"], cwd=ROOT, check=False
     )
     assert ignored.returncode == 0, "photos/ is not git-ignored"
+
+
+def test_the_readmes_serving_block_runs_in_order_and_ensembles_are_seeds() -> None:
+    """Run top to bottom, the README's curl meets the plain model it follows (a baseline
+    model would answer 409), and the ensemble it exports is one recipe's seeds, not a
+    hyperparameter grid."""
+    readme = (ROOT / "README.md").read_text()
+    serving = readme.split("## Serving", 1)[1].split("```", 2)[1]
+    commands = [line for line in serving.splitlines() if line and not line.startswith("#")]
+    curl = next(i for i, line in enumerate(commands) if line.startswith("curl "))
+    served = [line for line in commands[:curl] if line.startswith("emotion-serve ")]
+    assert served and "baseline" not in served[-1], commands
+    exports = [line for line in readme.splitlines() if line.startswith("emotion-export ")]
+    assert exports and not any("multiruns/grid" in line for line in exports), exports
