@@ -185,6 +185,8 @@ def test_two_evaluations_into_one_folder_leave_one_of_them_whole(
             "predictions.csv",
             "confusion_matrix.png",
             "confusion_matrix_normalised.png",
+            "reliability_diagram.png",
+            "roc_curve.png",
             "tensorboard",
         ]
     )
