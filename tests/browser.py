@@ -1,4 +1,5 @@
-"""Debian's headless Chromium with a fake camera, as every real-browser test drives it."""
+"""Debian's headless Chromium with a fake camera, as every real-browser test drives it: the
+flags of the page checks (emotion/bench/chromium.py), plus the console log and blocked URLs."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
+from emotion.bench.chromium import CHROMEDRIVER, CHROMIUM, FLAGS
+
+__all__ = ["CHROMEDRIVER", "CHROMIUM", "chromium"]
 
 
 @contextmanager
@@ -23,16 +25,7 @@ def chromium(video: Path, *scripts: str, blocked: tuple[str, ...] = ()) -> Itera
     os.environ.setdefault("SE_AVOID_STATS", "true")  # Selenium Manager phones home otherwise
     options = Options()
     options.binary_location = str(CHROMIUM)
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-video-capture={video}",
-        "--window-size=1280,900",
-    ):
+    for flag in (*FLAGS, f"--use-file-for-fake-video-capture={video}"):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
