@@ -100,6 +100,32 @@ def test_a_refused_run_leaves_no_folder(
     assert left == ["outputs/keep"]
 
 
+@pytest.mark.slow  # emotion-train processes that import torch
+def test_a_refused_sweep_leaves_no_folder_and_a_partly_trained_one_keeps_all(
+    tmp_path: Path, tiny_store_path: Path
+) -> None:
+    """A sweep's job refused as a single run is (no GPU): the sweep folder it made goes. A
+    sweep whose first job trained before the second was refused (no such store) keeps both."""
+    import torch
+
+    (tmp_path / "outputs" / "keep").mkdir(parents=True)
+    tiny = [arg for arg in TINY if not arg.startswith("trainer.accelerator")]
+    if not torch.cuda.is_available():
+        done = emotion("emotion.training", "-m", "trainer=gpu", "seed=1,2", *tiny, cwd=tmp_path)
+        assert done.returncode == 2 and "fix:" in done.stderr, done.stderr[-2000:]
+        left = sorted(str(p.relative_to(tmp_path)) for p in (tmp_path / "outputs").rglob("*"))
+        assert left == ["outputs/keep"]
+
+    paths = f"data.path={tiny_store_path},{tmp_path / 'missing.h5'}"
+    done = emotion(
+        "emotion.training", "-m", "data=store", paths, "data.min_val_subjects=0", *tiny,
+        "trainer.accelerator=cpu", "sweep_name=partly", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr[-2000:]
+    sweep = tmp_path / "outputs" / "train" / "multiruns" / "partly"
+    assert list(sweep.glob("*/metrics.json")), "the trained job was removed with the sweep"
+
+
 def run_folder(*overrides: str) -> str:
     """The run folder emotion-train would use for these overrides, composed as it does."""
     cfg = composed(list(overrides))

@@ -152,6 +152,41 @@ def removed_on_user_error(run_dir: Path, created: list[Path]) -> Iterator[None]:
         raise
 
 
+def sweep_folder(fixed: list[str]) -> Path | None:
+    """Where a sweep's jobs go (hydra.sweep.dir), from the overrides that are not swept; None
+    when that cannot be told before Hydra runs (the jobs are checked one by one anyway)."""
+    try:
+        cfg = composed(fixed)
+        return Path(str(OmegaConf.select(cfg, "hydra.sweep.dir")))
+    except (EmotionError, HydraException, ValueError, TypeError):
+        return None
+
+
+@contextmanager
+def sweep_removed_on_user_error(sweep_dir: Path | None, created: list[Path]) -> Iterator[None]:
+    """A sweep whose job is refused for a user error (no GPU, no store) leaves no folder
+    behind, as a single run does: the sweep folder this command created, and the empty
+    folders above it, once no job in it wrote a checkpoint, an event file or metrics.json
+    (a sweep that trained some jobs before one was refused keeps all of it); a `latest`
+    link left pointing at it goes too."""
+    try:
+        yield
+    except BaseException as error:
+        if sweep_dir is not None and created and user_error(error) and sweep_dir.is_dir():
+            jobs = [sweep_dir, *(path for path in sweep_dir.iterdir() if path.is_dir())]
+            if not any(run_results(job) or stale_events(job) for job in jobs):
+                shutil.rmtree(sweep_dir, ignore_errors=True)
+                latest = sweep_dir.parent / "latest"
+                if latest.is_symlink() and not latest.exists():
+                    latest.unlink()
+                for folder in created[1:]:
+                    try:
+                        folder.rmdir()  # only while empty
+                    except OSError:
+                        break
+        raise
+
+
 @contextmanager
 def checked_run(argv: list[str]) -> Iterator[None]:
     """Compose, check and lock a single run's directory; Hydra's main runs inside. A
@@ -178,7 +213,12 @@ def checked_run(argv: list[str]) -> Iterator[None]:
         for item in parsed:
             if item.key_or_group == "hydra.sweeper.storage" and not item.is_sweep_override():
                 prepare_storage(item.value())
-        with sweep_keys(varied):
+        fixed = [
+            arg for arg, item in zip(overrides, parsed, strict=True) if not item.is_sweep_override()
+        ]
+        sweep_dir = sweep_folder(fixed)
+        created = missing_folders(sweep_dir) if sweep_dir else []
+        with sweep_keys(varied), sweep_removed_on_user_error(sweep_dir, created):
             yield
         return
     cfg = composed(overrides)
