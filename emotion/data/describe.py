@@ -66,7 +66,8 @@ def few_people_caveat(stage: str, people: int) -> str | None:
     return (
         f"{stage} holds only {counted(people, 'person', 'people')} (fewer than {FEW_PEOPLE}): "
         f"its figures, and any interval bootstrapped over its people, move with each person; "
-        "read them as anecdotes, or test every person in turn with data.split_strategy=kfold"
+        "read them as anecdotes, and for figures that rest on everyone test each person in "
+        "turn (data.split_strategy=kfold over every data.fold, then emotion-summary)"
     )
 
 
