@@ -9,9 +9,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from emotion.bench.chromium import CHROMEDRIVER, CHROMIUM, FLAGS
+from emotion.bench.chromium import CHROMEDRIVER, CHROMIUM, FLAGS, wait_until
 
-__all__ = ["CHROMEDRIVER", "CHROMIUM", "chromium"]
+__all__ = ["CHROMEDRIVER", "CHROMIUM", "chromium", "wait_until"]
 
 
 @contextmanager

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.browser import CHROMEDRIVER, CHROMIUM, chromium
+from tests.browser import CHROMEDRIVER, CHROMIUM, chromium, wait_until
 from tests.commands import emotion
 from tests.test_export_web import export_web_cli
 from tests.y4m import face_frame, looping_video
@@ -92,15 +92,7 @@ def _state(driver: WebDriver) -> dict[str, Any]:
 def _wait(
     driver: WebDriver, test: Callable[[dict[str, Any]], bool], what: str, timeout: float = 60.0
 ) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        state = _state(driver)
-        if test(state):
-            return state
-        if time.monotonic() > deadline:
-            logs = [entry["message"] for entry in driver.get_log("browser")][-10:]
-            raise AssertionError(f"the page did not show {what} in {timeout:g} s: {state}, {logs}")
-        time.sleep(0.1)
+    return wait_until(driver, _state, test, what, timeout)
 
 
 # The frame the page scored (its #frame canvas, as PNG) and its probabilities, in one turn.

@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,7 +24,7 @@ import pytest
 from PIL import Image
 
 from emotion.features.geometry import nose_unit
-from tests.browser import CHROMEDRIVER, CHROMIUM, chromium
+from tests.browser import CHROMEDRIVER, CHROMIUM, chromium, wait_until
 from tests.commands import emotion
 from tests.serving import running_server
 from tests.test_serve_browser import LOOP
@@ -102,15 +101,7 @@ def browser(video: Path) -> Iterator[WebDriver]:
 def _wait(
     driver: WebDriver, test: Callable[[dict[str, Any]], bool], what: str, timeout: float = 60.0
 ) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        shown = driver.execute_script(LOOK)
-        if test(shown):
-            return shown
-        if time.monotonic() > deadline:
-            logs = [entry["message"] for entry in driver.get_log("browser")][-10:]
-            raise AssertionError(f"the page did not show {what} in {timeout:g} s: {shown}, {logs}")
-        time.sleep(0.2)
+    return wait_until(driver, lambda d: d.execute_script(LOOK), test, what, timeout, every=0.2)
 
 
 def _stats(base_url: str) -> dict[str, int]:

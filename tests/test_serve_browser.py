@@ -25,7 +25,7 @@ import pytest
 from emotion.extract.pipeline import extract
 from emotion.extract.settings import ExtractSettings
 from emotion.store.io import read_store
-from tests.browser import CHROMEDRIVER, CHROMIUM, chromium
+from tests.browser import CHROMEDRIVER, CHROMIUM, chromium, wait_until
 from tests.extract_tree import extract_config
 from tests.serving import running_server
 from tests.trained_run import train_tiny
@@ -157,15 +157,7 @@ def _wait_shown(
     driver: WebDriver, test: Callable[[dict[str, Any]], bool], what: str, timeout: float = 30.0
 ) -> dict[str, Any]:
     """Poll the page until `test` holds; that look at it. On time-out: what it showed, why."""
-    deadline = time.monotonic() + timeout
-    while True:
-        shown = _shown(driver)
-        if test(shown):
-            return shown
-        if time.monotonic() > deadline:
-            logs = [entry["message"] for entry in driver.get_log("browser")][-10:]
-            raise AssertionError(f"the page did not show {what} in {timeout:g} s: {shown}, {logs}")
-        time.sleep(0.1)
+    return wait_until(driver, _shown, test, what, timeout)
 
 
 def _watch(driver: WebDriver, seconds: float) -> list[dict[str, Any]]:

@@ -4,7 +4,8 @@ as the browser tests (tests/browser.py)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,30 @@ def chromium(video: Path, *scripts: str) -> Iterator[Any]:
         yield driver
     finally:
         driver.quit()
+
+
+def wait_until(
+    driver: Any,
+    look: Callable[[Any], dict[str, Any]],
+    test: Callable[[dict[str, Any]], bool],
+    what: str,
+    timeout: float = 60.0,
+    every: float = 0.1,
+) -> dict[str, Any]:
+    """Poll `look(driver)` until `test` holds on it and return that look; past `timeout`, a
+    TimeoutError with the last look and the page's last console lines."""
+    deadline = time.monotonic() + timeout
+    while True:
+        shown = look(driver)
+        if test(shown):
+            return shown
+        if time.monotonic() > deadline:
+            try:
+                logs = [entry["message"] for entry in driver.get_log("browser")][-10:]
+            except Exception:  # noqa: BLE001 (a driver without a console log)
+                logs = []
+            raise TimeoutError(f"the page did not show {what} in {timeout:g} s: {shown}, {logs}")
+        time.sleep(every)
 
 
 def still_camera(path: Path, rgb: Any, frames: int = 30, fps: int = 15) -> Path:

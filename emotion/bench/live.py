@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from emotion.bench.chromium import CHROMEDRIVER, CHROMIUM, chromium, still_camera
+from emotion.bench.chromium import CHROMEDRIVER, CHROMIUM, chromium, still_camera, wait_until
 from emotion.bench.serve_server import Server, load_average
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,22 +95,19 @@ def people(root: Path) -> list[Person]:
     return chosen
 
 
+def _look(driver: Any) -> dict[str, Any]:
+    return driver.execute_script(LOOK)
+
+
 def _wait(driver: Any, test: Any, what: str, timeout: float = 60.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        shown = driver.execute_script(LOOK)
-        if test(shown):
-            return shown
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"the page did not show {what} in {timeout:g} s: {shown}")
-        time.sleep(0.1)
+    return wait_until(driver, _look, test, what, timeout)
 
 
 def _watch(driver: Any, seconds: float) -> list[float]:
     """The page's per-frame scores over `seconds` (one per reply)."""
     scores, last_frame, end = [], -1, time.monotonic() + seconds
     while time.monotonic() < end:
-        shown = driver.execute_script(LOOK)
+        shown = _look(driver)
         if shown.get("frames") != last_frame and shown.get("lastScore") is not None:
             scores.append(float(shown["lastScore"]))
             last_frame = shown["frames"]

@@ -131,6 +131,17 @@ def missing_folders(run_dir: Path) -> list[Path]:
     return [folder for folder in (run_dir, *run_dir.parents) if not os.path.lexists(folder)]
 
 
+def remove_made(folder: Path, created: list[Path]) -> None:
+    """Remove `folder`, then the folders above it that this command made (`created`, deepest
+    first after `folder` itself) while they are empty."""
+    shutil.rmtree(folder, ignore_errors=True)
+    for parent in created[1:]:
+        try:
+            parent.rmdir()  # only while empty
+        except OSError:
+            break
+
+
 @contextmanager
 def removed_on_user_error(run_dir: Path, created: list[Path]) -> Iterator[None]:
     """A run refused for a user error (no GPU, no store, a bad value found once Hydra ran)
@@ -143,12 +154,7 @@ def removed_on_user_error(run_dir: Path, created: list[Path]) -> Iterator[None]:
         yield
     except BaseException as error:
         if created and user_error(error) and not run_results(run_dir) and not stale_events(run_dir):
-            shutil.rmtree(run_dir, ignore_errors=True)
-            for folder in created[1:]:
-                try:
-                    folder.rmdir()  # only while empty
-                except OSError:
-                    break
+            remove_made(run_dir, created)
         raise
 
 
@@ -175,15 +181,10 @@ def sweep_removed_on_user_error(sweep_dir: Path | None, created: list[Path]) -> 
         if sweep_dir is not None and created and user_error(error) and sweep_dir.is_dir():
             jobs = [sweep_dir, *(path for path in sweep_dir.iterdir() if path.is_dir())]
             if not any(run_results(job) or stale_events(job) for job in jobs):
-                shutil.rmtree(sweep_dir, ignore_errors=True)
+                remove_made(sweep_dir, created)
                 latest = sweep_dir.parent / "latest"
                 if latest.is_symlink() and not latest.exists():
                     latest.unlink()
-                for folder in created[1:]:
-                    try:
-                        folder.rmdir()  # only while empty
-                    except OSError:
-                        break
         raise
 
 
