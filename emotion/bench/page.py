@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from emotion.bench.chromium import CHROMEDRIVER, CHROMIUM, chromium
+from emotion.bench.chromium import CHROMEDRIVER, CHROMIUM, chromium, still_camera
 from emotion.bench.serve_inputs import train_tiny
 from emotion.bench.serve_server import Server, load_average
 
@@ -38,18 +38,12 @@ DEFAULT_OUTPUT = Path("outputs/bench/page.json")
 
 def camera(path: Path, seconds: float = 4.0, fps: int = 30) -> Path:
     """A still 640x480 y4m of the fixture face (Chromium loops it)."""
-    import cv2
     from PIL import Image
 
     face = Image.open(FIXTURE).convert("RGB").resize((320, 320))
     frame = Image.new("RGB", (640, 480), (128, 128, 128))
     frame.paste(face, (160, 80))
-    planes = cv2.cvtColor(np.asarray(frame), cv2.COLOR_RGB2YUV_I420).tobytes()
-    with path.open("wb") as out:
-        out.write(f"YUV4MPEG2 W640 H480 F{fps}:1 Ip A1:1 C420jpeg\n".encode())
-        for _ in range(int(seconds * fps)):
-            out.write(b"FRAME\n" + planes)
-    return path
+    return still_camera(path, np.asarray(frame), frames=int(seconds * fps), fps=fps)
 
 
 def descendants(pid: int) -> list[int]:
